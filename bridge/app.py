@@ -1,0 +1,210 @@
+"""Building the daemon and running its lifecycle. Background tasks are
+started in `start()` and cancelled and awaited in `stop()`, nowhere else."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import socketio
+from aiohttp import web
+
+from bridge.auth import TokenVerifier
+from bridge.config import Settings
+from bridge.embedded import EmbeddedPostgres
+from bridge.metrics import Metrics
+from bridge.migrate import prepare_database
+from bridge.presence import Presence
+from bridge.relay import OutboxRelay
+from bridge.rest import RestApi, make_auth_middleware, make_error_middleware
+from bridge.server import SocketGateway
+from bridge.sources.base import Doorbell, PollDoorbell
+from bridge.sources.listen import ListenDoorbell
+from bridge.store import Store
+
+log = logging.getLogger(__name__)
+
+PRUNE_EVERY = 600.0
+
+
+def storage_public_base(settings: Settings) -> str:
+    base = settings.supabase.url.rstrip("/")
+    return f"{base}/storage/v1/object/public/{settings.supabase.avatars_bucket}"
+
+
+def jwks_url(settings: Settings) -> str | None:
+    if settings.supabase.jwks_url:
+        return settings.supabase.jwks_url
+    if settings.supabase.url:
+        return f"{settings.supabase.url.rstrip('/')}/auth/v1/.well-known/jwks.json"
+    return None
+
+
+def cors_middleware(origins: Sequence[str]) -> Any:
+    allowed = set(origins)
+
+    @web.middleware
+    async def cors(request: web.Request, handler: Any) -> web.StreamResponse:
+        origin = request.headers.get("Origin")
+        if request.method == "OPTIONS" and origin in allowed:
+            response: web.StreamResponse = web.Response(status=204)
+        else:
+            response = await handler(request)
+        if origin in allowed and not request.path.startswith("/socket.io"):
+            response.headers["Access-Control-Allow-Origin"] = origin or ""
+            response.headers["Access-Control-Allow-Credentials"] = "true"
+            response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+            response.headers["Access-Control-Allow-Methods"] = "GET, POST, DELETE, OPTIONS"
+            response.headers["Vary"] = "Origin"
+        return response
+
+    return cors
+
+
+class BridgeApp:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.metrics = Metrics()
+        self.embedded: EmbeddedPostgres | None = None
+        self.pool: asyncpg.Pool | None = None
+        self.runner: web.AppRunner | None = None
+        self.tasks: list[asyncio.Task[None]] = []
+        self.doorbell: Doorbell | None = None
+        self.relay: OutboxRelay | None = None
+        self.gateway: SocketGateway | None = None
+        self.port: int | None = None
+
+    async def _database(self) -> str:
+        s = self.settings
+        supabase_dir = Path(s.database.supabase_dir)
+        if s.embedded:
+            self.embedded = EmbeddedPostgres(s.database.data_dir, s.database.embedded_port)
+            dsn = await asyncio.to_thread(self.embedded.start)
+            await prepare_database(dsn, supabase_dir, bootstrap=True, seed=True)
+            return dsn
+        if s.database.migrate:
+            await prepare_database(s.database.url, supabase_dir, bootstrap=False, seed=False)
+        return s.database.url
+
+    def _doorbell(self, dsn: str) -> Doorbell:
+        choice = self.settings.outbox.doorbell
+        if choice == "poll":
+            return PollDoorbell()
+        if choice == "realtime":
+            raise NotImplementedError("the Realtime doorbell is not built yet; use listen or poll")
+        return ListenDoorbell(dsn)
+
+    async def start(self) -> None:
+        s = self.settings
+        dsn = await self._database()
+        self.pool = await asyncpg.create_pool(dsn, min_size=2, max_size=s.database.pool_size)
+        store = Store(self.pool)
+        verifier = TokenVerifier(s.jwt_secret, jwks_url(s))
+        presence = Presence(
+            grace=s.presence.offline_grace,
+            typing_ttl=s.presence.typing_ttl,
+            typing_throttle=s.presence.typing_throttle,
+        )
+        manager = socketio.AsyncRedisManager(s.redis.url) if s.redis.url else None
+        sio = socketio.AsyncServer(
+            async_mode="aiohttp",
+            cors_allowed_origins=list(s.server.cors_origins),
+            client_manager=manager,
+            max_http_buffer_size=64 * 1024,
+        )
+        self.gateway = SocketGateway(
+            sio, store, verifier, presence, self.metrics,
+            max_message_chars=s.server.max_message_chars,
+        )
+        base = storage_public_base(s)
+        rest = RestApi(
+            store, presence, self.metrics,
+            storage_public_base=base,
+            max_message_chars=s.server.max_message_chars,
+            test_endpoints=not s.production,
+            socket_count=self.gateway.online_count,
+        )
+        app = web.Application(
+            middlewares=[
+                cors_middleware(s.server.cors_origins),
+                make_error_middleware(self.metrics),
+                make_auth_middleware(verifier),
+            ],
+            client_max_size=256 * 1024,
+        )
+        app.add_routes(rest.routes())
+        sio.attach(app)
+
+        self.doorbell = self._doorbell(dsn)
+        await self.doorbell.start()
+        self.relay = OutboxRelay(
+            store, self.doorbell, self._emitter(sio),
+            storage_public_base=base,
+            batch_size=s.outbox.batch_size,
+            poll_interval=s.outbox.poll_interval,
+            metrics=self.metrics,
+        )
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, s.server.host, s.server.port)
+        await site.start()
+        server = getattr(site, "_server", None)
+        sockets = getattr(server, "sockets", None) or []
+        self.port = sockets[0].getsockname()[1] if sockets else s.server.port
+        self.tasks = [
+            asyncio.create_task(self.relay.run(), name="outbox-relay"),
+            asyncio.create_task(self.gateway.run_timers(), name="socket-timers"),
+            asyncio.create_task(self._prune(store), name="outbox-prune"),
+        ]
+        log.info("bridge listening", extra={"port": self.port, "embedded": s.embedded})
+
+    def _emitter(self, sio: socketio.AsyncServer) -> Any:
+        async def emit(event: str, payload: dict[str, Any], rooms: Sequence[str]) -> None:
+            await sio.emit(event, payload, to=list(rooms))
+
+        return emit
+
+    async def _prune(self, store: Store) -> None:
+        while True:
+            await asyncio.sleep(PRUNE_EVERY)
+            try:
+                pruned = await store.prune_outbox(self.settings.outbox.retention_hours)
+                if pruned:
+                    log.info("outbox pruned", extra={"rows": pruned})
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("outbox prune failed")
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self.tasks = []
+        if self.doorbell is not None:
+            await self.doorbell.stop()
+        if self.runner is not None:
+            await self.runner.cleanup()
+        if self.pool is not None:
+            await self.pool.close()
+        if self.embedded is not None:
+            await asyncio.to_thread(self.embedded.stop)
+        log.info("bridge stopped")
+
+
+async def serve(settings: Settings) -> None:
+    """Runs until cancelled (SIGINT / SIGTERM)."""
+    app = BridgeApp(settings)
+    try:
+        await app.start()
+        print(f"chat-bridge listening on http://{settings.server.host}:{app.port}", flush=True)
+        await asyncio.Event().wait()
+    finally:
+        await app.stop()

@@ -1,0 +1,90 @@
+"""The `bridge` command: `bridge run` (the default), `bridge token USER_ID`,
+`bridge migrate`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from bridge.auth import mint_token
+from bridge.config import ConfigError, Settings, load_settings
+
+
+def _run(settings: Settings) -> int:
+    from bridge.app import serve
+
+    loop = asyncio.new_event_loop()
+    task = loop.create_task(serve(settings))
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        loop.run_until_complete(task)
+    except asyncio.CancelledError:
+        pass
+    finally:
+        loop.close()
+    return 0
+
+
+def _token(settings: Settings, user_id: str, ttl: int) -> int:
+    secret = settings.jwt_secret
+    if not secret:
+        print("no JWT secret configured (SUPABASE_JWT_SECRET)", file=sys.stderr)
+        return 2
+    print(mint_token(secret, user_id, ttl))
+    return 0
+
+
+def _migrate(settings: Settings) -> int:
+    from bridge.embedded import EmbeddedPostgres
+    from bridge.migrate import prepare_database
+
+    supabase_dir = Path(settings.database.supabase_dir)
+    if settings.embedded:
+        pg = EmbeddedPostgres(settings.database.data_dir, settings.database.embedded_port)
+        dsn = pg.start()
+        try:
+            applied = asyncio.run(prepare_database(dsn, supabase_dir, bootstrap=True, seed=True))
+        finally:
+            pg.stop()
+    else:
+        applied = asyncio.run(
+            prepare_database(settings.database.url, supabase_dir, bootstrap=False, seed=False)
+        )
+    print(f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else ""))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bridge", description=__doc__)
+    parser.add_argument("--config", help="config file (default: $BRIDGE_CONFIG or config.toml)")
+    parser.add_argument("--log-level", default="INFO")
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("run", help="run the daemon (default)")
+    token = sub.add_parser("token", help="print a signed access token for a user")
+    token.add_argument("user_id")
+    token.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
+    sub.add_parser("migrate", help="apply the migrations (and the seed, embedded)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        print(f"bridge: bad configuration: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "token":
+        return _token(settings, args.user_id, args.ttl)
+    if args.command == "migrate":
+        return _migrate(settings)
+    return _run(settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,35 @@
+"""Connection-level helpers shared by the store, the tests and the bench:
+running statements as a signed-in user, the way PostgREST does."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+
+
+def user_claims(user_id: str, role: str = "authenticated", **extra: Any) -> dict[str, Any]:
+    """The JWT claims PostgREST would set for a signed-in user."""
+    return {"sub": user_id, "role": role, "aud": "authenticated", **extra}
+
+
+@asynccontextmanager
+async def acting_as(
+    conn: asyncpg.Connection, claims: Mapping[str, Any] | None
+) -> AsyncIterator[asyncpg.Connection]:
+    """A transaction in which statements run as the API role of `claims`
+    (anon when None), with `request.jwt.claims` set: RLS and grants apply
+    exactly as they do for supabase-js."""
+    role = "anon" if claims is None else str(claims.get("role", "authenticated"))
+    if role not in ("anon", "authenticated", "service_role"):
+        raise ValueError(f"not an API role: {role!r}")
+    async with conn.transaction():
+        await conn.execute(
+            "select set_config('role', $1, true), set_config('request.jwt.claims', $2, true)",
+            role,
+            json.dumps(dict(claims or {"role": "anon"})),
+        )
+        yield conn

@@ -1,0 +1,131 @@
+"""Schema management the way the supabase CLI does it: migrations from
+`supabase/migrations/` applied in file-name order, each once, recorded in
+`supabase_migrations.schema_migrations`; `supabase/seed.sql` on a new
+database. The embedded mode first lays down what Supabase itself provides
+(`bridge/sql/supabase_bootstrap.sql`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import asyncpg
+
+log = logging.getLogger(__name__)
+
+# Serialises concurrent migrators (several bridge instances starting at once).
+MIGRATION_LOCK_KEY = 7406000
+_MIGRATION_NAME = re.compile(r"^(?P<version>\d+)_(?P<name>[A-Za-z0-9_\-]+)\.sql$")
+
+
+class MigrationError(RuntimeError):
+    """A migration file is misnamed or failed to apply."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: str
+    name: str
+    path: Path
+
+    @property
+    def sql(self) -> str:
+        return self.path.read_text()
+
+
+def discover(migrations_dir: Path) -> list[Migration]:
+    found = []
+    for path in sorted(migrations_dir.glob("*.sql")):
+        match = _MIGRATION_NAME.match(path.name)
+        if not match:
+            raise MigrationError(f"{path.name}: migration files are named <version>_<name>.sql")
+        found.append(Migration(match["version"], match["name"], path))
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions):
+        raise MigrationError(f"duplicate migration versions in {migrations_dir}")
+    return found
+
+
+def bootstrap_sql() -> str:
+    return resources.files("bridge").joinpath("sql/supabase_bootstrap.sql").read_text()
+
+
+async def apply_bootstrap(conn: asyncpg.Connection) -> None:
+    async with conn.transaction():
+        await conn.execute("select pg_advisory_xact_lock($1)", MIGRATION_LOCK_KEY)
+        await conn.execute(bootstrap_sql())
+
+
+async def apply_migrations(conn: asyncpg.Connection, migrations_dir: Path) -> list[str]:
+    """Applies the migrations not yet recorded; returns the versions applied."""
+    applied: list[str] = []
+    for migration in discover(migrations_dir):
+        async with conn.transaction():
+            await conn.execute("select pg_advisory_xact_lock($1)", MIGRATION_LOCK_KEY)
+            done = await conn.fetchval(
+                "select 1 from supabase_migrations.schema_migrations where version = $1",
+                migration.version,
+            )
+            if done:
+                continue
+            sql = migration.sql
+            try:
+                await conn.execute(sql)
+            except asyncpg.PostgresError as exc:
+                raise MigrationError(f"{migration.path.name}: {exc}") from exc
+            await conn.execute(
+                "insert into supabase_migrations.schema_migrations (version, name, statements)"
+                " values ($1, $2, $3)",
+                migration.version,
+                migration.name,
+                [sql],
+            )
+            applied.append(migration.version)
+            log.info("migration applied", extra={"version": migration.version})
+    return applied
+
+
+async def apply_seed(conn: asyncpg.Connection, seed_path: Path) -> bool:
+    """Loads the seed once per database; returns whether it ran now."""
+    if not seed_path.is_file():
+        return False
+    sql = seed_path.read_text()
+    async with conn.transaction():
+        await conn.execute("select pg_advisory_xact_lock($1)", MIGRATION_LOCK_KEY)
+        done = await conn.fetchval(
+            "select 1 from supabase_migrations.seed_files where path = $1", seed_path.name
+        )
+        if done:
+            return False
+        try:
+            await conn.execute(sql)
+        except asyncpg.PostgresError as exc:
+            raise MigrationError(f"{seed_path.name}: {exc}") from exc
+        await conn.execute(
+            "insert into supabase_migrations.seed_files (path, hash) values ($1, $2)",
+            seed_path.name,
+            hashlib.sha256(sql.encode()).hexdigest(),
+        )
+    log.info("seed loaded", extra={"seed": seed_path.name})
+    return True
+
+
+async def prepare_database(
+    dsn: str, supabase_dir: Path, *, bootstrap: bool, seed: bool
+) -> list[str]:
+    """Brings a database up to date; returns the migration versions applied."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        if bootstrap:
+            await apply_bootstrap(conn)
+        applied = await apply_migrations(conn, supabase_dir / "migrations")
+        if seed:
+            await apply_seed(conn, supabase_dir / "seed.sql")
+        return applied
+    finally:
+        await conn.close()

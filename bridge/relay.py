@@ -1,0 +1,129 @@
+"""The outbox consumer: claims pending changes in id order, translates them,
+emits them, and only then marks them processed, all in one transaction per
+batch. A crash before the commit leaves the rows pending for the next run
+(at-least-once); a row that cannot be translated is logged, counted and
+acknowledged so it cannot block the rows behind it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol
+
+import asyncpg
+
+from bridge.metrics import Metrics
+from bridge.sources.base import Doorbell
+from bridge.store import Store
+from bridge.translate import Change, PushIntent, TranslationError, translate
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF = 30.0
+
+
+class Emitter(Protocol):
+    async def __call__(self, event: str, payload: dict[str, Any], rooms: Sequence[str]) -> None: ...
+
+
+PushSink = Callable[[Change, Sequence[PushIntent]], Awaitable[None]]
+
+
+def to_change(row: asyncpg.Record) -> Change:
+    payload = row["payload"]
+    return Change(
+        id=int(row["id"]),
+        topic=str(row["topic"]),
+        conversation_id=str(row["conversation_id"]) if row["conversation_id"] else None,
+        recipients=tuple(str(r) for r in row["recipients"]),
+        payload=json.loads(payload) if isinstance(payload, str) else payload,
+        created_at=row["created_at"].isoformat(),
+    )
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        store: Store,
+        doorbell: Doorbell,
+        emit: Emitter,
+        *,
+        storage_public_base: str,
+        batch_size: int,
+        poll_interval: float,
+        metrics: Metrics,
+        pushes: PushSink | None = None,
+    ) -> None:
+        self.store = store
+        self.doorbell = doorbell
+        self.emit = emit
+        self.storage_public_base = storage_public_base
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.metrics = metrics
+        self.pushes = pushes
+        self.idle = asyncio.Event()
+
+    async def run(self) -> None:
+        backoff = 0.5
+        while True:
+            try:
+                await self._cycle()
+                backoff = 0.5
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("outbox relay cycle failed; retrying", extra={"backoff": backoff})
+                self.metrics.inc("relay_errors")
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF)
+
+    async def _cycle(self) -> None:
+        if await self.drain():
+            return
+        if self.doorbell.needs_arming:
+            await self.store.arm_doorbell()
+            if await self.drain():
+                await self.store.disarm_doorbell()
+                return
+        self.idle.set()
+        await self.doorbell.wait(self.poll_interval)
+        self.idle.clear()
+        if self.doorbell.needs_arming:
+            await self.store.disarm_doorbell()
+
+    async def drain(self) -> int:
+        """Processes pending rows until none are left; returns how many."""
+        total = 0
+        while True:
+            n = await self._batch()
+            total += n
+            if n < self.batch_size:
+                return total
+
+    async def _batch(self) -> int:
+        async with self.store.pool.acquire() as conn, conn.transaction():
+            rows = await Store.claim_outbox(conn, self.batch_size)
+            if not rows:
+                return 0
+            for row in rows:
+                await self._deliver(row)
+            await Store.ack_outbox(conn, [int(r["id"]) for r in rows])
+        return len(rows)
+
+    async def _deliver(self, row: asyncpg.Record) -> None:
+        self.metrics.inc("changes_in")
+        try:
+            change = to_change(row)
+            result = translate(change, self.storage_public_base)
+        except (TranslationError, ValueError, TypeError) as exc:
+            self.metrics.inc("changes_untranslatable")
+            log.error("untranslatable outbox row skipped", extra={"id": row["id"], "error": str(exc)})
+            return
+        for emit in result.emits:
+            await self.emit(emit.event, emit.payload, emit.rooms)
+            self.metrics.inc("emits_out")
+        if result.pushes and self.pushes is not None:
+            await self.pushes(change, result.pushes)

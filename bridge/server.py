@@ -1,0 +1,338 @@
+"""The Socket.IO side: authenticated connections, the seed's client events
+with optional acks, rooms guarded by membership, presence and typing relays.
+Messages are never emitted from here: they are written to the database and
+reach everyone through the outbox."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import socketio
+
+from bridge import payloads
+from bridge.auth import AuthError, TokenVerifier, bearer
+from bridge.metrics import Metrics
+from bridge.payloads import PayloadError
+from bridge.presence import Presence
+from bridge.store import Store, StoreError
+from bridge.translate import public_message, user_rooms
+
+log = logging.getLogger(__name__)
+
+Ack = dict[str, Any]
+Handler = Callable[["SocketSession", Any], Awaitable[Ack]]
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def error_ack(code: str, message: str, **extra: Any) -> Ack:
+    return {"ok": False, "error": {"code": code, "message": message, **extra}}
+
+
+@dataclass
+class SocketSession:
+    sid: str
+    user_id: str
+    expires_at: float | None
+
+
+class SocketGateway:
+    def __init__(
+        self,
+        sio: socketio.AsyncServer,
+        store: Store,
+        verifier: TokenVerifier,
+        presence: Presence,
+        metrics: Metrics,
+        *,
+        max_message_chars: int,
+    ) -> None:
+        self.sio = sio
+        self.store = store
+        self.verifier = verifier
+        self.presence = presence
+        self.metrics = metrics
+        self.max_message_chars = max_message_chars
+        self.sessions: dict[str, SocketSession] = {}
+        self._offline_due: dict[str, float] = {}
+        # (user, conversation) -> the other participant; participants never change
+        self._partners: dict[tuple[str, str], str] = {}
+        sio.on("connect", self.on_connect)
+        sio.on("disconnect", self.on_disconnect)
+        for event, handler in {
+            "join": self.join,
+            "join_global_updates": self.join_global_updates,
+            "request_global_notifications": self.request_global_notifications,
+            "join_conversation": self.join_conversation,
+            "leave_conversation": self.leave_conversation,
+            "join_bid": self.join_bid,
+            "join_campaign": self.join_campaign,
+            "send_message": self.send_message,
+            "typing_start": self.typing_start,
+            "typing_stop": self.typing_stop,
+            "mark_seen": self.mark_seen,
+            "user_status": self.user_status,
+            "refresh_token": self.refresh_token,
+        }.items():
+            sio.on(event, self._guarded(event, handler))
+
+    # -- connection lifecycle ---------------------------------------------------
+
+    async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any) -> None:
+        token = auth.get("token") if isinstance(auth, dict) else None
+        token = token or bearer(environ.get("HTTP_AUTHORIZATION"))
+        try:
+            identity = await self.verifier.verify(token)
+        except AuthError as exc:
+            self.metrics.inc("connects_refused")
+            raise socketio.exceptions.ConnectionRefusedError(exc.message, exc.as_dict()) from None
+        claimed = auth.get("userId") if isinstance(auth, dict) else None
+        if claimed is not None and claimed != identity.user_id:
+            raise socketio.exceptions.ConnectionRefusedError(
+                "auth.userId is not the token's user",
+                {"code": "user_mismatch", "message": "auth.userId is not the token's user"},
+            )
+        if not await self.store.user_exists(identity.user_id):
+            raise socketio.exceptions.ConnectionRefusedError(
+                "no chat profile for this user",
+                {"code": "unknown_user", "message": "no chat profile for this user"},
+            )
+        session = SocketSession(sid, identity.user_id, identity.expires_at)
+        self.sessions[sid] = session
+        await self.sio.enter_room(sid, f"user_{identity.user_id}")
+        self.metrics.inc("connects")
+        if self.presence.connect(identity.user_id, sid):
+            await self._announce_status(identity.user_id, "online")
+
+    async def on_disconnect(self, sid: str, *_reason: Any) -> None:
+        session = self.sessions.pop(sid, None)
+        if session is None:
+            return
+        user = session.user_id
+        if self.presence.disconnect(user, sid, time.monotonic()):
+            self._offline_due[user] = time.monotonic() + self.presence.grace
+            for conversation_id in self.presence.typing_of(user):
+                await self._relay_typing(user, conversation_id, False)
+
+    async def _announce_status(self, user_id: str, status: str) -> None:
+        partners = await self.store.partners(user_id)
+        if not partners:
+            return
+        rooms = [room for p in partners for room in user_rooms(p)]
+        await self.sio.emit(
+            "user_status_update",
+            {"user_id": user_id, "status": status, "timestamp": now_iso()},
+            to=rooms,
+        )
+
+    async def tick(self) -> None:
+        """Timers: offline after grace, typing expiry, token expiry."""
+        now = time.monotonic()
+        for user, due in list(self._offline_due.items()):
+            if due <= now:
+                del self._offline_due[user]
+                if self.presence.went_offline(user, now):
+                    await self.store.touch_last_seen(user)
+                    await self._announce_status(user, "offline")
+        for conversation_id, user in self.presence.expired_typing(now):
+            await self._relay_typing(user, conversation_id, False)
+        wall = time.time()
+        for session in list(self.sessions.values()):
+            if session.expires_at is not None and session.expires_at <= wall:
+                await self.sio.emit(
+                    "token_expired",
+                    {"code": "expired_token", "message": "the access token expired"},
+                    to=session.sid,
+                )
+                await self.sio.disconnect(session.sid)
+
+    async def run_timers(self, interval: float = 0.25) -> None:
+        while True:
+            try:
+                await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("socket timers failed")
+            await asyncio.sleep(interval)
+
+    # -- event plumbing ---------------------------------------------------------
+
+    def _guarded(self, event: str, handler: Handler) -> Callable[..., Awaitable[Ack]]:
+        @functools.wraps(handler)
+        async def wrapper(sid: str, data: Any = None, *_rest: Any) -> Ack:
+            self.metrics.inc("events_in")
+            session = self.sessions.get(sid)
+            if session is None:
+                return error_ack("unauthorized", "not connected")
+            try:
+                return await handler(session, data)
+            except PayloadError as exc:
+                return {"ok": False, "error": exc.as_dict()}
+            except StoreError as exc:
+                return {"ok": False, "error": exc.as_dict()}
+            except Exception:
+                self.metrics.inc("event_errors")
+                log.exception("socket event failed", extra={"event": event, "sid": sid})
+                return error_ack("internal", "the event could not be handled")
+
+        return wrapper
+
+    def _own_user(self, session: SocketSession, data: Any) -> None:
+        user = payloads.id_payload(data, "userId", "user_id", field="userId", required=False)
+        if user is not None and user != session.user_id:
+            raise PayloadError("forbidden", "you can only join your own rooms", "userId")
+
+    async def _partner(self, session: SocketSession, conversation_id: str) -> str:
+        key = (session.user_id, conversation_id)
+        partner = self._partners.get(key)
+        if partner is None:
+            partner = await self.store.conversation_partner(session.user_id, conversation_id)
+            if partner is None:
+                raise PayloadError("forbidden", "not a conversation of yours", "conversationId")
+            self._partners[key] = partner
+        return partner
+
+    # -- rooms ------------------------------------------------------------------
+
+    async def join(self, session: SocketSession, data: Any) -> Ack:
+        self._own_user(session, data)
+        await self.sio.enter_room(session.sid, f"user_{session.user_id}")
+        online = [p for p in await self.store.partners(session.user_id)
+                  if self.presence.is_online(p)]
+        for partner in online:
+            await self.sio.emit(
+                "user_status_update",
+                {"user_id": partner, "status": self.presence.status(partner),
+                 "timestamp": now_iso()},
+                to=session.sid,
+            )
+        return {"ok": True, "room": f"user_{session.user_id}", "onlineUsers": online}
+
+    async def join_global_updates(self, session: SocketSession, data: Any) -> Ack:
+        self._own_user(session, data)
+        await self.sio.enter_room(session.sid, f"global_{session.user_id}")
+        return {"ok": True, "room": f"global_{session.user_id}"}
+
+    async def request_global_notifications(self, session: SocketSession, data: Any) -> Ack:
+        self._own_user(session, data)
+        await self.sio.enter_room(session.sid, f"notifications_{session.user_id}")
+        return {"ok": True, "room": f"notifications_{session.user_id}"}
+
+    async def join_conversation(self, session: SocketSession, data: Any) -> Ack:
+        conversation_id = payloads.id_payload(
+            data, "conversationId", "conversation_id", field="conversationId"
+        )
+        assert conversation_id is not None
+        partner = await self._partner(session, conversation_id)
+        await self.sio.enter_room(session.sid, f"conversation_{conversation_id}")
+        return {
+            "ok": True,
+            "room": f"conversation_{conversation_id}",
+            "partner": {"user_id": partner, "status": self.presence.status(partner)},
+        }
+
+    async def leave_conversation(self, session: SocketSession, data: Any) -> Ack:
+        conversation_id = payloads.id_payload(
+            data, "conversationId", "conversation_id", field="conversationId"
+        )
+        await self.sio.leave_room(session.sid, f"conversation_{conversation_id}")
+        if conversation_id is not None and self.presence.typing_stop(
+            conversation_id, session.user_id
+        ):
+            await self._relay_typing(session.user_id, conversation_id, False)
+        return {"ok": True}
+
+    async def _join_subject(self, session: SocketSession, data: Any, kind: str) -> Ack:
+        key = f"{kind}Id"
+        ident = payloads.id_payload(data, key, f"{kind}_id", field=key)
+        assert ident is not None
+        if not await self.store.may_join(session.user_id, kind, ident):
+            raise PayloadError("forbidden", f"not a {kind} of yours", key)
+        await self.sio.enter_room(session.sid, f"{kind}_{ident}")
+        return {"ok": True, "room": f"{kind}_{ident}"}
+
+    async def join_bid(self, session: SocketSession, data: Any) -> Ack:
+        return await self._join_subject(session, data, "bid")
+
+    async def join_campaign(self, session: SocketSession, data: Any) -> Ack:
+        return await self._join_subject(session, data, "campaign")
+
+    # -- messages ---------------------------------------------------------------
+
+    async def send_message(self, session: SocketSession, data: Any) -> Ack:
+        req = payloads.send_message(data, session.user_id, self.max_message_chars)
+        message, created = await self.store.send_message(session.user_id, req)
+        if self.presence.typing_stop(req.conversation_id, session.user_id):
+            await self._relay_typing(session.user_id, req.conversation_id, False)
+        return {"ok": True, "message": public_message(message), "duplicate": not created}
+
+    async def mark_seen(self, session: SocketSession, data: Any) -> Ack:
+        req = payloads.mark_seen(data, session.user_id)
+        conversation_id, marked = await self.store.mark_seen(session.user_id, req)
+        return {"ok": True, "conversationId": conversation_id, "marked": marked}
+
+    # -- ephemeral signals ------------------------------------------------------
+
+    async def _relay_typing(self, user_id: str, conversation_id: str, typing: bool) -> None:
+        """`user_typing` to the conversation room (not to the typist's own
+        devices) and `typing_status_update` to the partner's chat list."""
+        await self.sio.emit(
+            "user_typing",
+            {"conversationId": conversation_id, "userId": user_id, "isTyping": typing},
+            to=f"conversation_{conversation_id}",
+            skip_sid=self.presence.sids_of(user_id),
+        )
+        partner = self._partners.get((user_id, conversation_id))
+        if partner is not None:
+            await self.sio.emit(
+                "typing_status_update",
+                {"conversation_id": conversation_id, "user_id": user_id,
+                 "is_typing": typing, "timestamp": now_iso()},
+                to=list(user_rooms(partner)),
+            )
+
+    async def typing_start(self, session: SocketSession, data: Any) -> Ack:
+        req = payloads.typing(data, session.user_id)
+        await self._partner(session, req.conversation_id)
+        if self.presence.typing_start(req.conversation_id, session.user_id, time.monotonic()):
+            await self._relay_typing(session.user_id, req.conversation_id, True)
+        return {"ok": True}
+
+    async def typing_stop(self, session: SocketSession, data: Any) -> Ack:
+        req = payloads.typing(data, session.user_id)
+        await self._partner(session, req.conversation_id)
+        if self.presence.typing_stop(req.conversation_id, session.user_id):
+            await self._relay_typing(session.user_id, req.conversation_id, False)
+        return {"ok": True}
+
+    async def user_status(self, session: SocketSession, data: Any) -> Ack:
+        status = payloads.user_status(data, session.user_id)
+        if status == "offline":
+            status = "away"  # connected sockets are never "offline"
+        if self.presence.set_status(session.user_id, status):
+            await self._announce_status(session.user_id, status)
+        return {"ok": True, "status": status}
+
+    async def refresh_token(self, session: SocketSession, data: Any) -> Ack:
+        token = data.get("token") if isinstance(data, dict) else data
+        try:
+            identity = await self.verifier.verify(token if isinstance(token, str) else None)
+        except AuthError as exc:
+            return {"ok": False, "error": exc.as_dict()}
+        if identity.user_id != session.user_id:
+            return error_ack("user_mismatch", "the new token is for another user")
+        session.expires_at = identity.expires_at
+        return {"ok": True, "expiresAt": identity.expires_at}
+
+    def online_count(self) -> int:
+        return len(self.sessions)

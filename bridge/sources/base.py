@@ -1,0 +1,57 @@
+"""The doorbell interface."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Protocol
+
+
+class Doorbell(Protocol):
+    # Whether writers must be asked to ring (bridge.doorbell.armed); false
+    # for doorbells that hear every insert anyway (Realtime) or none (poll).
+    needs_arming: bool
+
+    async def start(self) -> None: ...
+
+    async def wait(self, timeout: float) -> bool:
+        """Waits up to `timeout` s for a ring; returns whether it rang."""
+        ...
+
+    async def stop(self) -> None: ...
+
+
+class Bell:
+    """An asyncio.Event a doorbell rings and the relay waits on."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def ring(self) -> None:
+        self._event.set()
+
+    async def wait(self, timeout: float) -> bool:
+        try:
+            await asyncio.wait_for(self._event.wait(), timeout)
+        except TimeoutError:
+            return False
+        finally:
+            self._event.clear()
+        return True
+
+
+class PollDoorbell:
+    """No ring at all: the relay looks every poll interval."""
+
+    needs_arming = False
+
+    def __init__(self) -> None:
+        self._bell = Bell()
+
+    async def start(self) -> None:
+        return None
+
+    async def wait(self, timeout: float) -> bool:
+        return await self._bell.wait(timeout)
+
+    async def stop(self) -> None:
+        return None

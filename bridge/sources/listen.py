@@ -1,0 +1,75 @@
+"""The Postgres LISTEN doorbell: a dedicated connection listening on
+`bridge_outbox`, rebuilt with capped backoff when it drops. While it is down
+the relay still polls, so nothing is lost, only later."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import asyncpg
+
+from bridge.sources.base import Bell
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "bridge_outbox"
+MAX_BACKOFF = 30.0
+
+
+class ListenDoorbell:
+    needs_arming = True
+
+    def __init__(self, dsn: str) -> None:
+        self._dsn = dsn
+        self._bell = Bell()
+        self._task: asyncio.Task[None] | None = None
+        self.connected = asyncio.Event()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._supervise(), name="listen-doorbell")
+
+    async def wait(self, timeout: float) -> bool:
+        return await self._bell.wait(timeout)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def _on_notify(self, *_args: object) -> None:
+        self._bell.ring()
+
+    async def _supervise(self) -> None:
+        backoff = 0.5
+        while True:
+            conn: asyncpg.Connection | None = None
+            try:
+                conn = await asyncpg.connect(self._dsn)
+                lost = asyncio.Event()
+                conn.add_termination_listener(lambda _c: lost.set())
+                await conn.add_listener(CHANNEL, self._on_notify)
+                self.connected.set()
+                backoff = 0.5
+                log.info("listening for outbox doorbell")
+                # A ring may have been missed while we were away.
+                self._bell.ring()
+                while not lost.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(lost.wait(), 30)
+                    if not lost.is_set():
+                        await conn.execute("select 1")
+                log.warning("doorbell connection lost")
+            except asyncio.CancelledError:
+                raise
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("doorbell connection failed", extra={"error": repr(exc)})
+            finally:
+                self.connected.clear()
+                if conn is not None and not conn.is_closed():
+                    with contextlib.suppress(Exception):
+                        await conn.close()
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF)

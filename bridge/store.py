@@ -1,0 +1,305 @@
+"""All SQL the daemon runs. Client requests run *as the user* (RLS and
+grants apply, exactly as for supabase-js); only membership checks and the
+outbox run with the bridge's own rights. Database errors become StoreErrors
+that say whether the client or the database is at fault."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+
+from bridge.db import acting_as, user_claims
+from bridge.payloads import MarkSeen, SendMessage
+
+DOORBELL_LOCK_KEY = 7406001  # the advisory lock of bridge.ring_doorbell()
+
+
+class StoreError(Exception):
+    """A request the database refused. `status` is the HTTP status it maps to."""
+
+    def __init__(self, code: str, message: str, status: int) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+
+    def as_dict(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
+
+# SQLSTATE class or code -> (code, status). Client faults only; anything
+# else is the database's (or our) fault and is re-raised as it is.
+_CLIENT_ERRORS: dict[str, tuple[str, int]] = {
+    "42501": ("forbidden", 403),
+    "P0002": ("not_found", 404),
+    "23503": ("not_found", 404),
+    "23514": ("rejected", 409),
+    "23505": ("conflict", 409),
+    "22023": ("invalid_request", 400),
+    "22P02": ("invalid_request", 400),
+    "22001": ("too_long", 400),
+}
+
+
+@asynccontextmanager
+async def _client_errors() -> AsyncIterator[None]:
+    try:
+        yield
+    except asyncpg.PostgresError as exc:
+        state = getattr(exc, "sqlstate", None) or ""
+        mapped = _CLIENT_ERRORS.get(state)
+        if mapped is None:
+            raise
+        message = str(getattr(exc, "message", None) or exc)
+        if state == "42501" and "row-level security" in message:
+            message = "not allowed: you are not a participant of that conversation"
+        raise StoreError(mapped[0], message, mapped[1]) from exc
+
+
+def _loads(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+class Store:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    @asynccontextmanager
+    async def as_user(self, user_id: str) -> AsyncIterator[asyncpg.Connection]:
+        async with self.pool.acquire() as conn, _client_errors():
+            async with acting_as(conn, user_claims(user_id)):
+                yield conn
+
+    # -- writes as the user ---------------------------------------------------
+
+    async def send_message(self, user_id: str, req: SendMessage) -> tuple[dict[str, Any], bool]:
+        """Stores a message as `user_id`; returns (message, created). A retry
+        with a known client_message_id returns the stored message."""
+        async with self.as_user(user_id) as conn:
+            row = await conn.fetchval(
+                "insert into public.messages"
+                " (conversation_id, sender_id, content, message_type, media_url, client_message_id)"
+                " values ($1, $2, $3, $4, $5, $6)"
+                " on conflict (sender_id, client_message_id) do nothing"
+                " returning to_jsonb(messages.*)",
+                req.conversation_id, user_id, req.content, req.message_type,
+                req.media_url, req.client_message_id,
+            )
+            if row is not None:
+                return _loads(row), True
+            existing = await conn.fetchval(
+                "select to_jsonb(m.*) from public.messages m"
+                " where m.sender_id = $1 and m.client_message_id = $2",
+                user_id, req.client_message_id,
+            )
+        message = _loads(existing)
+        if message is None or message["conversation_id"] != req.conversation_id:
+            raise StoreError(
+                "conflict", "clientMessageId was already used for another conversation", 409
+            )
+        return message, False
+
+    async def mark_seen(self, user_id: str, req: MarkSeen) -> tuple[str, int]:
+        """Marks one message, or all of a conversation, read by `user_id`;
+        returns (conversation id, messages marked)."""
+        async with self.as_user(user_id) as conn:
+            conversation_id = req.conversation_id
+            if req.message_id is not None:
+                found = await conn.fetchrow(
+                    "select conversation_id, sender_id from public.messages where id = $1",
+                    req.message_id,
+                )
+                if found is None or (
+                    conversation_id is not None and str(found["conversation_id"]) != conversation_id
+                ):
+                    raise StoreError("not_found", "message not found", 404)
+                if str(found["sender_id"]) == user_id:
+                    raise StoreError("forbidden", "only the receiver marks a message seen", 403)
+                conversation_id = str(found["conversation_id"])
+            elif not await conn.fetchval(
+                "select exists (select 1 from public.conversations where id = $1)", conversation_id
+            ):
+                raise StoreError("not_found", "conversation not found", 404)
+            marked = await conn.fetchval(
+                "select public.mark_conversation_read($1, $2)", conversation_id, req.message_id
+            )
+        assert conversation_id is not None
+        return conversation_id, int(marked)
+
+    async def register_token(self, user_id: str, token: str, platform: str) -> dict[str, Any]:
+        async with self.as_user(user_id) as conn:
+            row = await conn.fetchval(
+                "select jsonb_build_object('id', t.id, 'platform', t.platform,"
+                " 'is_active', t.is_active, 'last_used_at', t.last_used_at)"
+                " from public.register_fcm_token($1, $2) t",
+                token, platform,
+            )
+        result: dict[str, Any] = _loads(row)
+        return result
+
+    async def remove_token(self, user_id: str, token: str) -> bool:
+        async with self.as_user(user_id) as conn:
+            status = await conn.execute("delete from public.fcm_tokens where token = $1", token)
+        return status.endswith(" 1")
+
+    # -- reads as the user ------------------------------------------------------
+
+    async def conversation_list(self, user_id: str, role: str | None) -> list[dict[str, Any]]:
+        async with self.as_user(user_id) as conn:
+            rows = await conn.fetch(
+                """
+                select jsonb_build_object(
+                  'id', c.id,
+                  'conversation_type', c.conversation_type,
+                  'brand_owner_id', c.brand_owner_id,
+                  'influencer_id', c.influencer_id,
+                  'other_user_id', o.id,
+                  'bid_id', c.bid_id,
+                  'campaign_id', c.campaign_id,
+                  'flow_state', c.flow_state,
+                  'awaiting_role', c.awaiting_role,
+                  'chat_status', c.chat_status,
+                  'unread_count', case when c.brand_owner_id = $1
+                    then c.brand_owner_unread_count else c.influencer_unread_count end,
+                  'last_message_at', c.last_message_at,
+                  'created_at', c.created_at,
+                  'updated_at', coalesce(c.last_message_at, c.created_at),
+                  'other_user', case when o.id is null then null else jsonb_build_object(
+                    'id', o.id, 'name', o.name, 'role', o.role,
+                    'profile_image_url', o.profile_image_url, 'last_seen_at', o.last_seen_at)
+                    end,
+                  'last_message', case when m.id is null then null else to_jsonb(m.*) end)
+                from public.conversations c
+                left join public.users o on o.id = case when c.brand_owner_id = $1
+                  then c.influencer_id else c.brand_owner_id end
+                left join public.messages m on m.id = c.last_message_id
+                where $1 in (c.brand_owner_id, c.influencer_id)
+                  and ($2::text is null
+                       or ($2 = 'brand_owner' and c.brand_owner_id = $1)
+                       or ($2 = 'influencer' and c.influencer_id = $1))
+                order by coalesce(c.last_message_at, c.created_at) desc, c.id
+                """,
+                user_id, role,
+            )
+        return [_loads(r[0]) for r in rows]
+
+    async def messages_page(
+        self, user_id: str, conversation_id: str, page: int, limit: int, before: str | None
+    ) -> dict[str, Any]:
+        """Newest first by (created_at, id): page/limit as the seed, or a
+        stable `before` cursor (a message id). Messages come oldest first."""
+        async with self.as_user(user_id) as conn:
+            if not await conn.fetchval(
+                "select exists (select 1 from public.conversations where id = $1)", conversation_id
+            ):
+                raise StoreError("not_found", "conversation not found", 404)
+            cursor = None
+            if before is not None:
+                cursor = await conn.fetchrow(
+                    "select created_at, id from public.messages"
+                    " where id = $1 and conversation_id = $2",
+                    before, conversation_id,
+                )
+                if cursor is None:
+                    raise StoreError("not_found", "cursor message not found", 404)
+            rows = await conn.fetch(
+                "select to_jsonb(m.*) from public.messages m"
+                " where m.conversation_id = $1"
+                "   and ($2::timestamptz is null or (m.created_at, m.id) < ($2, $3::uuid))"
+                " order by m.created_at desc, m.id desc"
+                " limit $4 offset $5",
+                conversation_id,
+                cursor["created_at"] if cursor else None,
+                cursor["id"] if cursor else None,
+                limit + 1,
+                0 if cursor else (page - 1) * limit,
+            )
+        messages = [_loads(r[0]) for r in rows[:limit]]
+        messages.reverse()
+        return {
+            "messages": messages,
+            "page": page,
+            "limit": limit,
+            "has_more": len(rows) > limit,
+            "next_cursor": messages[0]["id"] if messages and len(rows) > limit else None,
+        }
+
+    # -- the bridge's own reads -------------------------------------------------
+
+    async def user_exists(self, user_id: str) -> bool:
+        return bool(
+            await self.pool.fetchval("select exists (select 1 from public.users where id = $1)", user_id)
+        )
+
+    async def may_join(self, user_id: str, kind: str, ident: str) -> bool:
+        """Whether `user_id` takes part in the bid or campaign."""
+        queries = {
+            "bid": "select exists (select 1 from public.bids"
+            " where id = $2 and $1 in (brand_owner_id, influencer_id))",
+            "campaign": "select exists (select 1 from public.campaigns where id = $2"
+            " and brand_owner_id = $1) or exists (select 1 from public.conversations"
+            " where campaign_id = $2 and influencer_id = $1)",
+        }
+        return bool(await self.pool.fetchval(queries[kind], user_id, ident))
+
+    async def conversation_partner(self, user_id: str, conversation_id: str) -> str | None:
+        """The other participant, or None when `user_id` is not in the conversation."""
+        partner = await self.pool.fetchval(
+            "select case when brand_owner_id = $1 then influencer_id else brand_owner_id end"
+            " from public.conversations where id = $2 and $1 in (brand_owner_id, influencer_id)",
+            user_id, conversation_id,
+        )
+        return str(partner) if partner is not None else None
+
+    async def partners(self, user_id: str) -> list[str]:
+        rows = await self.pool.fetch(
+            "select distinct case when brand_owner_id = $1 then influencer_id"
+            " else brand_owner_id end as partner from public.conversations"
+            " where $1 in (brand_owner_id, influencer_id)",
+            user_id,
+        )
+        return [str(r["partner"]) for r in rows]
+
+    async def touch_last_seen(self, user_id: str) -> None:
+        await self.pool.execute("update public.users set last_seen_at = now() where id = $1", user_id)
+
+    # -- outbox -----------------------------------------------------------------
+
+    @staticmethod
+    async def claim_outbox(conn: asyncpg.Connection, limit: int) -> Sequence[asyncpg.Record]:
+        """Pending rows, oldest first, locked for this transaction; rows another
+        bridge instance holds are skipped."""
+        rows: Sequence[asyncpg.Record] = await conn.fetch(
+            "select id, topic, conversation_id, recipients, payload, created_at"
+            " from bridge.outbox where processed_at is null"
+            " order by id limit $1 for update skip locked",
+            limit,
+        )
+        return rows
+
+    @staticmethod
+    async def ack_outbox(conn: asyncpg.Connection, ids: list[int]) -> None:
+        await conn.execute(
+            "update bridge.outbox set processed_at = now() where id = any($1::bigint[])", ids
+        )
+
+    async def prune_outbox(self, retention_hours: float) -> int:
+        status = await self.pool.execute(
+            "delete from bridge.outbox where processed_at < now() - make_interval(secs => $1)",
+            retention_hours * 3600,
+        )
+        return int(status.split()[-1])
+
+    async def arm_doorbell(self) -> None:
+        """Asks writers to NOTIFY; returns once every writer that saw the bell
+        unarmed has committed (their rows are then visible)."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("update bridge.doorbell set armed = true")
+            await conn.execute("select pg_advisory_xact_lock($1)", DOORBELL_LOCK_KEY)
+
+    async def disarm_doorbell(self) -> None:
+        await self.pool.execute("update bridge.doorbell set armed = false where armed")

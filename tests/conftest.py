@@ -1,0 +1,104 @@
+"""Shared fixtures: one real Postgres cluster per test session (the bridge's
+own embedded mode), a template database with the Supabase bootstrap, every
+migration and the demo seed, and a fresh copy of it for each test that
+needs one."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+from bridge.embedded import EmbeddedPostgres, free_port
+from bridge.migrate import prepare_database
+
+REPO = Path(__file__).resolve().parent.parent
+SUPABASE_DIR = REPO / "supabase"
+TEMPLATE = "bridge_template"
+
+AVA = "11111111-1111-4111-8111-111111111111"
+LEO = "22222222-2222-4222-8222-222222222222"
+MIA = "33333333-3333-4333-8333-333333333333"
+BID_CONVERSATION = "c0000000-0000-4000-8000-000000000001"
+CAMPAIGN_CONVERSATION = "c0000000-0000-4000-8000-000000000002"
+DIRECT_CONVERSATION = "c0000000-0000-4000-8000-000000000003"
+BID = "bbbbbbbb-0000-4000-8000-000000000001"
+CAMPAIGN_SUMMER = "aaaaaaaa-0000-4000-8000-000000000001"
+CAMPAIGN_AUTUMN = "aaaaaaaa-0000-4000-8000-000000000002"
+
+_db_names = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
+    cluster = EmbeddedPostgres(tmp_path_factory.mktemp("pg"), free_port(), durable=False)
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+async def template_db(pg_cluster: EmbeddedPostgres) -> str:
+    admin = await asyncpg.connect(pg_cluster.dsn)
+    try:
+        await admin.execute(f"create database {TEMPLATE}")
+    finally:
+        await admin.close()
+    await prepare_database(
+        pg_cluster.dsn_for(TEMPLATE), SUPABASE_DIR, bootstrap=True, seed=True
+    )
+    return TEMPLATE
+
+
+async def create_database(cluster: EmbeddedPostgres, template: str | None) -> str:
+    name = f"test_{next(_db_names)}"
+    admin = await asyncpg.connect(cluster.dsn)
+    try:
+        source = f" template {template}" if template else ""
+        await admin.execute(f"create database {name}{source}")
+    finally:
+        await admin.close()
+    return name
+
+
+@pytest.fixture
+async def db_dsn(pg_cluster: EmbeddedPostgres, template_db: str) -> AsyncIterator[str]:
+    """A fresh database with the schema and the demo data."""
+    name = await create_database(pg_cluster, template_db)
+    yield pg_cluster.dsn_for(name)
+    admin = await asyncpg.connect(pg_cluster.dsn)
+    try:
+        await admin.execute(f"drop database {name} with (force)")
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+async def db(db_dsn: str) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(db_dsn)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def bridge(db_dsn: str) -> AsyncIterator[Any]:
+    """The real daemon on a free port, on a fresh database with the demo data."""
+    from bridge.app import BridgeApp
+    from tests.integration.bridge_harness import Harness, settings_for
+
+    app = BridgeApp(settings_for(db_dsn))
+    await app.start()
+    harness = Harness(app)
+    try:
+        yield harness
+    finally:
+        await harness.close()
+        await app.stop()

@@ -1,0 +1,136 @@
+"""Running the real daemon against a test database, and real Socket.IO
+clients that record what they receive."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+import socketio
+
+from bridge.app import BridgeApp
+from bridge.auth import mint_token
+from bridge.config import (
+    DatabaseSettings,
+    OutboxSettings,
+    PresenceSettings,
+    ServerSettings,
+    Settings,
+    SupabaseSettings,
+)
+
+SECRET = "test-secret-that-is-at-least-32-characters-long"
+
+
+def settings_for(dsn: str, **overrides: Any) -> Settings:
+    base = Settings(
+        server=ServerSettings(host="127.0.0.1", port=0, environment="test"),
+        database=DatabaseSettings(url=dsn),
+        supabase=SupabaseSettings(url="http://storage.test", jwt_secret=SECRET),
+        outbox=OutboxSettings(poll_interval=2.0),
+        presence=PresenceSettings(offline_grace=0.5, typing_ttl=1.0, typing_throttle=0.5),
+    )
+    return dataclasses.replace(base, **overrides)
+
+
+def token(user_id: str, ttl: int = 3600, secret: str = SECRET, **extra: Any) -> str:
+    return mint_token(secret, user_id, ttl, **extra)
+
+
+class Client:
+    """A python-socketio AsyncClient that records every event it receives."""
+
+    def __init__(self, url: str, user_id: str | None = None) -> None:
+        self.url = url
+        self.user_id = user_id
+        self.sio = socketio.AsyncClient(reconnection=False)
+        self.events: list[tuple[str, Any]] = []
+        self._changed = asyncio.Condition()
+        self.connect_errors: list[Any] = []
+        self.sio.on("*", self._record)
+        self.sio.on("connect_error", self._connect_error)
+
+    async def _connect_error(self, data: Any = None) -> None:
+        self.connect_errors.append(data)
+
+    async def _record(self, event: str, *args: Any) -> None:
+        async with self._changed:
+            self.events.append((event, args[0] if args else None))
+            self._changed.notify_all()
+
+    async def connect(self, auth: Any = None, headers: dict[str, str] | None = None) -> Client:
+        if auth is None and self.user_id is not None:
+            auth = {"token": token(self.user_id)}
+        await self.sio.connect(
+            self.url, auth=auth, headers=headers or {}, transports=["websocket"], wait_timeout=5
+        )
+        return self
+
+    async def call(self, event: str, data: Any = None) -> Any:
+        return await self.sio.call(event, data, timeout=5)
+
+    def received(self, event: str) -> list[Any]:
+        return [data for name, data in self.events if name == event]
+
+    async def wait_for(
+        self, event: str, where: Callable[[Any], bool] = lambda _d: True, timeout: float = 5.0
+    ) -> Any:
+        async def find() -> Any:
+            async with self._changed:
+                while True:
+                    for name, data in self.events:
+                        if name == event and where(data):
+                            return data
+                    await self._changed.wait()
+
+        return await asyncio.wait_for(find(), timeout)
+
+    async def close(self) -> None:
+        if self.sio.connected:
+            await self.sio.disconnect()
+
+
+class Harness:
+    def __init__(self, app: BridgeApp) -> None:
+        self.app = app
+        self.clients: list[Client] = []
+        self.http = aiohttp.ClientSession()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.app.port}"
+
+    async def client(self, user_id: str, **kwargs: Any) -> Client:
+        client = Client(self.url, user_id)
+        self.clients.append(client)
+        await client.connect(**kwargs)
+        return client
+
+    def unconnected(self) -> Client:
+        client = Client(self.url)
+        self.clients.append(client)
+        return client
+
+    async def request(
+        self, method: str, path: str, user_id: str | None = None, *,
+        bearer: str | None = None, **kwargs: Any,
+    ) -> tuple[int, Any]:
+        headers = dict(kwargs.pop("headers", {}))
+        if bearer is None and user_id is not None:
+            bearer = token(user_id)
+        if bearer is not None:
+            headers["Authorization"] = f"Bearer {bearer}"
+        async with self.http.request(method, self.url + path, headers=headers, **kwargs) as resp:
+            try:
+                body = await resp.json(content_type=None)
+            except ValueError:
+                body = await resp.text()
+            return resp.status, body
+
+    async def close(self) -> None:
+        for client in self.clients:
+            await client.close()
+        await self.http.close()
