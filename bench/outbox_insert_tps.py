@@ -102,10 +102,28 @@ async def switch(dsn: str, statements: list[str]) -> None:
 
 def pgbench(pg: EmbeddedPostgres, script: Path, seconds: int, clients: int) -> float:
     out = subprocess.run(
-        [str(pg.bin_dir / "pgbench"), "-n", "-f", str(script), "-c", str(clients),
-         "-j", "2", "-T", str(seconds), "-h", "127.0.0.1", "-p", str(pg.port),
-         "-U", "postgres", "postgres"],
-        capture_output=True, text=True, check=True,
+        [
+            str(pg.bin_dir / "pgbench"),
+            "-n",
+            "-f",
+            str(script),
+            "-c",
+            str(clients),
+            "-j",
+            "2",
+            "-T",
+            str(seconds),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(pg.port),
+            "-U",
+            "postgres",
+            "postgres",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     match = re.search(r"tps = ([\d.]+)", out.stdout)
     if not match:

@@ -115,15 +115,21 @@ class BridgeApp:
             async_mode="aiohttp",
             cors_allowed_origins=list(s.server.cors_origins),
             client_manager=manager,
-            max_http_buffer_size=64 * 1024,
+            max_http_buffer_size=1_000_000,
         )
         self.gateway = SocketGateway(
-            sio, store, verifier, presence, self.metrics,
+            sio,
+            store,
+            verifier,
+            presence,
+            self.metrics,
             max_message_chars=s.server.max_message_chars,
         )
         base = storage_public_base(s)
         rest = RestApi(
-            store, presence, self.metrics,
+            store,
+            presence,
+            self.metrics,
             storage_public_base=base,
             max_message_chars=s.server.max_message_chars,
             test_endpoints=not s.production,
@@ -143,7 +149,9 @@ class BridgeApp:
         self.doorbell = self._doorbell(dsn)
         await self.doorbell.start()
         self.relay = OutboxRelay(
-            store, self.doorbell, self._emitter(sio),
+            store,
+            self.doorbell,
+            self._emitter(sio),
             storage_public_base=base,
             batch_size=s.outbox.batch_size,
             poll_interval=s.outbox.poll_interval,

@@ -107,9 +107,13 @@ class TokenVerifier:
         except jwt.InvalidSignatureError:
             raise AuthError("invalid_signature", "the access token's signature is wrong") from None
         except jwt.InvalidAudienceError:
-            raise AuthError("invalid_claims", "the access token is not for signed-in users") from None
+            raise AuthError(
+                "invalid_claims", "the access token is not for signed-in users"
+            ) from None
         except jwt.MissingRequiredClaimError as exc:
-            raise AuthError("invalid_claims", f"the access token has no {exc.claim} claim") from None
+            raise AuthError(
+                "invalid_claims", f"the access token has no {exc.claim} claim"
+            ) from None
         except jwt.PyJWTError as exc:
             raise AuthError("malformed_token", f"the access token is invalid: {exc}") from None
         if claims.get("role") != "authenticated":
@@ -137,10 +141,12 @@ class TokenVerifier:
         assert self._jwks_url is not None
         try:
             timeout = aiohttp.ClientTimeout(total=5)
-            async with aiohttp.ClientSession(timeout=timeout) as session:
-                async with session.get(self._jwks_url) as resp:
-                    resp.raise_for_status()
-                    document = await resp.json()
+            async with (
+                aiohttp.ClientSession(timeout=timeout) as session,
+                session.get(self._jwks_url) as resp,
+            ):
+                resp.raise_for_status()
+                document = await resp.json()
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             log.warning("JWKS fetch failed", extra={"error": repr(exc)})
             self._fetched_at = time.monotonic()

@@ -9,6 +9,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+# A plain connection or one lent by a pool: both run the same statements.
+Connection = asyncpg.Connection | PoolConnectionProxy
 
 
 def user_claims(user_id: str, role: str = "authenticated", **extra: Any) -> dict[str, Any]:
@@ -18,8 +22,8 @@ def user_claims(user_id: str, role: str = "authenticated", **extra: Any) -> dict
 
 @asynccontextmanager
 async def acting_as(
-    conn: asyncpg.Connection, claims: Mapping[str, Any] | None
-) -> AsyncIterator[asyncpg.Connection]:
+    conn: Connection, claims: Mapping[str, Any] | None
+) -> AsyncIterator[Connection]:
     """A transaction in which statements run as the API role of `claims`
     (anon when None), with `request.jwt.claims` set: RLS and grants apply
     exactly as they do for supabase-js."""

@@ -119,7 +119,7 @@ class EmbeddedPostgres:
         kwargs: dict[str, object] = {}
         if self._user is not None:
             kwargs = {"user": self._user.pw_uid, "group": self._user.pw_gid, "extra_groups": []}
-        result = subprocess.run(
+        result: subprocess.CompletedProcess[str] = subprocess.run(
             argv,
             capture_output=True,
             text=True,
@@ -148,10 +148,13 @@ class EmbeddedPostgres:
         self._run(
             [
                 str(self._bin / "initdb"),
-                "-D", str(self.pgdata),
-                "-U", "postgres",
+                "-D",
+                str(self.pgdata),
+                "-U",
+                "postgres",
                 "--auth=trust",
-                "-E", "UTF8",
+                "-E",
+                "UTF8",
                 "--locale=C",
             ]
         )
@@ -181,7 +184,9 @@ class EmbeddedPostgres:
             os.chown(target, self._user.pw_uid, self._user.pw_gid)
 
     def is_running(self) -> bool:
-        status = self._run([str(self._bin / "pg_ctl"), "-D", str(self.pgdata), "status"], check=False)
+        status = self._run(
+            [str(self._bin / "pg_ctl"), "-D", str(self.pgdata), "status"], check=False
+        )
         return status.returncode == 0
 
     def start(self) -> str:
@@ -197,9 +202,13 @@ class EmbeddedPostgres:
         self._run(
             [
                 str(self._bin / "pg_ctl"),
-                "-D", str(self.pgdata),
-                "-l", str(self.pgdata / "server.log"),
-                "-w", "-t", "60",
+                "-D",
+                str(self.pgdata),
+                "-l",
+                str(self.pgdata / "server.log"),
+                "-w",
+                "-t",
+                "60",
                 "start",
             ]
         )
@@ -208,7 +217,9 @@ class EmbeddedPostgres:
 
     def stop(self) -> None:
         if (self.pgdata / "PG_VERSION").exists() and self.is_running():
-            self._run([str(self._bin / "pg_ctl"), "-D", str(self.pgdata), "-m", "fast", "-w", "stop"])
+            self._run(
+                [str(self._bin / "pg_ctl"), "-D", str(self.pgdata), "-m", "fast", "-w", "stop"]
+            )
             log.info("embedded postgres stopped")
 
     @property

@@ -7,6 +7,7 @@ database. The embedded mode first lays down what Supabase itself provides
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import re
@@ -90,11 +91,15 @@ async def apply_migrations(conn: asyncpg.Connection, migrations_dir: Path) -> li
     return applied
 
 
+def _read_if_exists(path: Path) -> str | None:
+    return path.read_text() if path.is_file() else None
+
+
 async def apply_seed(conn: asyncpg.Connection, seed_path: Path) -> bool:
     """Loads the seed once per database; returns whether it ran now."""
-    if not seed_path.is_file():
+    sql = await asyncio.to_thread(_read_if_exists, seed_path)
+    if sql is None:
         return False
-    sql = seed_path.read_text()
     async with conn.transaction():
         await conn.execute("select pg_advisory_xact_lock($1)", MIGRATION_LOCK_KEY)
         done = await conn.fetchval(

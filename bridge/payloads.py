@@ -67,15 +67,20 @@ def _object(payload: Any) -> dict[str, Any]:
     return payload
 
 
-def _optional_str(payload: dict[str, Any], field: str, *keys: str, limit: int) -> str | None:
-    value = _get(payload, *keys)
-    if value is None:
-        return None
+def _text(value: Any, field: str, limit: int) -> str:
+    """A string within `limit` characters that Postgres can store (no NUL)."""
     if not isinstance(value, str):
         raise PayloadError("invalid_field", f"{field} must be a string", field)
     if len(value) > limit:
         raise PayloadError("too_long", f"{field} is longer than {limit} characters", field)
+    if "\x00" in value:
+        raise PayloadError("invalid_field", f"{field} must not contain NUL characters", field)
     return value
+
+
+def _optional_str(payload: dict[str, Any], field: str, *keys: str, limit: int) -> str | None:
+    value = _get(payload, *keys)
+    return None if value is None else _text(value, field, limit)
 
 
 def same_user(payload: Any, user_id: str, *keys: str, field: str) -> None:
@@ -97,22 +102,19 @@ class SendMessage:
 
 def send_message(payload: Any, user_id: str, max_chars: int) -> SendMessage:
     body = _object(payload)
-    conversation_id = id_payload(
-        body, "conversationId", "conversation_id", field="conversationId"
-    )
+    conversation_id = id_payload(body, "conversationId", "conversation_id", field="conversationId")
     assert conversation_id is not None
     same_user(body, user_id, "senderId", "sender_id", field="senderId")
     content = _get(body, "message", "content")
-    if content is None:
-        content = ""
-    if not isinstance(content, str):
-        raise PayloadError("invalid_field", "message must be a string", "message")
-    if len(content) > max_chars:
-        raise PayloadError("too_long", f"message is longer than {max_chars} characters", "message")
+    content = "" if content is None else _text(content, "message", max_chars)
     media_url = _optional_str(body, "mediaUrl", "mediaUrl", "media_url", limit=MAX_MEDIA_URL)
-    if media_url is not None and not media_url.startswith(("https://", "http://")):
-        if "/" not in media_url or media_url.startswith("/") or ".." in media_url:
-            raise PayloadError("invalid_field", "mediaUrl must be a URL or storage path", "mediaUrl")
+    is_url = media_url is not None and media_url.startswith(("https://", "http://"))
+    if (
+        media_url is not None
+        and not is_url
+        and ("/" not in media_url or media_url.startswith("/") or ".." in media_url)
+    ):
+        raise PayloadError("invalid_field", "mediaUrl must be a URL or storage path", "mediaUrl")
     kind = _get(body, "messageType", "message_type", "type")
     if kind is None:
         if media_url is None:
@@ -128,7 +130,10 @@ def send_message(payload: Any, user_id: str, max_chars: int) -> SendMessage:
     if kind != "text" and media_url is None:
         raise PayloadError("missing_field", f"a {kind} message needs mediaUrl", "mediaUrl")
     client_id = _optional_str(
-        body, "clientMessageId", "clientMessageId", "client_message_id",
+        body,
+        "clientMessageId",
+        "clientMessageId",
+        "client_message_id",
         limit=MAX_CLIENT_MESSAGE_ID,
     )
     if client_id is not None and not client_id:

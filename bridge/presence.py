@@ -86,8 +86,10 @@ class Presence:
         key = (conversation_id, user_id)
         relayed_at, _ = self._typing.get(key, (None, None))
         relay = relayed_at is None or now - relayed_at >= self.typing_throttle
-        self._typing[key] = (now if relay or relayed_at is None else relayed_at,
-                             now + self.typing_ttl)
+        self._typing[key] = (
+            now if relay or relayed_at is None else relayed_at,
+            now + self.typing_ttl,
+        )
         return relay
 
     def typing_stop(self, conversation_id: str, user_id: str) -> bool:

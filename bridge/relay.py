@@ -120,7 +120,9 @@ class OutboxRelay:
             result = translate(change, self.storage_public_base)
         except (TranslationError, ValueError, TypeError) as exc:
             self.metrics.inc("changes_untranslatable")
-            log.error("untranslatable outbox row skipped", extra={"id": row["id"], "error": str(exc)})
+            log.error(
+                "untranslatable outbox row skipped", extra={"id": row["id"], "error": str(exc)}
+            )
             return
         for emit in result.emits:
             await self.emit(emit.event, emit.payload, emit.rooms)

@@ -65,8 +65,10 @@ def make_auth_middleware(verifier: TokenVerifier) -> Any:
     async def authenticate(
         request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
-        if request.method == "OPTIONS" or request.path in PUBLIC_PATHS or request.path.startswith(
-            "/socket.io"
+        if (
+            request.method == "OPTIONS"
+            or request.path in PUBLIC_PATHS
+            or request.path.startswith("/socket.io")
         ):
             return await handler(request)
         identity = await verifier.verify(bearer(request.headers.get("Authorization")))
@@ -131,8 +133,12 @@ class RestApi:
             database = f"error: {type(exc).__name__}"
         status = 200 if database == "ok" else 503
         return web.json_response(
-            {"status": "ok" if status == 200 else "degraded", "database": database,
-             "sockets": self.socket_count(), "counters": self.metrics.snapshot()},
+            {
+                "status": "ok" if status == 200 else "degraded",
+                "database": database,
+                "sockets": self.socket_count(),
+                "counters": self.metrics.snapshot(),
+            },
             status=status,
         )
 

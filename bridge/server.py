@@ -207,13 +207,17 @@ class SocketGateway:
     async def join(self, session: SocketSession, data: Any) -> Ack:
         self._own_user(session, data)
         await self.sio.enter_room(session.sid, f"user_{session.user_id}")
-        online = [p for p in await self.store.partners(session.user_id)
-                  if self.presence.is_online(p)]
+        online = [
+            p for p in await self.store.partners(session.user_id) if self.presence.is_online(p)
+        ]
         for partner in online:
             await self.sio.emit(
                 "user_status_update",
-                {"user_id": partner, "status": self.presence.status(partner),
-                 "timestamp": now_iso()},
+                {
+                    "user_id": partner,
+                    "status": self.presence.status(partner),
+                    "timestamp": now_iso(),
+                },
                 to=session.sid,
             )
         return {"ok": True, "room": f"user_{session.user_id}", "onlineUsers": online}
@@ -296,8 +300,12 @@ class SocketGateway:
         if partner is not None:
             await self.sio.emit(
                 "typing_status_update",
-                {"conversation_id": conversation_id, "user_id": user_id,
-                 "is_typing": typing, "timestamp": now_iso()},
+                {
+                    "conversation_id": conversation_id,
+                    "user_id": user_id,
+                    "is_typing": typing,
+                    "timestamp": now_iso(),
+                },
                 to=list(user_rooms(partner)),
             )
 

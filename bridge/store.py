@@ -12,7 +12,7 @@ from typing import Any
 
 import asyncpg
 
-from bridge.db import acting_as, user_claims
+from bridge.db import Connection, acting_as, user_claims
 from bridge.payloads import MarkSeen, SendMessage
 
 DOORBELL_LOCK_KEY = 7406001  # the advisory lock of bridge.ring_doorbell()
@@ -42,6 +42,8 @@ _CLIENT_ERRORS: dict[str, tuple[str, int]] = {
     "22023": ("invalid_request", 400),
     "22P02": ("invalid_request", 400),
     "22001": ("too_long", 400),
+    "22021": ("invalid_request", 400),
+    "54000": ("too_long", 400),
 }
 
 
@@ -69,10 +71,13 @@ class Store:
         self.pool = pool
 
     @asynccontextmanager
-    async def as_user(self, user_id: str) -> AsyncIterator[asyncpg.Connection]:
-        async with self.pool.acquire() as conn, _client_errors():
-            async with acting_as(conn, user_claims(user_id)):
-                yield conn
+    async def as_user(self, user_id: str) -> AsyncIterator[Connection]:
+        async with (
+            self.pool.acquire() as conn,
+            _client_errors(),
+            acting_as(conn, user_claims(user_id)),
+        ):
+            yield conn
 
     # -- writes as the user ---------------------------------------------------
 
@@ -86,15 +91,20 @@ class Store:
                 " values ($1, $2, $3, $4, $5, $6)"
                 " on conflict (sender_id, client_message_id) do nothing"
                 " returning to_jsonb(messages.*)",
-                req.conversation_id, user_id, req.content, req.message_type,
-                req.media_url, req.client_message_id,
+                req.conversation_id,
+                user_id,
+                req.content,
+                req.message_type,
+                req.media_url,
+                req.client_message_id,
             )
             if row is not None:
                 return _loads(row), True
             existing = await conn.fetchval(
                 "select to_jsonb(m.*) from public.messages m"
                 " where m.sender_id = $1 and m.client_message_id = $2",
-                user_id, req.client_message_id,
+                user_id,
+                req.client_message_id,
             )
         message = _loads(existing)
         if message is None or message["conversation_id"] != req.conversation_id:
@@ -136,7 +146,8 @@ class Store:
                 "select jsonb_build_object('id', t.id, 'platform', t.platform,"
                 " 'is_active', t.is_active, 'last_used_at', t.last_used_at)"
                 " from public.register_fcm_token($1, $2) t",
-                token, platform,
+                token,
+                platform,
             )
         result: dict[str, Any] = _loads(row)
         return result
@@ -183,7 +194,8 @@ class Store:
                        or ($2 = 'influencer' and c.influencer_id = $1))
                 order by coalesce(c.last_message_at, c.created_at) desc, c.id
                 """,
-                user_id, role,
+                user_id,
+                role,
             )
         return [_loads(r[0]) for r in rows]
 
@@ -202,7 +214,8 @@ class Store:
                 cursor = await conn.fetchrow(
                     "select created_at, id from public.messages"
                     " where id = $1 and conversation_id = $2",
-                    before, conversation_id,
+                    before,
+                    conversation_id,
                 )
                 if cursor is None:
                     raise StoreError("not_found", "cursor message not found", 404)
@@ -232,7 +245,9 @@ class Store:
 
     async def user_exists(self, user_id: str) -> bool:
         return bool(
-            await self.pool.fetchval("select exists (select 1 from public.users where id = $1)", user_id)
+            await self.pool.fetchval(
+                "select exists (select 1 from public.users where id = $1)", user_id
+            )
         )
 
     async def may_join(self, user_id: str, kind: str, ident: str) -> bool:
@@ -251,7 +266,8 @@ class Store:
         partner = await self.pool.fetchval(
             "select case when brand_owner_id = $1 then influencer_id else brand_owner_id end"
             " from public.conversations where id = $2 and $1 in (brand_owner_id, influencer_id)",
-            user_id, conversation_id,
+            user_id,
+            conversation_id,
         )
         return str(partner) if partner is not None else None
 
@@ -265,12 +281,14 @@ class Store:
         return [str(r["partner"]) for r in rows]
 
     async def touch_last_seen(self, user_id: str) -> None:
-        await self.pool.execute("update public.users set last_seen_at = now() where id = $1", user_id)
+        await self.pool.execute(
+            "update public.users set last_seen_at = now() where id = $1", user_id
+        )
 
     # -- outbox -----------------------------------------------------------------
 
     @staticmethod
-    async def claim_outbox(conn: asyncpg.Connection, limit: int) -> Sequence[asyncpg.Record]:
+    async def claim_outbox(conn: Connection, limit: int) -> Sequence[asyncpg.Record]:
         """Pending rows, oldest first, locked for this transaction; rows another
         bridge instance holds are skipped."""
         rows: Sequence[asyncpg.Record] = await conn.fetch(
@@ -282,7 +300,7 @@ class Store:
         return rows
 
     @staticmethod
-    async def ack_outbox(conn: asyncpg.Connection, ids: list[int]) -> None:
+    async def ack_outbox(conn: Connection, ids: list[int]) -> None:
         await conn.execute(
             "update bridge.outbox set processed_at = now() where id = any($1::bigint[])", ids
         )

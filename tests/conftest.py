@@ -50,9 +50,7 @@ async def template_db(pg_cluster: EmbeddedPostgres) -> str:
         await admin.execute(f"create database {TEMPLATE}")
     finally:
         await admin.close()
-    await prepare_database(
-        pg_cluster.dsn_for(TEMPLATE), SUPABASE_DIR, bootstrap=True, seed=True
-    )
+    await prepare_database(pg_cluster.dsn_for(TEMPLATE), SUPABASE_DIR, bootstrap=True, seed=True)
     return TEMPLATE
 
 

@@ -115,8 +115,13 @@ class Harness:
         return client
 
     async def request(
-        self, method: str, path: str, user_id: str | None = None, *,
-        bearer: str | None = None, **kwargs: Any,
+        self,
+        method: str,
+        path: str,
+        user_id: str | None = None,
+        *,
+        bearer: str | None = None,
+        **kwargs: Any,
     ) -> tuple[int, Any]:
         headers = dict(kwargs.pop("headers", {}))
         if bearer is None and user_id is not None:

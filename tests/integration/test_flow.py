@@ -52,7 +52,9 @@ async def test_bid_conversation_runs_from_connection_request_to_completion(
         bid = await db.fetchval(
             "insert into public.bids (campaign_id, brand_owner_id, influencer_id, title)"
             " values ($1, $2, $3, 'Story series') returning id",
-            CAMPAIGN_AUTUMN, AVA, LEO,
+            CAMPAIGN_AUTUMN,
+            AVA,
+            LEO,
         )
     async with acting_as(db, user_claims(AVA)):
         conv = await db.fetchrow("select * from public.start_bid_conversation($1)", bid)
@@ -79,7 +81,9 @@ async def test_bid_conversation_runs_from_connection_request_to_completion(
     for user, action, flow_state, awaiting, chat_status in steps:
         row = await act(db, user, str(conv["id"]), action)
         assert (row["flow_state"], row["awaiting_role"], row["chat_status"]) == (
-            flow_state, awaiting, chat_status,
+            flow_state,
+            awaiting,
+            chat_status,
         ), action
     texts = await db.fetch(
         "select content from public.messages where conversation_id = $1 order by created_at, id",
@@ -97,15 +101,18 @@ async def test_starting_a_bid_conversation_twice_returns_the_same_one(
     async with acting_as(db, user_claims(LEO)):
         bid = await db.fetchval(
             "insert into public.bids (brand_owner_id, influencer_id, title)"
-            " values ($1, $2, 'Reel') returning id", AVA, LEO,
+            " values ($1, $2, 'Reel') returning id",
+            AVA,
+            LEO,
         )
     async with acting_as(db, user_claims(AVA)):
         first = await db.fetchval("select id from public.start_bid_conversation($1)", bid)
         second = await db.fetchval("select id from public.start_bid_conversation($1)", bid)
     assert first == second
-    assert await db.fetchval(
-        "select count(*) from public.messages where conversation_id = $1", first
-    ) == 1
+    assert (
+        await db.fetchval("select count(*) from public.messages where conversation_id = $1", first)
+        == 1
+    )
 
 
 async def test_campaign_conversation_starts_with_a_connection_request(
@@ -117,7 +124,9 @@ async def test_campaign_conversation_starts_with_a_connection_request(
             "select * from public.start_campaign_conversation($1, $2)", CAMPAIGN_SUMMER, MIA
         )
     assert (conv["conversation_type"], conv["flow_state"], conv["awaiting_role"]) == (
-        "campaign", "influencer_responding", "influencer",
+        "campaign",
+        "influencer_responding",
+        "influencer",
     )
 
 
@@ -137,9 +146,15 @@ async def test_campaign_conversation_starts_with_a_connection_request(
         (AVA, "00000000-0000-4000-8000-000000000000", "confirm", asyncpg.NoDataFoundError),
     ],
     ids=[
-        "influencer-takes-brand-owner-step", "step-from-another-state", "other-side-accepts",
-        "connect-again", "unknown-action", "stranger-acts", "brand-owner-submits-work",
-        "direct-has-no-flow", "unknown-conversation",
+        "influencer-takes-brand-owner-step",
+        "step-from-another-state",
+        "other-side-accepts",
+        "connect-again",
+        "unknown-action",
+        "stranger-acts",
+        "brand-owner-submits-work",
+        "direct-has-no-flow",
+        "unknown-conversation",
     ],
 )
 async def test_refused_flow_actions_write_nothing(
@@ -162,13 +177,17 @@ async def test_strangers_cannot_start_conversations_about_others_bids(
     async with acting_as(db, user_claims(LEO)):
         bid = await db.fetchval(
             "insert into public.bids (brand_owner_id, influencer_id, title)"
-            " values ($1, $2, 'Reel') returning id", AVA, LEO,
+            " values ($1, $2, 'Reel') returning id",
+            AVA,
+            LEO,
         )
     for user in (LEO, MIA):
         with pytest.raises(asyncpg.NoDataFoundError):
             async with acting_as(db, user_claims(user)):
                 await db.fetchval("select id from public.start_bid_conversation($1)", bid)
-    assert await db.fetchval("select count(*) from public.conversations where bid_id = $1", bid) == 0
+    assert (
+        await db.fetchval("select count(*) from public.conversations where bid_id = $1", bid) == 0
+    )
 
 
 async def test_closed_conversation_refuses_user_messages(db: asyncpg.Connection) -> None:
@@ -182,5 +201,7 @@ async def test_closed_conversation_refuses_user_messages(db: asyncpg.Connection)
         async with acting_as(db, user_claims(MIA)):
             await db.execute(
                 "insert into public.messages (conversation_id, sender_id, content)"
-                " values ($1, $2, 'wait!')", conv, MIA,
+                " values ($1, $2, 'wait!')",
+                conv,
+                MIA,
             )

@@ -24,8 +24,12 @@ async def test_migrations_apply_on_an_empty_database_and_rerun_as_a_no_op(
     assert first == expected
     conn = await asyncpg.connect(dsn)
     try:
-        recorded = [r["version"] for r in await conn.fetch(
-            "select version from supabase_migrations.schema_migrations order by version")]
+        recorded = [
+            r["version"]
+            for r in await conn.fetch(
+                "select version from supabase_migrations.schema_migrations order by version"
+            )
+        ]
         assert recorded == expected
         counts = await conn.fetchrow(
             "select (select count(*) from public.users) as users,"

@@ -21,8 +21,11 @@ async def pending(db: asyncpg.Connection) -> list[asyncpg.Record]:
         " where processed_at is null order by id"
     )
     return [
-        {**dict(r), "payload": json.loads(r["payload"]),
-         "recipients": sorted(str(x) for x in r["recipients"])}
+        {
+            **dict(r),
+            "payload": json.loads(r["payload"]),
+            "recipients": sorted(str(x) for x in r["recipients"]),
+        }
         for r in rows
     ]
 
@@ -32,7 +35,9 @@ async def send(db: asyncpg.Connection, user: str, conversation: str, text: str) 
         message_id: uuid.UUID = await db.fetchval(
             "insert into public.messages (conversation_id, sender_id, content)"
             " values ($1, $2, $3) returning id",
-            conversation, user, text,
+            conversation,
+            user,
+            text,
         )
     return message_id
 
@@ -51,7 +56,9 @@ async def test_committed_message_leaves_one_routable_row(db: asyncpg.Connection)
     assert payload["message"]["content"] == "Draft is ready"
     assert payload["message"]["sender_id"] == LEO
     assert payload["sender"] == {
-        "id": LEO, "name": "Leo Creator", "role": "influencer",
+        "id": LEO,
+        "name": "Leo Creator",
+        "role": "influencer",
         "profile_image_url": f"{LEO}/leo.jpg",
     }
     conversation = payload["conversation"]
@@ -66,7 +73,9 @@ async def test_rolled_back_message_leaves_nothing(db: asyncpg.Connection) -> Non
         async with acting_as(db, user_claims(LEO)):
             await db.execute(
                 "insert into public.messages (conversation_id, sender_id, content)"
-                " values ($1, $2, 'oops')", CAMPAIGN_CONVERSATION, LEO,
+                " values ($1, $2, 'oops')",
+                CAMPAIGN_CONVERSATION,
+                LEO,
             )
             raise RuntimeError("client gave up")
     assert await pending(db) == []
@@ -80,14 +89,20 @@ async def test_outbox_row_is_invisible_until_commit(db: asyncpg.Connection, db_d
         async with acting_as(db, user_claims(LEO)):
             await db.execute(
                 "insert into public.messages (conversation_id, sender_id, content)"
-                " values ($1, $2, 'soon')", CAMPAIGN_CONVERSATION, LEO,
+                " values ($1, $2, 'soon')",
+                CAMPAIGN_CONVERSATION,
+                LEO,
             )
-            assert await other.fetchval(
-                "select count(*) from bridge.outbox where processed_at is null"
-            ) == 0
-        assert await other.fetchval(
-            "select count(*) from bridge.outbox where processed_at is null"
-        ) == 1
+            assert (
+                await other.fetchval(
+                    "select count(*) from bridge.outbox where processed_at is null"
+                )
+                == 0
+            )
+        assert (
+            await other.fetchval("select count(*) from bridge.outbox where processed_at is null")
+            == 1
+        )
     finally:
         await other.close()
 
@@ -149,7 +164,8 @@ async def test_new_conversation_and_profile_change_are_announced(db: asyncpg.Con
     async with acting_as(db, user_claims(LEO)):
         await db.execute(
             "insert into public.conversations (brand_owner_id, influencer_id) values ($1, $2)",
-            AVA, LEO,
+            AVA,
+            LEO,
         )
     async with acting_as(db, user_claims(MIA)):
         await db.execute("update public.users set name = 'Mia M.' where id = $1", MIA)

@@ -54,8 +54,15 @@ def about(conversation: str) -> Any:
         ({"token": token(LEO, role="anon")}, "signed-in user"),
         ({"token": token("00000000-0000-4000-8000-000000000009")}, "no chat profile"),
     ],
-    ids=["missing", "malformed", "expired", "wrong-signature", "user-mismatch", "anon-role",
-         "unknown-user"],
+    ids=[
+        "missing",
+        "malformed",
+        "expired",
+        "wrong-signature",
+        "user-mismatch",
+        "anon-role",
+        "unknown-user",
+    ],
 )
 async def test_bad_tokens_are_refused_with_a_reason(
     bridge: Harness, auth: dict[str, str] | None, says: str
@@ -85,10 +92,15 @@ async def test_message_reaches_both_participants_and_nobody_else(bridge: Harness
     await ava.call("join_conversation", CAMPAIGN_CONVERSATION)
     await leo.call("join_conversation", {"conversationId": CAMPAIGN_CONVERSATION})
 
-    ack = await leo.call("send_message", {
-        "conversationId": CAMPAIGN_CONVERSATION, "senderId": LEO, "receiverId": AVA,
-        "message": "Draft is up!",
-    })
+    ack = await leo.call(
+        "send_message",
+        {
+            "conversationId": CAMPAIGN_CONVERSATION,
+            "senderId": LEO,
+            "receiverId": AVA,
+            "message": "Draft is up!",
+        },
+    )
     assert ack["ok"] and ack["duplicate"] is False
     message_id = ack["message"]["id"]
 
@@ -119,7 +131,9 @@ async def test_rest_send_is_delivered_through_the_outbox(bridge: Harness) -> Non
     """A message stored by the REST API reaches the sockets the same way."""
     mia = await seed_client(bridge, MIA)
     status, body = await bridge.request(
-        "POST", "/api/messages/send", AVA,
+        "POST",
+        "/api/messages/send",
+        AVA,
         json={"conversation_id": DIRECT_CONVERSATION, "message": "Hello Mia"},
     )
     assert status == 201, body
@@ -154,13 +168,25 @@ async def test_retry_with_client_message_id_is_one_message(bridge: Harness) -> N
         ("join_campaign", {"campaignId": CAMPAIGN_SUMMER}),
         ("typing_start", {"conversationId": BID_CONVERSATION, "userId": MIA}),
         ("send_message", {"conversationId": BID_CONVERSATION, "message": "let me in"}),
-        ("send_message", {"conversationId": DIRECT_CONVERSATION, "senderId": AVA,
-                          "message": "spoof"}),
+        (
+            "send_message",
+            {"conversationId": DIRECT_CONVERSATION, "senderId": AVA, "message": "spoof"},
+        ),
         ("mark_seen", {"conversationId": CAMPAIGN_CONVERSATION}),
     ],
-    ids=["join-other-user", "global-other-user", "notifications-other-user",
-         "bid-conversation", "campaign-conversation", "bid-room", "campaign-room",
-         "typing-elsewhere", "send-elsewhere", "send-as-other", "mark-elsewhere"],
+    ids=[
+        "join-other-user",
+        "global-other-user",
+        "notifications-other-user",
+        "bid-conversation",
+        "campaign-conversation",
+        "bid-room",
+        "campaign-room",
+        "typing-elsewhere",
+        "send-elsewhere",
+        "send-as-other",
+        "mark-elsewhere",
+    ],
 )
 async def test_outsider_cannot_join_or_write_into_others_rooms(
     bridge: Harness, event: str, payload: Any
@@ -184,11 +210,18 @@ async def test_mark_seen_tells_sender_and_readers_devices(bridge: Harness) -> No
     ava = await seed_client(bridge, AVA)
     leo_phone = await seed_client(bridge, LEO)
     leo_laptop = await seed_client(bridge, LEO)
-    sent = await ava.call("send_message", {"conversationId": CAMPAIGN_CONVERSATION,
-                                           "message": "read me"})
+    sent = await ava.call(
+        "send_message", {"conversationId": CAMPAIGN_CONVERSATION, "message": "read me"}
+    )
     await leo_laptop.wait_for("new_message", about(CAMPAIGN_CONVERSATION))
-    ack = await leo_phone.call("mark_seen", {"messageId": sent["message"]["id"], "userId": LEO,
-                                             "conversationId": CAMPAIGN_CONVERSATION})
+    ack = await leo_phone.call(
+        "mark_seen",
+        {
+            "messageId": sent["message"]["id"],
+            "userId": LEO,
+            "conversationId": CAMPAIGN_CONVERSATION,
+        },
+    )
     assert ack == {"ok": True, "conversationId": CAMPAIGN_CONVERSATION, "marked": 2}
     # marked 2: the seed's unread message is older, and reading up to a message reads it too
     seen = await ava.wait_for("messages_seen", about(CAMPAIGN_CONVERSATION))
@@ -221,8 +254,9 @@ async def test_typing_reaches_the_partner_only_and_expires(bridge: Harness) -> N
     leo = await seed_client(bridge, LEO)
     mia = await seed_client(bridge, MIA)
     await ava.call("join_conversation", CAMPAIGN_CONVERSATION)
-    assert (await leo.call("typing_start", {"conversationId": CAMPAIGN_CONVERSATION,
-                                            "userId": LEO}))["ok"]
+    assert (
+        await leo.call("typing_start", {"conversationId": CAMPAIGN_CONVERSATION, "userId": LEO})
+    )["ok"]
     typing = await ava.wait_for("user_typing")
     assert typing == {"conversationId": CAMPAIGN_CONVERSATION, "userId": LEO, "isTyping": True}
     listed = await ava.wait_for("typing_status_update")
