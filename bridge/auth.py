@@ -67,9 +67,16 @@ def mint_token(secret: str, user_id: str, ttl: int = 3600, **extra: Any) -> str:
 
 
 class TokenVerifier:
-    def __init__(self, hs256_secret: str, jwks_url: str | None = None) -> None:
+    def __init__(
+        self,
+        hs256_secret: str,
+        jwks_url: str | None = None,
+        *,
+        min_refetch: float = JWKS_MIN_REFETCH,
+    ) -> None:
         self._secret = hs256_secret
         self._jwks_url = jwks_url
+        self._min_refetch = min_refetch
         self._keys: dict[str, Any] = {}
         self._fetched_at = 0.0
         self._lock = asyncio.Lock()
@@ -131,7 +138,7 @@ class TokenVerifier:
         async with self._lock:
             stale = time.monotonic() - self._fetched_at > JWKS_TTL
             unknown = kid not in self._keys
-            if stale or (unknown and time.monotonic() - self._fetched_at > JWKS_MIN_REFETCH):
+            if stale or (unknown and time.monotonic() - self._fetched_at >= self._min_refetch):
                 await self._fetch_jwks()
         if kid not in self._keys:
             raise AuthError("invalid_signature", "the token was signed with an unknown key")

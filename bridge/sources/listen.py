@@ -15,6 +15,7 @@ from bridge.sources.base import Bell
 log = logging.getLogger(__name__)
 
 CHANNEL = "bridge_outbox"
+APPLICATION_NAME = "chat-bridge doorbell"
 MAX_BACKOFF = 30.0
 
 
@@ -47,7 +48,9 @@ class ListenDoorbell:
         while True:
             conn: asyncpg.Connection | None = None
             try:
-                conn = await asyncpg.connect(self._dsn)
+                conn = await asyncpg.connect(
+                    self._dsn, server_settings={"application_name": APPLICATION_NAME}
+                )
                 lost = asyncio.Event()
                 conn.add_termination_listener(lambda _c, lost=lost: lost.set())
                 await conn.add_listener(CHANNEL, self._on_notify)

@@ -1,0 +1,114 @@
+"""The outbox relay with the LISTEN doorbell: it wakes on commits (not on
+the slow poll), survives losing its listening connection, processes what was
+committed while it was down, and skips a row it cannot read without losing
+the rows behind it."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from bridge.app import BridgeApp
+from bridge.config import OutboxSettings
+from bridge.db import acting_as, user_claims
+from bridge.sources.listen import APPLICATION_NAME
+from tests.conftest import AVA, CAMPAIGN_CONVERSATION, LEO
+from tests.integration.bridge_harness import Harness, settings_for
+
+
+@pytest.fixture
+async def slow_poll_bridge(db_dsn: str) -> AsyncIterator[Harness]:
+    """A bridge whose safety-net poll is a minute: only the doorbell can wake it in time."""
+    settings = dataclasses.replace(settings_for(db_dsn), outbox=OutboxSettings(poll_interval=60.0))
+    app = BridgeApp(settings)
+    await app.start()
+    harness = Harness(app)
+    try:
+        yield harness
+    finally:
+        await harness.close()
+        await app.stop()
+
+
+async def send_as(db: asyncpg.Connection, user: str, text: str) -> None:
+    async with acting_as(db, user_claims(user)):
+        await db.execute(
+            "insert into public.messages (conversation_id, sender_id, content) values ($1, $2, $3)",
+            CAMPAIGN_CONVERSATION,
+            user,
+            text,
+        )
+
+
+async def test_commit_from_another_client_wakes_the_relay(
+    slow_poll_bridge: Harness, db: asyncpg.Connection
+) -> None:
+    """A message written by supabase-js (here: SQL as Leo) reaches Ava
+    through the doorbell long before the next poll."""
+    ava = await slow_poll_bridge.client(AVA)
+    assert slow_poll_bridge.app.relay is not None
+    await slow_poll_bridge.app.relay.idle.wait()
+    await send_as(db, LEO, "ding")
+    got = await ava.wait_for("new_message", timeout=10)
+    assert got["message"]["content"] == "ding"
+
+
+async def test_doorbell_survives_losing_its_connection(
+    slow_poll_bridge: Harness, db: asyncpg.Connection
+) -> None:
+    """The listening connection is killed by the server; the doorbell
+    reconnects, looks again, and later commits still wake the relay."""
+    ava = await slow_poll_bridge.client(AVA)
+    killed = await db.fetchval(
+        "select count(pg_terminate_backend(pid)) from pg_stat_activity where application_name = $1",
+        APPLICATION_NAME,
+    )
+    assert killed == 1
+    await send_as(db, LEO, "after the drop")
+    got = await ava.wait_for("new_message", timeout=15)
+    assert got["message"]["content"] == "after the drop"
+
+
+async def test_changes_committed_while_down_are_processed_on_start(db_dsn: str) -> None:
+    """Rows committed while no bridge runs are processed when one starts."""
+    conn = await asyncpg.connect(db_dsn)
+    try:
+        await send_as(conn, LEO, "while you were away")
+        assert (
+            await conn.fetchval("select count(*) from bridge.outbox where processed_at is null")
+            == 1
+        )
+        app = BridgeApp(settings_for(db_dsn))
+        await app.start()
+        try:
+            assert app.relay is not None
+            await app.relay.idle.wait()
+            assert (
+                await conn.fetchval("select count(*) from bridge.outbox where processed_at is null")
+                == 0
+            )
+        finally:
+            await app.stop()
+    finally:
+        await conn.close()
+
+
+async def test_unreadable_row_is_skipped_not_blocking(
+    bridge: Harness, db: asyncpg.Connection
+) -> None:
+    """A row with a broken payload is counted and acknowledged; the message
+    behind it is delivered."""
+    ava = await bridge.client(AVA)
+    await db.execute(
+        "insert into bridge.outbox (topic, conversation_id, recipients, payload)"
+        " values ('message.created', $1, array[$2::uuid], '{\"message\": {}}')",
+        CAMPAIGN_CONVERSATION,
+        AVA,
+    )
+    await send_as(db, LEO, "behind the broken one")
+    got = await ava.wait_for("new_message")
+    assert got["message"]["content"] == "behind the broken one"
+    assert bridge.app.metrics.snapshot()["changes_untranslatable"] == 1
