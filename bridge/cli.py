@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import signal
 import sys
 from pathlib import Path
 
+from bridge import logs
 from bridge.auth import mint_token
 from bridge.config import ConfigError, Settings, load_settings
 
@@ -70,10 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
     sub.add_parser("migrate", help="apply the migrations (and the seed, embedded)")
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    logs.configure(args.log_level)
     try:
         settings = load_settings(args.config)
     except ConfigError as exc:
