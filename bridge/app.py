@@ -30,6 +30,7 @@ from bridge.store import Store
 log = logging.getLogger(__name__)
 
 PRUNE_EVERY = 600.0
+SHUTDOWN_GRACE = 5.0  # seconds open requests and sockets get to finish on stop
 
 
 def storage_public_base(settings: Settings) -> str:
@@ -157,7 +158,7 @@ class BridgeApp:
             poll_interval=s.outbox.poll_interval,
             metrics=self.metrics,
         )
-        self.runner = web.AppRunner(app, access_log=None)
+        self.runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE)
         await self.runner.setup()
         site = web.TCPSite(self.runner, s.server.host, s.server.port)
         await site.start()
@@ -201,7 +202,11 @@ class BridgeApp:
         if self.runner is not None:
             await self.runner.cleanup()
         if self.pool is not None:
-            await self.pool.close()
+            try:
+                await asyncio.wait_for(self.pool.close(), SHUTDOWN_GRACE)
+            except TimeoutError:
+                log.warning("database connections still busy on stop; closing them")
+                self.pool.terminate()
         if self.embedded is not None:
             await asyncio.to_thread(self.embedded.stop)
         log.info("bridge stopped")

@@ -5,7 +5,9 @@ needs one."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -98,5 +100,11 @@ async def bridge(db_dsn: str) -> AsyncIterator[Any]:
     try:
         yield harness
     finally:
-        await harness.close()
-        await app.stop()
+        try:
+            await asyncio.wait_for(harness.close(), 15)
+            await asyncio.wait_for(app.stop(), 30)
+        except TimeoutError:
+            # A hang on shutdown is a bug: show where every task waits.
+            for task in asyncio.all_tasks():
+                task.print_stack(file=sys.stderr)
+            raise
