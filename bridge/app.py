@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from aiohttp import web
 from bridge.auth import TokenVerifier
 from bridge.config import Settings
 from bridge.embedded import EmbeddedPostgres
+from bridge.fanout import DirectAsyncManager, DirectAsyncRedisManager
 from bridge.metrics import Metrics
 from bridge.migrate import prepare_database
 from bridge.presence import Presence
@@ -31,6 +34,12 @@ log = logging.getLogger(__name__)
 
 PRUNE_EVERY = 600.0
 SHUTDOWN_GRACE = 5.0  # seconds open requests and sockets get to finish on stop
+# CPython's default (700, 10, 10) promotes short-lived event payloads into the
+# old generation at thousands of emits a second, so a full collection over
+# every socket's objects (~0.4 s with 5,000 sockets) came every ~15 s and
+# stalled all deliveries. Rarer young collections let those payloads die by
+# reference counting first (bench/socket_latency.py: p99 390 ms -> 12 ms).
+GC_THRESHOLDS = (50_000, 20, 100)
 
 
 def storage_public_base(settings: Settings) -> str:
@@ -44,6 +53,15 @@ def jwks_url(settings: Settings) -> str | None:
     if settings.supabase.url:
         return f"{settings.supabase.url.rstrip('/')}/auth/v1/.well-known/jwks.json"
     return None
+
+
+def client_manager(settings: Settings) -> socketio.AsyncManager:
+    """Where emits go: this process only, or every instance through Redis."""
+    direct = settings.server.fanout == "direct"
+    if settings.redis.url:
+        cls = DirectAsyncRedisManager if direct else socketio.AsyncRedisManager
+        return cls(settings.redis.url)
+    return DirectAsyncManager() if direct else socketio.AsyncManager()
 
 
 def cors_middleware(origins: Sequence[str]) -> Any:
@@ -67,6 +85,29 @@ def cors_middleware(origins: Sequence[str]) -> Any:
     return cors
 
 
+class GcWatch:
+    """Counts garbage-collector pauses and logs the long ones: with thousands
+    of sockets a full collection can stall every delivery at once."""
+
+    SLOW = 0.05
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+            return
+        took = time.perf_counter() - self._started
+        if took >= self.SLOW:
+            self.metrics.inc("gc_slow_pauses")
+            log.warning(
+                "slow garbage collection",
+                extra={"generation": info.get("generation"), "ms": round(took * 1000)},
+            )
+
+
 class BridgeApp:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -79,6 +120,7 @@ class BridgeApp:
         self.relay: OutboxRelay | None = None
         self.gateway: SocketGateway | None = None
         self.port: int | None = None
+        self._gc_watch = GcWatch(self.metrics)
 
     async def _database(self) -> str:
         s = self.settings
@@ -102,6 +144,7 @@ class BridgeApp:
 
     async def start(self) -> None:
         s = self.settings
+        gc.callbacks.append(self._gc_watch)
         dsn = await self._database()
         self.pool = await asyncpg.create_pool(dsn, min_size=2, max_size=s.database.pool_size)
         store = Store(self.pool)
@@ -111,7 +154,7 @@ class BridgeApp:
             typing_ttl=s.presence.typing_ttl,
             typing_throttle=s.presence.typing_throttle,
         )
-        manager = socketio.AsyncRedisManager(s.redis.url) if s.redis.url else None
+        manager = client_manager(s)
         sio = socketio.AsyncServer(
             async_mode="aiohttp",
             cors_allowed_origins=list(s.server.cors_origins),
@@ -197,6 +240,8 @@ class BridgeApp:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self.tasks = []
+        if self._gc_watch in gc.callbacks:
+            gc.callbacks.remove(self._gc_watch)
         if self.doorbell is not None:
             await self.doorbell.stop()
         if self.runner is not None:
@@ -214,9 +259,11 @@ class BridgeApp:
 
 async def serve(settings: Settings) -> None:
     """Runs until cancelled (SIGINT / SIGTERM)."""
+    gc.set_threshold(*GC_THRESHOLDS)
     app = BridgeApp(settings)
     try:
         await app.start()
+        gc.freeze()  # start-up objects live forever: keep them out of every collection
         print(f"chat-bridge listening on http://{settings.server.host}:{app.port}", flush=True)
         await asyncio.Event().wait()
     finally:

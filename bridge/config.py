@@ -37,6 +37,9 @@ class ServerSettings:
     # "production" turns off the seed's test endpoints.
     environment: str = "development"
     max_message_chars: int = 4000
+    # direct: one write per recipient without a task each (bridge/fanout.py);
+    # stock: python-socketio's own manager (for comparison in bench/).
+    fanout: str = "direct"
 
 
 @dataclass(frozen=True)
@@ -141,6 +144,7 @@ ENV_RESERVED = {"BRIDGE_CONFIG"}
 _CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("server", "environment"): ("development", "test", "production"),
     ("outbox", "doorbell"): ("auto", "listen", "realtime", "poll"),
+    ("server", "fanout"): ("direct", "stock"),
 }
 
 

@@ -1,0 +1,288 @@
+"""Commit -> delivery latency and deliveries/s of the bridge under load.
+
+Starts a Postgres (embedded mode) with N users in N/2 direct conversations,
+runs the real daemon (`bridge run`) as its own process, connects N
+websocket clients (a lean Engine.IO v4 / Socket.IO v5 client, so that the
+load generator is not the bottleneck), then inserts messages at a set rate
+straight into Postgres, as supabase-js writes would arrive. For every
+message the receiver's `new_message` arrival is timed against the moment
+the writer's COMMIT returned.
+
+Usage: python bench/socket_latency.py [--sockets 5000] [--rate 1000]
+       [--seconds 20] [--fanout direct|stock]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+import asyncpg
+
+from bridge.auth import mint_token
+from bridge.embedded import EmbeddedPostgres, free_port
+from bridge.migrate import prepare_database
+
+REPO = Path(__file__).resolve().parent.parent
+SECRET = "bench-secret-that-is-at-least-32-characters-long"
+
+
+async def populate(dsn: str, users: int) -> list[tuple[str, str, str]]:
+    """Creates users in pairs and one direct conversation per pair;
+    returns (conversation, brand owner, influencer)."""
+    await prepare_database(dsn, REPO / "supabase", bootstrap=True, seed=True)
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(
+            """
+            insert into auth.users (id, email, raw_user_meta_data)
+            select gen_random_uuid(), 'load-' || n || '@example.com',
+              jsonb_build_object('name', 'Load ' || n,
+                'role', case when n % 2 = 0 then 'brand_owner' else 'influencer' end)
+            from generate_series(1, $1) n
+            """,
+            users,
+        )
+        rows = await conn.fetch(
+            """
+            with b as (select id, row_number() over (order by id) r from public.users
+                       where name like 'Load %' and role = 'brand_owner'),
+                 i as (select id, row_number() over (order by id) r from public.users
+                       where name like 'Load %' and role = 'influencer')
+            insert into public.conversations (brand_owner_id, influencer_id, chat_status)
+            select b.id, i.id, 'active' from b join i using (r)
+            returning id, brand_owner_id, influencer_id
+            """
+        )
+        return [(str(r[0]), str(r[1]), str(r[2])) for r in rows]
+    finally:
+        await conn.close()
+
+
+class Stats:
+    def __init__(self) -> None:
+        self.sent_at: dict[str, float] = {}
+        self.latencies: list[float] = []
+        self.timeline: list[tuple[float, float]] = []
+        self.deliveries = 0
+        self.connected = 0
+        self.errors = 0
+
+
+async def lean_client(
+    session: aiohttp.ClientSession,
+    url: str,
+    user: str,
+    stats: Stats,
+    ready: asyncio.Event,
+    stop: asyncio.Event,
+) -> None:
+    """Engine.IO over a websocket: open, connect with auth, answer pings, count events."""
+    try:
+        async with session.ws_connect(f"{url}/socket.io/?EIO=4&transport=websocket") as ws:
+            await ws.receive()  # engine.io open packet
+            token = mint_token(SECRET, user, 7200)
+            await ws.send_str("40" + json.dumps({"token": token}))
+            reply = await ws.receive()
+            while str(reply.data).startswith("42"):  # events may precede the connect ack
+                reply = await ws.receive()
+            if not str(reply.data).startswith("40"):
+                stats.errors += 1
+                if stats.errors == 1:
+                    print("connect refused:", reply.data, file=sys.stderr)
+                ready.set()
+                return
+            stats.connected += 1
+            ready.set()
+            while not stop.is_set():
+                msg = await ws.receive()
+                if msg.type != aiohttp.WSMsgType.TEXT:
+                    break
+                data: str = msg.data
+                if data == "2":
+                    await ws.send_str("3")
+                    continue
+                if not data.startswith("42"):
+                    continue
+                stats.deliveries += 1
+                if data.startswith('42["new_message"'):
+                    now = time.perf_counter()
+                    event = json.loads(data[2:])[1]
+                    message = event["message"]
+                    sent = stats.sent_at.get(message["content"])
+                    if message["sender_id"] != user and sent is not None:
+                        stats.latencies.append(now - sent)
+                        stats.timeline.append((sent, now - sent))
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        stats.errors += 1
+        if stats.errors == 1:
+            print("client failed:", repr(exc), file=sys.stderr)
+        ready.set()
+
+
+async def writer(
+    dsn: str,
+    conversations: list[tuple[str, str, str]],
+    rate: float,
+    seconds: float,
+    stats: Stats,
+    offset: int,
+    writers: int,
+) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        interval = writers / rate
+        start = time.perf_counter()
+        n = offset
+        while time.perf_counter() - start < seconds:
+            conv, brand_owner, _ = conversations[n % len(conversations)]
+            content = f"bench-{n}"
+            await conn.execute(
+                "insert into public.messages (conversation_id, sender_id, content)"
+                " values ($1, $2, $3)",
+                conv,
+                brand_owner,
+                content,
+            )
+            stats.sent_at[content] = time.perf_counter()
+            n += writers
+            delay = start + (n - offset) / writers * interval - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+    finally:
+        await conn.close()
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def run(args: argparse.Namespace, pg: EmbeddedPostgres) -> None:
+    conversations = await populate(pg.dsn, args.sockets)
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": pg.dsn,
+        "SUPABASE_JWT_SECRET": SECRET,
+        "SOCKET_PORT": str(port),
+        "BRIDGE_SERVER_HOST": "127.0.0.1",
+        "BRIDGE_SERVER_FANOUT": args.fanout,
+        "BRIDGE_CONFIG": str(REPO / "config.toml"),
+        "BRIDGE_DATABASE_URL": pg.dsn,
+    }
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "bridge.cli", "--log-level", "WARNING", "run"],
+        env=env,
+        cwd=REPO,
+    )
+    stats = Stats()
+    stop = asyncio.Event()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+            for _ in range(100):
+                try:
+                    async with session.get(f"{url}/healthz") as resp:
+                        if resp.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    await asyncio.sleep(0.2)
+            users = [u for _, b, i in conversations for u in (b, i)]
+            tasks = []
+            t0 = time.perf_counter()
+            for start in range(0, len(users), 250):
+                batch_ready = []
+                for user in users[start : start + 250]:
+                    ready = asyncio.Event()
+                    batch_ready.append(ready)
+                    tasks.append(
+                        asyncio.create_task(lean_client(session, url, user, stats, ready, stop))
+                    )
+                await asyncio.wait_for(asyncio.gather(*(r.wait() for r in batch_ready)), 60)
+            print(
+                f"connected {stats.connected} sockets in {time.perf_counter() - t0:.1f} s"
+                f" ({stats.errors} errors)"
+            )
+            await asyncio.sleep(2)
+            # The generator's own GC pauses over 5,000 sockets would show up as latency.
+            gc.collect()
+            gc.freeze()
+            stats.deliveries = 0
+            t1 = time.perf_counter()
+            writers = 16
+            await asyncio.gather(
+                *(
+                    writer(pg.dsn, conversations, args.rate, args.seconds, stats, k, writers)
+                    for k in range(writers)
+                )
+            )
+            elapsed = time.perf_counter() - t1
+            during = stats.deliveries
+            sent = len(stats.sent_at)
+            for _ in range(100):
+                if len(stats.latencies) >= sent:
+                    break
+                await asyncio.sleep(0.1)
+            stop.set()
+            lat = [x * 1000 for x in stats.latencies]
+            print(f"fan-out: {args.fanout}")
+            print(
+                f"messages: {sent} in {args.seconds:.0f} s ({sent / args.seconds:.0f}/s);"
+                f" new_message received by recipients: {len(lat)}"
+            )
+            print(
+                f"deliveries (all events, all sockets) while sending: {during}"
+                f" ({during / elapsed:.0f}/s); in all: {stats.deliveries}"
+            )
+            if lat:
+                print(
+                    f"commit -> delivery latency ms: p50 {statistics.median(lat):.1f}"
+                    f"  p90 {percentile(lat, 0.9):.1f}  p99 {percentile(lat, 0.99):.1f}"
+                    f"  max {max(lat):.1f}"
+                )
+            if os.environ.get("BENCH_TIMELINE"):
+                by_second: dict[int, list[float]] = {}
+                for at, latency in stats.timeline:
+                    by_second.setdefault(int(at - t1), []).append(latency * 1000)
+                for second, values in sorted(by_second.items()):
+                    print(
+                        f"  t={second:3d}s n={len(values):5d} max={max(values):7.1f}"
+                        f" over100={sum(v > 100 for v in values)}"
+                    )
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+    finally:
+        daemon.terminate()
+        daemon.wait(30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sockets", type=int, default=5000)
+    parser.add_argument("--rate", type=float, default=1000)
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--fanout", choices=("direct", "stock"), default="direct")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        pg = EmbeddedPostgres(tmp, free_port(), extra_settings={"max_connections": "400"})
+        pg.start()
+        try:
+            asyncio.run(run(args, pg))
+        finally:
+            pg.stop()
+
+
+if __name__ == "__main__":
+    main()

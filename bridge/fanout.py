@@ -1,0 +1,69 @@
+"""Socket.IO fan-out without a task per recipient.
+
+python-socketio's AsyncManager.emit creates one asyncio task per recipient
+socket and waits for all of them; each task only puts the already encoded
+packet on that socket's queue. For chat traffic (a few recipients per emit,
+thousands of emits a second) the task churn dominates. These managers encode
+once and put the packet on each queue directly, in order. Emits that want an
+ack callback keep the stock path. The Redis variant slots the same local
+delivery under python-socketio's Redis pub/sub, so emits still cross
+instances.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import socketio
+from engineio import packet as eio_packet
+from socketio import packet
+
+
+class DirectAsyncManager(socketio.AsyncManager):  # type: ignore[misc]
+    async def emit(
+        self,
+        event: str,
+        data: Any,
+        namespace: str,
+        room: Any = None,
+        skip_sid: Any = None,
+        callback: Any = None,
+        to: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        if callback is not None:
+            await super().emit(
+                event,
+                data,
+                namespace,
+                room=room,
+                skip_sid=skip_sid,
+                callback=callback,
+                to=to,
+                **kwargs,
+            )
+            return
+        room = to or room
+        if namespace not in self.rooms:
+            return
+        if isinstance(data, tuple):
+            args = list(data)
+        elif data is not None:
+            args = [data]
+        else:
+            args = []
+        skip = set(skip_sid) if isinstance(skip_sid, list) else {skip_sid}
+        encoded = self.server.packet_class(
+            packet.EVENT, namespace=namespace, data=[event, *args]
+        ).encode()
+        parts = encoded if isinstance(encoded, list) else [encoded]
+        eio_packets = [eio_packet.Packet(eio_packet.MESSAGE, p) for p in parts]
+        for sid, eio_sid in self.get_participants(namespace, room):
+            if sid in skip:
+                continue
+            for eio_pkt in eio_packets:
+                await self.server._send_eio_packet(eio_sid, eio_pkt)
+
+
+class DirectAsyncRedisManager(socketio.AsyncRedisManager, DirectAsyncManager):  # type: ignore[misc]
+    """Redis pub/sub across instances; direct local delivery on each."""
