@@ -20,7 +20,6 @@ import gc
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -181,10 +180,8 @@ async def run(args: argparse.Namespace, pg: EmbeddedPostgres) -> None:
         "BRIDGE_CONFIG": str(REPO / "config.toml"),
         "BRIDGE_DATABASE_URL": pg.dsn,
     }
-    daemon = subprocess.Popen(
-        [sys.executable, "-m", "bridge.cli", "--log-level", "WARNING", "run"],
-        env=env,
-        cwd=REPO,
+    daemon = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bridge.cli", "--log-level", "WARNING", "run", env=env, cwd=REPO
     )
     stats = Stats()
     stop = asyncio.Event()
@@ -265,7 +262,7 @@ async def run(args: argparse.Namespace, pg: EmbeddedPostgres) -> None:
             await asyncio.gather(*tasks, return_exceptions=True)
     finally:
         daemon.terminate()
-        daemon.wait(30)
+        await asyncio.wait_for(daemon.wait(), 30)
 
 
 def main() -> None:
