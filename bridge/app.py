@@ -22,8 +22,9 @@ from bridge.embedded import EmbeddedPostgres
 from bridge.fanout import DirectAsyncManager, DirectAsyncRedisManager
 from bridge.metrics import Metrics
 from bridge.migrate import prepare_database
-from bridge.presence import Presence
-from bridge.relay import OutboxRelay
+from bridge.presence import LocalRegistry, Presence
+from bridge.presence_redis import PresenceRegistry, RedisRegistry
+from bridge.relay import Lease, OutboxRelay
 from bridge.rest import RestApi, make_auth_middleware, make_error_middleware
 from bridge.server import SocketGateway
 from bridge.sources.base import Doorbell, PollDoorbell
@@ -119,6 +120,7 @@ class BridgeApp:
         self.doorbell: Doorbell | None = None
         self.relay: OutboxRelay | None = None
         self.gateway: SocketGateway | None = None
+        self.registry: PresenceRegistry | None = None
         self.port: int | None = None
         self._gc_watch = GcWatch(self.metrics)
 
@@ -161,18 +163,23 @@ class BridgeApp:
             client_manager=manager,
             max_http_buffer_size=1_000_000,
         )
+        self.registry = (
+            RedisRegistry(presence, s.redis.url) if s.redis.url else LocalRegistry(presence)
+        )
+        await self.registry.start()
         self.gateway = SocketGateway(
             sio,
             store,
             verifier,
             presence,
+            self.registry,
             self.metrics,
             max_message_chars=s.server.max_message_chars,
         )
         base = storage_public_base(s)
         rest = RestApi(
             store,
-            presence,
+            self.registry,
             self.metrics,
             storage_public_base=base,
             max_message_chars=s.server.max_message_chars,
@@ -200,6 +207,7 @@ class BridgeApp:
             batch_size=s.outbox.batch_size,
             poll_interval=s.outbox.poll_interval,
             metrics=self.metrics,
+            lease=Lease(dsn),
         )
         self.runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE)
         await self.runner.setup()
@@ -234,26 +242,34 @@ class BridgeApp:
                 log.exception("outbox prune failed")
 
     async def stop(self) -> None:
-        for task in self.tasks:
+        """Stops everything `start` started, in reverse; safe to call twice."""
+        tasks, self.tasks = self.tasks, []
+        for task in tasks:
             task.cancel()
-        for task in self.tasks:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        self.tasks = []
         if self._gc_watch in gc.callbacks:
             gc.callbacks.remove(self._gc_watch)
-        if self.doorbell is not None:
-            await self.doorbell.stop()
-        if self.runner is not None:
-            await self.runner.cleanup()
-        if self.pool is not None:
+        runner, self.runner = self.runner, None
+        if runner is not None:
+            await runner.cleanup()  # sockets close; disconnect handlers still see the registry
+        doorbell, self.doorbell = self.doorbell, None
+        if doorbell is not None:
+            await doorbell.stop()
+        registry, self.registry = self.registry, None
+        if registry is not None:
+            await registry.stop()
+        pool, self.pool = self.pool, None
+        if pool is not None:
             try:
-                await asyncio.wait_for(self.pool.close(), SHUTDOWN_GRACE)
+                await asyncio.wait_for(pool.close(), SHUTDOWN_GRACE)
             except TimeoutError:
                 log.warning("database connections still busy on stop; closing them")
-                self.pool.terminate()
-        if self.embedded is not None:
-            await asyncio.to_thread(self.embedded.stop)
+                pool.terminate()
+        embedded, self.embedded = self.embedded, None
+        if embedded is not None:
+            await asyncio.to_thread(embedded.stop)
         log.info("bridge stopped")
 
 

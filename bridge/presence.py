@@ -108,3 +108,33 @@ class Presence:
         for conv in convs:
             del self._typing[(conv, user_id)]
         return convs
+
+
+class LocalRegistry:
+    """Who is online, for a single bridge instance: the local bookkeeping."""
+
+    def __init__(self, presence: Presence) -> None:
+        self.presence = presence
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def connect(self, user_id: str, sid: str) -> bool:
+        """True when partners should hear "online"."""
+        return self.presence.connect(user_id, sid)
+
+    async def disconnect(self, user_id: str, sid: str, now: float) -> str | None:
+        """A token when the user's last connection went (check it after the grace)."""
+        return "local" if self.presence.disconnect(user_id, sid, now) else None
+
+    async def went_offline(self, user_id: str, token: str, now: float) -> bool:
+        return self.presence.went_offline(user_id, now)
+
+    async def set_status(self, user_id: str, status: str) -> bool:
+        return self.presence.set_status(user_id, status)
+
+    async def statuses(self, user_ids: list[str]) -> dict[str, str]:
+        return {u: self.presence.status(u) for u in user_ids}

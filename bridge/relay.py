@@ -22,6 +22,41 @@ from bridge.translate import Change, PushIntent, TranslationError, translate
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF = 30.0
+LEASE_KEY = 7406002  # session advisory lock held by the one relaying instance
+
+
+class Lease:
+    """Leadership of the relay among bridge instances: a session-level
+    advisory lock on a dedicated connection. One instance relays, so changes
+    go out in commit order; when it dies its connection (and the lock) goes,
+    and a standby takes over within a poll interval."""
+
+    def __init__(self, dsn: str) -> None:
+        self._dsn = dsn
+        self._conn: asyncpg.Connection | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._conn is not None and not self._conn.is_closed()
+
+    async def try_acquire(self) -> bool:
+        if self.held:
+            return True
+        await self.release()
+        conn = await asyncpg.connect(
+            self._dsn, server_settings={"application_name": "chat-bridge relay lease"}
+        )
+        if await conn.fetchval("select pg_try_advisory_lock($1)", LEASE_KEY):
+            self._conn = conn
+            log.info("relay lease acquired")
+            return True
+        await conn.close()
+        return False
+
+    async def release(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None and not conn.is_closed():
+            await conn.close()
 
 
 class Emitter(Protocol):
@@ -55,6 +90,7 @@ class OutboxRelay:
         poll_interval: float,
         metrics: Metrics,
         pushes: PushSink | None = None,
+        lease: Lease | None = None,
     ) -> None:
         self.store = store
         self.doorbell = doorbell
@@ -64,21 +100,31 @@ class OutboxRelay:
         self.poll_interval = poll_interval
         self.metrics = metrics
         self.pushes = pushes
+        self.lease = lease
         self.idle = asyncio.Event()
 
     async def run(self) -> None:
         backoff = 0.5
-        while True:
-            try:
-                await self._cycle()
-                backoff = 0.5
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("outbox relay cycle failed; retrying", extra={"backoff": backoff})
-                self.metrics.inc("relay_errors")
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF)
+        try:
+            while True:
+                try:
+                    if self.lease is not None and not await self.lease.try_acquire():
+                        self.metrics.inc("relay_standby_waits")
+                        self.idle.set()
+                        await self.doorbell.wait(self.poll_interval)
+                        continue
+                    await self._cycle()
+                    backoff = 0.5
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("outbox relay cycle failed", extra={"backoff": backoff})
+                    self.metrics.inc("relay_errors")
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, MAX_BACKOFF)
+        finally:
+            if self.lease is not None:
+                await self.lease.release()
 
     async def _cycle(self) -> None:
         if await self.drain():

@@ -16,7 +16,7 @@ from bridge import payloads
 from bridge.auth import AuthError, Identity, TokenVerifier, bearer
 from bridge.metrics import Metrics
 from bridge.payloads import PayloadError
-from bridge.presence import Presence
+from bridge.presence_redis import PresenceRegistry
 from bridge.store import Store, StoreError
 from bridge.translate import avatar_url, public_message
 
@@ -92,7 +92,7 @@ class RestApi:
     def __init__(
         self,
         store: Store,
-        presence: Presence,
+        registry: PresenceRegistry,
         metrics: Metrics,
         *,
         storage_public_base: str,
@@ -101,7 +101,7 @@ class RestApi:
         socket_count: Callable[[], int],
     ) -> None:
         self.store = store
-        self.presence = presence
+        self.registry = registry
         self.metrics = metrics
         self.storage_public_base = storage_public_base
         self.max_message_chars = max_message_chars
@@ -162,13 +162,16 @@ class RestApi:
         if role is not None and role not in ("brand_owner", "influencer"):
             raise PayloadError("invalid_field", "role must be brand_owner or influencer", "role")
         rows = await self.store.conversation_list(user_id, role)
+        statuses = await self.registry.statuses(
+            [str(r["other_user"]["id"]) for r in rows if r.get("other_user")]
+        )
         for row in rows:
             other = row.get("other_user")
             if other is not None:
                 other["profile_image_url"] = avatar_url(
                     other.get("profile_image_url"), self.storage_public_base
                 )
-                other["is_online"] = self.presence.is_online(str(other["id"]))
+                other["is_online"] = statuses[str(other["id"])] != "offline"
             row["is_online"] = bool(other and other["is_online"])
             if row.get("last_message") is not None:
                 row["last_message"] = public_message(row["last_message"])

@@ -21,6 +21,7 @@ from bridge.auth import AuthError, TokenVerifier, bearer
 from bridge.metrics import Metrics
 from bridge.payloads import PayloadError
 from bridge.presence import Presence
+from bridge.presence_redis import PresenceRegistry
 from bridge.store import Store, StoreError
 from bridge.translate import public_message, user_rooms
 
@@ -52,6 +53,7 @@ class SocketGateway:
         store: Store,
         verifier: TokenVerifier,
         presence: Presence,
+        registry: PresenceRegistry,
         metrics: Metrics,
         *,
         max_message_chars: int,
@@ -60,10 +62,12 @@ class SocketGateway:
         self.store = store
         self.verifier = verifier
         self.presence = presence
+        self.registry = registry
         self.metrics = metrics
         self.max_message_chars = max_message_chars
         self.sessions: dict[str, SocketSession] = {}
-        self._offline_due: dict[str, float] = {}
+        # user -> (when to check, the registry's token for that check)
+        self._offline_due: dict[str, tuple[float, str]] = {}
         # (user, conversation) -> the other participant; participants never change
         self._partners: dict[tuple[str, str], str] = {}
         sio.on("connect", self.on_connect)
@@ -110,7 +114,7 @@ class SocketGateway:
         self.sessions[sid] = session
         await self.sio.enter_room(sid, f"user_{identity.user_id}")
         self.metrics.inc("connects")
-        if self.presence.connect(identity.user_id, sid):
+        if await self.registry.connect(identity.user_id, sid):
             await self._announce_status(identity.user_id, "online")
 
     async def on_disconnect(self, sid: str, *_reason: Any) -> None:
@@ -118,8 +122,10 @@ class SocketGateway:
         if session is None:
             return
         user = session.user_id
-        if self.presence.disconnect(user, sid, time.monotonic()):
-            self._offline_due[user] = time.monotonic() + self.presence.grace
+        token = await self.registry.disconnect(user, sid, time.monotonic())
+        if token is not None:
+            self._offline_due[user] = (time.monotonic() + self.presence.grace, token)
+        if not self.presence.connections(user):
             for conversation_id in self.presence.typing_of(user):
                 await self._relay_typing(user, conversation_id, False)
 
@@ -137,10 +143,10 @@ class SocketGateway:
     async def tick(self) -> None:
         """Timers: offline after grace, typing expiry, token expiry."""
         now = time.monotonic()
-        for user, due in list(self._offline_due.items()):
+        for user, (due, token) in list(self._offline_due.items()):
             if due <= now:
                 del self._offline_due[user]
-                if self.presence.went_offline(user, now):
+                if await self.registry.went_offline(user, token, now):
                     await self.store.touch_last_seen(user)
                     await self._announce_status(user, "offline")
         for conversation_id, user in self.presence.expired_typing(now):
@@ -207,17 +213,12 @@ class SocketGateway:
     async def join(self, session: SocketSession, data: Any) -> Ack:
         self._own_user(session, data)
         await self.sio.enter_room(session.sid, f"user_{session.user_id}")
-        online = [
-            p for p in await self.store.partners(session.user_id) if self.presence.is_online(p)
-        ]
+        statuses = await self.registry.statuses(await self.store.partners(session.user_id))
+        online = [p for p, status in statuses.items() if status != "offline"]
         for partner in online:
             await self.sio.emit(
                 "user_status_update",
-                {
-                    "user_id": partner,
-                    "status": self.presence.status(partner),
-                    "timestamp": now_iso(),
-                },
+                {"user_id": partner, "status": statuses[partner], "timestamp": now_iso()},
                 to=session.sid,
             )
         return {"ok": True, "room": f"user_{session.user_id}", "onlineUsers": online}
@@ -242,7 +243,10 @@ class SocketGateway:
         return {
             "ok": True,
             "room": f"conversation_{conversation_id}",
-            "partner": {"user_id": partner, "status": self.presence.status(partner)},
+            "partner": {
+                "user_id": partner,
+                "status": (await self.registry.statuses([partner]))[partner],
+            },
         }
 
     async def leave_conversation(self, session: SocketSession, data: Any) -> Ack:
@@ -327,7 +331,7 @@ class SocketGateway:
         status = payloads.user_status(data, session.user_id)
         if status == "offline":
             status = "away"  # connected sockets are never "offline"
-        if self.presence.set_status(session.user_id, status):
+        if await self.registry.set_status(session.user_id, status):
             await self._announce_status(session.user_id, status)
         return {"ok": True, "status": status}
 

@@ -1,0 +1,137 @@
+"""Who is online over several bridge instances, kept in Redis (used when
+REDIS_URL is set; a single instance uses presence.LocalRegistry)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+
+import redis.asyncio as aioredis
+
+from bridge.presence import LocalRegistry, Presence
+
+log = logging.getLogger(__name__)
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class RedisRegistry:
+    """Who is online over several bridge instances, in Redis.
+
+    `bridge:presence:<user>` is a hash of instance id -> that instance's
+    connection count for the user; an instance's entries count only while
+    its heartbeat key `bridge:instance:<id>` lives, so a crashed instance's
+    users drop off by themselves. `bridge:away:<user>` marks the grace period
+    after the last connection anywhere went: a reconnect on any instance
+    deletes it (no flapping); the instance that set it announces "offline"
+    if it is still its own mark when the grace ends.
+    """
+
+    HEARTBEAT = 5.0
+    INSTANCE_TTL_MS = 20_000
+
+    def __init__(self, presence: Presence, redis_url: str) -> None:
+        self.presence = presence
+        self.instance = uuid.uuid4().hex
+        self.redis: aioredis.Redis = aioredis.Redis.from_url(redis_url, decode_responses=True)
+        self._beat: asyncio.Task[None] | None = None
+
+    def _key(self, user_id: str) -> str:
+        return f"bridge:presence:{user_id}"
+
+    async def start(self) -> None:
+        await self._heartbeat_once()
+        self._beat = asyncio.create_task(self._heartbeat(), name="presence-heartbeat")
+
+    async def stop(self) -> None:
+        if self._beat is not None:
+            self._beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._beat
+        with contextlib.suppress(Exception):
+            await self.redis.delete(f"bridge:instance:{self.instance}")
+        await self.redis.aclose()
+
+    async def _heartbeat_once(self) -> None:
+        await self.redis.set(f"bridge:instance:{self.instance}", "1", px=self.INSTANCE_TTL_MS)
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self.HEARTBEAT)
+            try:
+                await self._heartbeat_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("presence heartbeat failed", exc_info=True)
+
+    async def _connections_elsewhere(self, user_id: str) -> int:
+        raw = await self.redis.hgetall(self._key(user_id))
+        counts = {_text(k): _text(v) for k, v in raw.items()}
+        others = [i for i, n in counts.items() if i != self.instance and int(n) > 0]
+        if not others:
+            return 0
+        alive = await self.redis.mget([f"bridge:instance:{i}" for i in others])
+        return sum(int(counts[i]) for i, a in zip(others, alive, strict=True) if a)
+
+    async def connect(self, user_id: str, sid: str) -> bool:
+        self.presence.connect(user_id, sid)
+        local = self.presence.connections(user_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self._key(user_id), self.instance, local)
+            pipe.delete(f"bridge:away:{user_id}")
+            _, was_away = await pipe.execute()
+        if local > 1 or was_away:
+            return False
+        return await self._connections_elsewhere(user_id) == 0
+
+    async def disconnect(self, user_id: str, sid: str, now: float) -> str | None:
+        self.presence.disconnect(user_id, sid, now)
+        local = self.presence.connections(user_id)
+        if local:
+            await self.redis.hset(self._key(user_id), self.instance, local)
+            return None
+        await self.redis.hdel(self._key(user_id), self.instance)
+        if await self._connections_elsewhere(user_id):
+            return None
+        token = uuid.uuid4().hex
+        grace_ms = int(self.presence.grace * 1000) + 5000
+        await self.redis.set(f"bridge:away:{user_id}", token, px=grace_ms)
+        return token
+
+    async def went_offline(self, user_id: str, token: str, now: float) -> bool:
+        self.presence.went_offline(user_id, now)
+        key = f"bridge:away:{user_id}"
+        mark = await self.redis.get(key)
+        if mark is None or _text(mark) != token:
+            return False  # back somewhere within the grace period
+        if self.presence.connections(user_id) or await self._connections_elsewhere(user_id):
+            return False
+        await self.redis.delete(key)
+        await self.redis.delete(f"bridge:status:{user_id}")
+        return True
+
+    async def set_status(self, user_id: str, status: str) -> bool:
+        if not self.presence.set_status(user_id, status):
+            return False
+        await self.redis.set(f"bridge:status:{user_id}", status, px=86_400_000)
+        return True
+
+    async def statuses(self, user_ids: list[str]) -> dict[str, str]:
+        result = {}
+        for user in user_ids:
+            online = (
+                self.presence.connections(user) > 0
+                or await self._connections_elsewhere(user) > 0
+                or bool(await self.redis.exists(f"bridge:away:{user}"))
+            )
+            chosen = await self.redis.get(f"bridge:status:{user}") if online else None
+            result[user] = (_text(chosen) if chosen else "online") if online else "offline"
+        return result
+
+
+PresenceRegistry = LocalRegistry | RedisRegistry

@@ -1,0 +1,146 @@
+"""Two bridge instances on one database and a real Redis: Socket.IO events
+cross instances, one instance relays the outbox at a time, and a standby
+takes over when the relaying instance goes away."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+import redis.asyncio as aioredis
+
+from bridge.app import BridgeApp
+from bridge.config import OutboxSettings, RedisSettings
+from bridge.db import acting_as, user_claims
+from tests.conftest import AVA, CAMPAIGN_CONVERSATION, LEO, MIA
+from tests.integration.bridge_harness import Client, Harness, settings_for
+
+
+async def start(dsn: str, redis_url: str) -> Harness:
+    settings = dataclasses.replace(
+        settings_for(dsn),
+        redis=RedisSettings(url=redis_url),
+        outbox=OutboxSettings(poll_interval=0.5),
+    )
+    app = BridgeApp(settings)
+    await app.start()
+    return Harness(app)
+
+
+@pytest.fixture
+async def pair(db_dsn: str, redis_url: str) -> AsyncIterator[tuple[Harness, Harness]]:
+    """Two instances; Redis emptied first (each test has its own database)."""
+    client = aioredis.Redis.from_url(redis_url)
+    await client.flushdb()
+    await client.aclose()
+    first = await start(db_dsn, redis_url)
+    second = await start(db_dsn, redis_url)
+    try:
+        yield first, second
+    finally:
+        for harness in (first, second):
+            await harness.close()
+            await harness.app.stop()
+
+
+async def test_events_cross_instances(pair: tuple[Harness, Harness]) -> None:
+    """Ava on one instance hears Leo's message and typing sent through the
+    other; Mia on either hears nothing of it."""
+    one, two = pair
+    ava = await one.client(AVA)
+    await ava.call("join_conversation", CAMPAIGN_CONVERSATION)
+    leo = await two.client(LEO)
+    mia = await two.client(MIA)
+    await leo.call("typing_start", {"conversationId": CAMPAIGN_CONVERSATION})
+    typing = await ava.wait_for("user_typing")
+    assert typing["userId"] == LEO
+    ack = await leo.call(
+        "send_message", {"conversationId": CAMPAIGN_CONVERSATION, "message": "across"}
+    )
+    new = await ava.wait_for("new_message", lambda d: d["message"]["id"] == ack["message"]["id"])
+    assert new["message"]["content"] == "across"
+    await leo.wait_for("new_message")
+    assert [e for e, _ in mia.events if e != "user_status_update"] == []
+    # Exactly one instance relayed the change, and each socket got it once.
+    relayed = [h.app.metrics.snapshot().get("changes_in", 0) for h in pair]
+    assert sorted(relayed) == [0, 1]
+    assert len(ava.received("new_message")) == 1
+
+
+async def test_standby_takes_over_when_the_relaying_instance_stops(
+    pair: tuple[Harness, Harness], db: asyncpg.Connection
+) -> None:
+    """Stopping the relaying instance hands the outbox to the other one."""
+    one, two = pair
+    leader, standby = (
+        (one, two)
+        if one.app.relay and one.app.relay.lease and (one.app.relay.lease.held)
+        else (two, one)
+    )
+    ava = await standby.client(AVA)
+    await leader.close()
+    await leader.app.stop()
+    async with acting_as(db, user_claims(LEO)):
+        await db.execute(
+            "insert into public.messages (conversation_id, sender_id, content)"
+            " values ($1, $2, 'after failover')",
+            CAMPAIGN_CONVERSATION,
+            LEO,
+        )
+    got = await ava.wait_for("new_message", timeout=10)
+    assert got["message"]["content"] == "after failover"
+    assert standby.app.relay is not None and standby.app.relay.lease is not None
+    assert standby.app.relay.lease.held
+
+
+def statuses_of(client: Client, user: str) -> list[str]:
+    return [d["status"] for d in client.received("user_status_update") if d["user_id"] == user]
+
+
+async def test_presence_counts_devices_over_instances(pair: tuple[Harness, Harness]) -> None:
+    """Leo's phone and laptop sit on different instances: Ava hears "online"
+    once, nothing when one device leaves, "offline" once when both have."""
+    one, two = pair
+    ava = await one.client(AVA)
+    phone = await one.client(LEO)
+    await ava.wait_for("user_status_update", lambda d: d["user_id"] == LEO)
+    laptop = await two.client(LEO)
+    await phone.close()
+    await asyncio.sleep(1.0)  # longer than the grace period
+    assert statuses_of(ava, LEO) == ["online"]
+    await laptop.close()
+    await ava.wait_for("user_status_update", lambda d: d["status"] == "offline")
+    await asyncio.sleep(1.0)
+    assert statuses_of(ava, LEO) == ["online", "offline"]
+
+
+async def test_reconnect_on_another_instance_does_not_flap(
+    pair: tuple[Harness, Harness],
+) -> None:
+    """A device that drops from one instance and comes back on the other
+    within the grace period stays "online" for its partners."""
+    one, two = pair
+    ava = await one.client(AVA)
+    leo = await one.client(LEO)
+    await ava.wait_for("user_status_update", lambda d: d["user_id"] == LEO)
+    await leo.close()
+    await two.client(LEO)
+    await asyncio.sleep(1.2)
+    assert statuses_of(ava, LEO) == ["online"]
+
+
+async def test_joining_client_sees_partners_online_on_other_instances(
+    pair: tuple[Harness, Harness],
+) -> None:
+    """Ava joins on one instance and learns that Leo, on the other, is online."""
+    one, two = pair
+    await two.client(LEO)
+    ava = await one.client(AVA)
+    ack = await ava.call("join", AVA)
+    assert ack["onlineUsers"] == [LEO]
+    _, body = await one.request("GET", "/api/conversations", AVA)
+    online = {c["other_user"]["id"]: c["other_user"]["is_online"] for c in body["conversations"]}
+    assert online == {LEO: True, MIA: False}
