@@ -1,18 +1,20 @@
 # `make run` and `make test` bootstrap everything they need on a fresh machine:
-# a virtualenv with the package and its dev tools, and (only if neither the
-# pgserver wheel nor the system has PostgreSQL binaries) Debian's postgresql.
+# a virtualenv with the package and its dev tools, socket.io-client for the
+# JS client test, Debian's redis-server if missing, and Debian's postgresql
+# only if neither the pgserver wheel nor the system has its binaries.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml tests/js/package.json | cksum | cut -d' ' -f1)
 
 .PHONY: run test lint bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml tests/js/package.json
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@./scripts/ensure-services
+	cd tests/js && npm install --no-audit --no-fund --loglevel=error
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 

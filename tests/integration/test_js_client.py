@@ -1,0 +1,58 @@
+"""The seed's client library itself: socket.io-client from npm, driven the
+way the seed's React hooks drive it, against the real daemon."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+from pathlib import Path
+
+from tests.conftest import AVA, CAMPAIGN_CONVERSATION, LEO
+from tests.integration.bridge_harness import Harness, token
+
+JS = Path(__file__).resolve().parent.parent / "js"
+
+
+async def test_seed_client_code_works_unchanged_but_for_the_token(bridge: Harness) -> None:
+    """useSocket joins its rooms, ChatWindow joins the conversation and sees
+    the partner typing (until the message is sent) and the message; ChatList gets its updates; a bad
+    token's connect_error carries the reason."""
+    node = shutil.which("node")
+    assert node, "node is not installed"
+    assert (JS / "node_modules" / "socket.io-client").is_dir(), (
+        "run `npm install` in tests/js (make test does)"
+    )
+    config = {
+        "ava": AVA,
+        "leo": LEO,
+        "conversationId": CAMPAIGN_CONVERSATION,
+        "avaToken": token(AVA),
+        "leoToken": token(LEO),
+        "expiredToken": token(LEO, ttl=-60),
+    }
+    proc = await asyncio.create_subprocess_exec(
+        node,
+        str(JS / "seed_flow.mjs"),
+        bridge.url,
+        json.dumps(config),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=JS,
+    )
+    stdout, stderr = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0, stderr.decode() + stdout.decode()
+    out = json.loads(stdout)
+    assert out["connectError"]["data"]["code"] == "expired_token"
+    assert "expired" in out["connectError"]["message"]
+    assert out["ava"]["joinAck"]["ok"] is True
+    # typing_start shows; sending the message ends the typing indicator
+    assert out["ava"]["typing"] == [
+        {"conversationId": CAMPAIGN_CONVERSATION, "userId": LEO, "isTyping": True},
+        {"conversationId": CAMPAIGN_CONVERSATION, "userId": LEO, "isTyping": False},
+    ]
+    new = out["ava"]["newMessage"]
+    assert new["message"]["content"] == "Hello from socket.io-client"
+    assert new["message"]["sender_id"] == LEO
+    assert out["ava"]["listUpdated"]["conversation_id"] == CAMPAIGN_CONVERSATION
+    assert out["ava"]["unread"]["unread_count"] == 1
