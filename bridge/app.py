@@ -18,18 +18,23 @@ from aiohttp import web
 
 from bridge.auth import TokenVerifier
 from bridge.config import Settings
+from bridge.db import Connection
 from bridge.embedded import EmbeddedPostgres
 from bridge.fanout import DirectAsyncManager, DirectAsyncRedisManager
 from bridge.metrics import Metrics
 from bridge.migrate import prepare_database
 from bridge.presence import LocalRegistry, Presence
 from bridge.presence_redis import PresenceRegistry, RedisRegistry
-from bridge.relay import Lease, OutboxRelay
+from bridge.push.fcm import FcmSender
+from bridge.push.queue import PushQueue
+from bridge.push.worker import PushWorker
+from bridge.relay import Lease, OutboxRelay, PushSink
 from bridge.rest import RestApi, make_auth_middleware, make_error_middleware
 from bridge.server import SocketGateway
 from bridge.sources.base import Doorbell, PollDoorbell
 from bridge.sources.listen import ListenDoorbell
 from bridge.store import Store
+from bridge.translate import Change, PushIntent
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +126,8 @@ class BridgeApp:
         self.relay: OutboxRelay | None = None
         self.gateway: SocketGateway | None = None
         self.registry: PresenceRegistry | None = None
+        self.fcm: FcmSender | None = None
+        self.push_worker: PushWorker | None = None
         self.port: int | None = None
         self._gc_watch = GcWatch(self.metrics)
 
@@ -197,6 +204,7 @@ class BridgeApp:
         app.add_routes(rest.routes())
         sio.attach(app)
 
+        pushes = self._pushes(self.pool)
         self.doorbell = self._doorbell(dsn)
         await self.doorbell.start()
         self.relay = OutboxRelay(
@@ -208,6 +216,8 @@ class BridgeApp:
             poll_interval=s.outbox.poll_interval,
             metrics=self.metrics,
             lease=Lease(dsn),
+            pushes=pushes,
+            after_batch=self.push_worker.wake.set if self.push_worker else None,
         )
         self.runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE)
         await self.runner.setup()
@@ -221,7 +231,31 @@ class BridgeApp:
             asyncio.create_task(self.gateway.run_timers(), name="socket-timers"),
             asyncio.create_task(self._prune(store), name="outbox-prune"),
         ]
+        if self.push_worker is not None:
+            self.tasks.append(asyncio.create_task(self.push_worker.run(), name="push-worker"))
         log.info("bridge listening", extra={"port": self.port, "embedded": s.embedded})
+
+    def _pushes(self, pool: asyncpg.Pool) -> PushSink | None:
+        """The push pipeline, when FCM credentials are configured."""
+        s = self.settings
+        if not s.fcm.credentials:
+            log.warning("pushes are off: no FCM credentials (GOOGLE_APPLICATION_CREDENTIALS)")
+            return None
+        self.fcm = FcmSender(s.fcm.credentials, s.fcm.project_id, s.fcm.endpoint)
+        self.push_worker = PushWorker(PushQueue(pool), self.fcm, s.push, self.metrics)
+        registry = self.registry
+        assert registry is not None
+        metrics, cooldown = self.metrics, s.push.cooldown
+
+        async def enqueue(conn: Connection, change: Change, intents: Sequence[PushIntent]) -> None:
+            for intent in intents:
+                if await registry.is_viewing(intent.user_id, intent.conversation_id):
+                    metrics.inc("pushes_suppressed")
+                    continue
+                await PushQueue.enqueue(conn, intent, change.id, cooldown)
+                metrics.inc("pushes_queued")
+
+        return enqueue
 
     def _emitter(self, sio: socketio.AsyncServer) -> Any:
         async def emit(event: str, payload: dict[str, Any], rooms: Sequence[str]) -> None:
@@ -267,6 +301,9 @@ class BridgeApp:
             except TimeoutError:
                 log.warning("database connections still busy on stop; closing them")
                 pool.terminate()
+        fcm, self.fcm = self.fcm, None
+        if fcm is not None:
+            fcm.close()
         embedded, self.embedded = self.embedded, None
         if embedded is not None:
             await asyncio.to_thread(embedded.stop)

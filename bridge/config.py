@@ -74,6 +74,23 @@ class FcmSettings:
 
 
 @dataclass(frozen=True)
+class PushSettings:
+    # Seconds after a push to a person about a conversation during which
+    # further changes merge into one next push.
+    cooldown: float = 5.0
+    # Sending attempts per push for transient FCM errors (429, 5xx, network).
+    max_attempts: int = 5
+    # Upper bound of one wait between attempts (Retry-After is honoured up to it).
+    max_backoff: float = 60.0
+    # Pushes sent at once.
+    concurrency: int = 8
+    # A push being sent by an instance that died is retried after this.
+    lease_seconds: float = 120.0
+    # How often the worker looks for due pushes when nothing woke it.
+    poll_interval: float = 1.0
+
+
+@dataclass(frozen=True)
 class RedisSettings:
     url: str = ""
 
@@ -107,6 +124,7 @@ class Settings:
     redis: RedisSettings = RedisSettings()
     outbox: OutboxSettings = OutboxSettings()
     presence: PresenceSettings = PresenceSettings()
+    push: PushSettings = PushSettings()
 
     @property
     def embedded(self) -> bool:

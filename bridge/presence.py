@@ -21,6 +21,8 @@ class Presence:
     _away_since: dict[str, float] = field(default_factory=dict)
     # (conversation, user) -> (relayed at, expires at)
     _typing: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
+    # sid -> conversations that socket has open (joined the room of)
+    _views: dict[str, set[str]] = field(default_factory=dict)
 
     # -- connections ------------------------------------------------------------
 
@@ -78,6 +80,28 @@ class Presence:
 
     def connections(self, user_id: str) -> int:
         return len(self._sids.get(user_id, ()))
+
+    # -- viewing (no push about a conversation its reader has open) --------------
+
+    def view(self, sid: str, conversation_id: str, on: bool) -> None:
+        views = self._views.setdefault(sid, set())
+        if on:
+            views.add(conversation_id)
+        else:
+            views.discard(conversation_id)
+
+    def drop_views(self, sid: str) -> set[str]:
+        return self._views.pop(sid, set())
+
+    def viewers(self, user_id: str, conversation_id: str) -> int:
+        """How many of the user's sockets here have the conversation open."""
+        return sum(
+            conversation_id in self._views.get(sid, ()) for sid in self._sids.get(user_id, ())
+        )
+
+    def is_viewing(self, user_id: str, conversation_id: str) -> bool:
+        """Open on a device and the app not in the background ("away")."""
+        return self.viewers(user_id, conversation_id) > 0 and self.status(user_id) == "online"
 
     # -- typing -----------------------------------------------------------------
 
@@ -138,3 +162,12 @@ class LocalRegistry:
 
     async def statuses(self, user_ids: list[str]) -> dict[str, str]:
         return {u: self.presence.status(u) for u in user_ids}
+
+    async def set_viewing(self, user_id: str, sid: str, conversation_id: str, on: bool) -> None:
+        self.presence.view(sid, conversation_id, on)
+
+    async def drop_views(self, user_id: str, sid: str) -> None:
+        self.presence.drop_views(sid)
+
+    async def is_viewing(self, user_id: str, conversation_id: str) -> bool:
+        return self.presence.is_viewing(user_id, conversation_id)

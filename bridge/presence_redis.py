@@ -133,5 +133,40 @@ class RedisRegistry:
             result[user] = (_text(chosen) if chosen else "online") if online else "offline"
         return result
 
+    # -- viewing ------------------------------------------------------------------
+
+    async def _publish_views(self, user_id: str, conversation_id: str) -> None:
+        count = self.presence.viewers(user_id, conversation_id)
+        field = f"{conversation_id}|{self.instance}"
+        if count:
+            await self.redis.hset(f"bridge:viewing:{user_id}", field, count)
+        else:
+            await self.redis.hdel(f"bridge:viewing:{user_id}", field)
+
+    async def set_viewing(self, user_id: str, sid: str, conversation_id: str, on: bool) -> None:
+        self.presence.view(sid, conversation_id, on)
+        await self._publish_views(user_id, conversation_id)
+
+    async def drop_views(self, user_id: str, sid: str) -> None:
+        for conversation_id in self.presence.drop_views(sid):
+            await self._publish_views(user_id, conversation_id)
+
+    async def is_viewing(self, user_id: str, conversation_id: str) -> bool:
+        status = (await self.statuses([user_id]))[user_id]
+        if status != "online":
+            return False
+        if self.presence.viewers(user_id, conversation_id):
+            return True
+        raw = await self.redis.hgetall(f"bridge:viewing:{user_id}")
+        instances = [
+            _text(k).split("|", 1)[1]
+            for k, v in raw.items()
+            if _text(k).startswith(f"{conversation_id}|") and int(_text(v)) > 0
+        ]
+        if not instances:
+            return False
+        alive = await self.redis.mget([f"bridge:instance:{i}" for i in instances])
+        return any(alive)
+
 
 PresenceRegistry = LocalRegistry | RedisRegistry

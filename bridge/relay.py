@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 import asyncpg
 
+from bridge.db import Connection
 from bridge.metrics import Metrics
 from bridge.sources.base import Doorbell
 from bridge.store import Store
@@ -63,7 +64,8 @@ class Emitter(Protocol):
     async def __call__(self, event: str, payload: dict[str, Any], rooms: Sequence[str]) -> None: ...
 
 
-PushSink = Callable[[Change, Sequence[PushIntent]], Awaitable[None]]
+# Called inside the batch transaction, so push jobs commit with the ack.
+PushSink = Callable[[Connection, Change, Sequence[PushIntent]], Awaitable[None]]
 
 
 def to_change(row: asyncpg.Record) -> Change:
@@ -91,6 +93,7 @@ class OutboxRelay:
         metrics: Metrics,
         pushes: PushSink | None = None,
         lease: Lease | None = None,
+        after_batch: Callable[[], None] | None = None,
     ) -> None:
         self.store = store
         self.doorbell = doorbell
@@ -101,6 +104,7 @@ class OutboxRelay:
         self.metrics = metrics
         self.pushes = pushes
         self.lease = lease
+        self.after_batch = after_batch
         self.idle = asyncio.Event()
 
     async def run(self) -> None:
@@ -155,11 +159,13 @@ class OutboxRelay:
             if not rows:
                 return 0
             for row in rows:
-                await self._deliver(row)
+                await self._deliver(conn, row)
             await Store.ack_outbox(conn, [int(r["id"]) for r in rows])
+        if self.after_batch is not None:
+            self.after_batch()
         return len(rows)
 
-    async def _deliver(self, row: asyncpg.Record) -> None:
+    async def _deliver(self, conn: Connection, row: asyncpg.Record) -> None:
         self.metrics.inc("changes_in")
         try:
             change = to_change(row)
@@ -174,4 +180,4 @@ class OutboxRelay:
             await self.emit(emit.event, emit.payload, emit.rooms)
             self.metrics.inc("emits_out")
         if result.pushes and self.pushes is not None:
-            await self.pushes(change, result.pushes)
+            await self.pushes(conn, change, result.pushes)

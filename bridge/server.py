@@ -122,6 +122,7 @@ class SocketGateway:
         if session is None:
             return
         user = session.user_id
+        await self.registry.drop_views(user, sid)
         token = await self.registry.disconnect(user, sid, time.monotonic())
         if token is not None:
             self._offline_due[user] = (time.monotonic() + self.presence.grace, token)
@@ -240,6 +241,7 @@ class SocketGateway:
         assert conversation_id is not None
         partner = await self._partner(session, conversation_id)
         await self.sio.enter_room(session.sid, f"conversation_{conversation_id}")
+        await self.registry.set_viewing(session.user_id, session.sid, conversation_id, True)
         return {
             "ok": True,
             "room": f"conversation_{conversation_id}",
@@ -253,10 +255,10 @@ class SocketGateway:
         conversation_id = payloads.id_payload(
             data, "conversationId", "conversation_id", field="conversationId"
         )
+        assert conversation_id is not None
         await self.sio.leave_room(session.sid, f"conversation_{conversation_id}")
-        if conversation_id is not None and self.presence.typing_stop(
-            conversation_id, session.user_id
-        ):
+        await self.registry.set_viewing(session.user_id, session.sid, conversation_id, False)
+        if self.presence.typing_stop(conversation_id, session.user_id):
             await self._relay_typing(session.user_id, conversation_id, False)
         return {"ok": True}
 

@@ -365,6 +365,22 @@ _HANDLERS = {
 }
 
 
+def notification_mirror(push: PushIntent, timestamp: str) -> Emit:
+    """Every push is mirrored in-app to the person's notifications room."""
+    return Emit(
+        "notification",
+        (f"notifications_{push.user_id}",),
+        {
+            "type": push.kind,
+            "conversation_id": push.conversation_id,
+            "title": push.title,
+            "body": push.body,
+            "data": push.data,
+            "timestamp": timestamp,
+        },
+    )
+
+
 def translate(change: Change, storage_public_base: str) -> Translation:
     """The emits and pushes of one change. Raises TranslationError for a
     change it cannot read; never emits to a room outside the recipients."""
@@ -375,6 +391,9 @@ def translate(change: Change, storage_public_base: str) -> Translation:
         result = handler(change, storage_public_base)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise TranslationError(f"{change.topic} #{change.id}: {exc!r}") from exc
+    if result.pushes:
+        mirrors = tuple(notification_mirror(p, change.created_at) for p in result.pushes)
+        result = Translation(result.emits + mirrors, result.pushes)
     _check_rooms(change, result)
     return result
 

@@ -127,6 +127,11 @@ CASES: list[tuple[str, Change, list[tuple[str, tuple[str, ...], set[str]]], list
                 (f"user_{BO}", f"global_{BO}"),
                 {"conversation_id", "unread_count", "action", "timestamp"},
             ),
+            (
+                "notification",
+                (f"notifications_{BO}",),
+                {"type", "conversation_id", "title", "body", "data", "timestamp"},
+            ),
         ],
         [f"message->{BO}"],
     ),

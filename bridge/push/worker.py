@@ -1,0 +1,163 @@
+"""The push worker: takes due jobs from bridge.push_jobs, sends each to all
+of the person's active devices, switches dead tokens off, and retries
+transient failures with tenacity (exponential, jittered, Retry-After
+honoured) without ever holding up socket delivery, which runs elsewhere."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from bridge.config import PushSettings
+from bridge.metrics import Metrics
+from bridge.push.fcm import Device, Outcome
+from bridge.push.message import PushMessage, fit, merged_body
+from bridge.push.queue import PushQueue
+
+log = logging.getLogger(__name__)
+
+
+class Sender(Protocol):
+    async def send(self, message: PushMessage, devices: list[Device]) -> list[Outcome]: ...
+
+
+class TransientPushError(Exception):
+    """Some devices answered with an error that a later attempt may not get."""
+
+    def __init__(self, pending: list[Device], retry_after: float | None) -> None:
+        super().__init__(f"{len(pending)} device(s) to retry")
+        self.pending = pending
+        self.retry_after = retry_after
+
+
+def _wait(max_backoff: float) -> Callable[[RetryCallState], float]:
+    exponential = wait_exponential_jitter(initial=0.5, max=max_backoff, jitter=0.5)
+
+    def wait(state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, TransientPushError) and error.retry_after is not None:
+            return min(error.retry_after, max_backoff)
+        return float(exponential(state))
+
+    return wait
+
+
+class PushWorker:
+    def __init__(
+        self,
+        queue: PushQueue,
+        sender: Sender,
+        settings: PushSettings,
+        metrics: Metrics,
+    ) -> None:
+        self.queue = queue
+        self.sender = sender
+        self.settings = settings
+        self.metrics = metrics
+        self.wake = asyncio.Event()
+        self._inflight: set[asyncio.Task[None]] = set()
+
+    async def run(self) -> None:
+        try:
+            while True:
+                try:
+                    free = self.settings.concurrency - len(self._inflight)
+                    jobs = (
+                        await self.queue.claim(free, self.settings.lease_seconds)
+                        if free > 0
+                        else []
+                    )
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("claiming push jobs failed")
+                    jobs = []
+                for job in jobs:
+                    task = asyncio.create_task(self._deliver_logged(job))
+                    self._inflight.add(task)
+                    task.add_done_callback(self._inflight.discard)
+                if not jobs or len(self._inflight) >= self.settings.concurrency:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.wake.wait(), self.settings.poll_interval)
+                    self.wake.clear()
+        finally:
+            for task in list(self._inflight):
+                task.cancel()
+            for task in list(self._inflight):
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def _deliver_logged(self, job: dict[str, Any]) -> None:
+        try:
+            await self.deliver(job)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.metrics.inc("pushes_failed")
+            log.exception("push job failed", extra={"job": job["id"]})
+            await self.queue.finish(job, "failed", f"internal: {type(exc).__name__}")
+        finally:
+            self.wake.set()
+
+    async def deliver(self, job: dict[str, Any]) -> None:
+        devices = [Device(*d) for d in await self.queue.active_devices(job["user_id"])]
+        if not devices:
+            self.metrics.inc("pushes_no_tokens")
+            await self.queue.finish(job, "no_tokens", None)
+            return
+        badge = await self.queue.total_unread(job["user_id"])
+        title, body = fit(job["title"], merged_body(job["body"], job["merged"]), job["data"])
+        message = PushMessage(
+            kind=job["kind"],
+            conversation_id=job["conversation_id"],
+            title=title,
+            body=body,
+            data={**job["data"], "badge": str(badge), "merged": str(job["merged"])},
+            badge=badge,
+        )
+        sent, failed = 0, []
+        pending = devices
+        try:
+            async for attempt in AsyncRetrying(
+                stop=stop_after_attempt(self.settings.max_attempts),
+                wait=_wait(self.settings.max_backoff),
+                retry=retry_if_exception_type(TransientPushError),
+                reraise=True,
+            ):
+                with attempt:
+                    outcomes = await self.sender.send(message, pending)
+                    sent += sum(o.status == "sent" for o in outcomes)
+                    for outcome in outcomes:
+                        if outcome.status == "dead":
+                            self.metrics.inc("tokens_deactivated")
+                            await self.queue.deactivate_token(
+                                outcome.device.token_id, outcome.reason
+                            )
+                        elif outcome.status == "failed":
+                            failed.append(outcome.reason)
+                    retry = [o for o in outcomes if o.status == "transient"]
+                    if retry:
+                        self.metrics.inc("push_retries")
+                        pending = [o.device for o in retry]
+                        waits = [o.retry_after for o in retry if o.retry_after is not None]
+                        raise TransientPushError(pending, max(waits) if waits else None)
+        except TransientPushError as exc:
+            failed.append(f"gave up after {self.settings.max_attempts} attempts")
+            log.warning("push gave up", extra={"job": job["id"], "devices": len(exc.pending)})
+        self.metrics.inc("pushes_sent", sent)
+        if sent:
+            await self.queue.finish(job, "sent", "; ".join(failed) or None)
+        else:
+            self.metrics.inc("pushes_failed")
+            await self.queue.finish(job, "failed", "; ".join(failed) or "no device")
