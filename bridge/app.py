@@ -303,7 +303,7 @@ class BridgeApp:
                 pool.terminate()
         fcm, self.fcm = self.fcm, None
         if fcm is not None:
-            fcm.close()
+            await fcm.close()
         embedded, self.embedded = self.embedded, None
         if embedded is not None:
             await asyncio.to_thread(embedded.stop)

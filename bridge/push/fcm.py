@@ -9,13 +9,17 @@ error parsing) is the SDK's own.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import firebase_admin
 from firebase_admin import credentials, exceptions, messaging
+from google.auth import exceptions as google_auth_exceptions
+from google.auth.transport import requests as google_auth_requests
 
 from bridge.push.message import PushMessage
 
@@ -62,6 +66,9 @@ def classify(device: Device, error: exceptions.FirebaseError | None) -> Outcome:
         return Outcome(device, "dead", "UNREGISTERED")
     if isinstance(error, messaging.SenderIdMismatchError):
         return Outcome(device, "dead", "SENDER_ID_MISMATCH")
+    if isinstance(error, messaging.ThirdPartyAuthError):
+        # APNs / web push credentials of the project are wrong: no retry helps.
+        return Outcome(device, "failed", "THIRD_PARTY_AUTH_ERROR")
     if isinstance(error, exceptions.InvalidArgumentError):
         text = str(error).lower()
         if "token" in text:
@@ -85,6 +92,14 @@ def build(message: PushMessage, device: Device) -> messaging.Message:
     """One FCM message: grouped per conversation (Android tag, APNs
     thread-id, web tag), the badge as the user's total unread."""
     group = message.conversation_id
+    with warnings.catch_warnings():
+        # Clients register FCM registration tokens (the seed's fcm_tokens);
+        # the SDK now prefers installation ids but the v1 API takes both.
+        warnings.filterwarnings("ignore", "Message.token is deprecated", DeprecationWarning)
+        return _message(message, device, group)
+
+
+def _message(message: PushMessage, device: Device, group: str) -> messaging.Message:
     return messaging.Message(
         token=device.token,
         notification=messaging.Notification(title=message.title, body=message.body),
@@ -119,9 +134,24 @@ class FcmSender:
             service._fcm_url = f"{endpoint.rstrip('/')}/v1/projects/{self.project_id}/messages:send"
         log.info("pushes on", extra={"project": self.project_id, "endpoint": endpoint or "FCM"})
 
+    async def _fresh_access_token(self) -> None:
+        """The SDK refreshes its OAuth token with a blocking HTTP call inside
+        the request; doing it first in a thread keeps the event loop free."""
+        credential = self.app.credential.get_credential()
+        if not credential.valid:
+            await asyncio.to_thread(credential.refresh, google_auth_requests.Request())
+
     async def send(self, message: PushMessage, devices: list[Device]) -> list[Outcome]:
         if not devices:
             return []
+        try:
+            await self._fresh_access_token()
+        except google_auth_exceptions.TransportError as exc:
+            log.warning("FCM OAuth endpoint unreachable", extra={"error": type(exc).__name__})
+            return [Outcome(d, "transient", "OAUTH_UNREACHABLE") for d in devices]
+        except google_auth_exceptions.RefreshError as exc:
+            log.error("FCM OAuth refused the service account", extra={"error": str(exc)[:200]})
+            return [Outcome(d, "failed", "OAUTH_REFUSED") for d in devices]
         batch = await messaging.send_each_async(
             [build(message, d) for d in devices], dry_run=False, app=self.app
         )
@@ -130,5 +160,9 @@ class FcmSender:
             for device, response in zip(devices, batch.responses, strict=True)
         ]
 
-    def close(self) -> None:
-        firebase_admin.delete_app(self.app)
+    async def close(self) -> None:
+        # The SDK's own close runs asyncio.run(), which cannot happen inside a
+        # running loop: close its async HTTP client here, the rest in a thread.
+        service = messaging._get_messaging_service(self.app)
+        await service._async_client.aclose()
+        await asyncio.to_thread(firebase_admin.delete_app, self.app)

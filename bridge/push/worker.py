@@ -42,7 +42,7 @@ class TransientPushError(Exception):
 
 
 def _wait(max_backoff: float) -> Callable[[RetryCallState], float]:
-    exponential = wait_exponential_jitter(initial=0.5, max=max_backoff, jitter=0.5)
+    exponential = wait_exponential_jitter(multiplier=0.5, max=max_backoff, jitter=0.5)
 
     def wait(state: RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None
