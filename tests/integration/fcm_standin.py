@@ -103,10 +103,11 @@ class FcmStandIn:
         return self.base_url
 
     def stop(self) -> None:
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._thread is not None:
-            self._thread.join(10)
+        if self._thread is None or not self._thread.is_alive():
+            return
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
 
     def service_account(self, path: Path) -> Path:
         """A service-account JSON whose token URI is this stand-in."""

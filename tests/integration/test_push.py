@@ -323,3 +323,43 @@ async def test_tokens_never_reach_the_logs(
         await eventually(lambda: pushing.app.metrics.snapshot().get("tokens_deactivated") == 1)
     assert "secret-token-abc123" not in caplog.text
     assert "dead-secret-xyz789" not in caplog.text
+
+
+async def test_bid_connection_request_reaches_the_influencer(
+    pushing: Harness, fcm: FcmStandIn, db: asyncpg.Connection
+) -> None:
+    """Ava connects with Leo about his bid: Leo is told of the request."""
+    await register(pushing, LEO, "leo-phone")
+    async with acting_as(db, user_claims(LEO)):
+        bid = await db.fetchval(
+            "insert into public.bids (brand_owner_id, influencer_id, title)"
+            " values ($1, $2, 'Reel') returning id",
+            AVA,
+            LEO,
+        )
+    async with acting_as(db, user_claims(AVA)):
+        await db.execute("select public.start_bid_conversation($1)", bid)
+    await eventually(lambda: len(fcm.sent) == 1)
+    assert fcm.sent[0]["notification"]["body"] == "You have a new connection request"
+
+
+async def test_unreachable_fcm_is_retried_then_given_up(
+    db_dsn: str, fcm: FcmStandIn, tmp_path: Path, db: asyncpg.Connection
+) -> None:
+    """With FCM gone from the network, sending is retried and then the job
+    fails with the reason; the daemon and the sockets carry on."""
+    bridge = await started(push_settings(db_dsn, fcm, tmp_path))
+    try:
+        await register(bridge, LEO, "leo-phone")
+        fcm.stop()  # connection refused from now on (the OAuth token is not cached yet)
+        leo = await bridge.client(LEO)
+        await send(bridge, AVA, CAMPAIGN_CONVERSATION, "into the void")
+        await leo.wait_for("new_message")
+        await eventually(
+            lambda: bridge.app.metrics.snapshot().get("pushes_failed") == 1, timeout=20
+        )
+        job = await db.fetchrow("select status, attempts, last_error from bridge.push_jobs")
+        assert job["status"] == "failed" and "gave up" in job["last_error"]
+    finally:
+        await bridge.close()
+        await bridge.app.stop()
