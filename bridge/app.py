@@ -11,6 +11,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 import socketio
@@ -33,6 +34,7 @@ from bridge.rest import RestApi, make_auth_middleware, make_error_middleware
 from bridge.server import SocketGateway
 from bridge.sources.base import Doorbell, PollDoorbell
 from bridge.sources.listen import ListenDoorbell
+from bridge.sources.realtime import RealtimeDoorbell
 from bridge.store import Store
 from bridge.translate import Change, PushIntent
 
@@ -59,6 +61,21 @@ def jwks_url(settings: Settings) -> str | None:
     if settings.supabase.url:
         return f"{settings.supabase.url.rstrip('/')}/auth/v1/.well-known/jwks.json"
     return None
+
+
+SUPABASE_POOLER_PORT = 6543  # Supavisor's transaction mode: no LISTEN there
+
+
+def doorbell_choice(settings: Settings) -> str:
+    """`auto`: Supabase Realtime when the bridge talks to Supabase through the
+    transaction pooler (where LISTEN cannot work), else LISTEN."""
+    choice = settings.outbox.doorbell
+    if choice != "auto":
+        return choice
+    port = urlsplit(settings.database.url).port if settings.database.url else None
+    if settings.supabase.service_role_key and port == SUPABASE_POOLER_PORT:
+        return "realtime"
+    return "listen"
 
 
 def client_manager(settings: Settings) -> socketio.AsyncManager:
@@ -144,11 +161,13 @@ class BridgeApp:
         return s.database.url
 
     def _doorbell(self, dsn: str) -> Doorbell:
-        choice = self.settings.outbox.doorbell
+        s = self.settings
+        choice = doorbell_choice(s)
+        log.info("outbox doorbell", extra={"doorbell": choice})
         if choice == "poll":
             return PollDoorbell()
         if choice == "realtime":
-            raise NotImplementedError("the Realtime doorbell is not built yet; use listen or poll")
+            return RealtimeDoorbell(s.supabase.url, s.supabase.service_role_key)
         return ListenDoorbell(dsn)
 
     async def start(self) -> None:

@@ -284,6 +284,10 @@ def _check_whole(settings: Settings) -> None:
             "database.url is set but neither supabase.jwt_secret (SUPABASE_JWT_SECRET) "
             "nor supabase.url (for the JWKS) is: tokens could not be verified"
         )
+    if settings.outbox.doorbell == "realtime" and not settings.supabase.service_role_key:
+        raise ConfigError(
+            "outbox.doorbell = realtime needs supabase.service_role_key (SUPABASE_SERVICE_ROLE_KEY)"
+        )
     if settings.outbox.batch_size < 1:
         raise ConfigError("outbox.batch_size: must be at least 1")
     if settings.outbox.poll_interval <= 0:

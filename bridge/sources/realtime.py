@@ -1,0 +1,142 @@
+"""The Supabase Realtime doorbell: `postgres_changes` INSERTs on
+bridge.outbox through the `realtime` client, with the service role key.
+
+Realtime's Postgres Changes are at-most-once: nothing is replayed after a
+disconnect, and the channel reports SUBSCRIBED before the server listens to
+the database. So the bell counts as working only after the server's system
+message "Subscribed to PostgreSQL", and it rings once then, so the relay
+re-reads the outbox for whatever was committed meanwhile. A supervisor owns
+the client: on CLOSED, TIMED_OUT, CHANNEL_ERROR, a server error, a dead
+listen task or a failed connect it throws the client away and builds a new
+one after a capped backoff, forever. Callbacks only set events; they never
+raise into the client library.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from realtime import (
+    AsyncRealtimeClient,
+    RealtimePostgresChangesListenEvent,
+    RealtimeSubscribeStates,
+)
+
+from bridge.sources.base import Bell
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF = 30.0
+READY_TIMEOUT = 30.0  # SUBSCRIBED without "Subscribed to PostgreSQL" for this long: rebuild
+WATCH_EVERY = 1.0
+
+
+class RealtimeDoorbell:
+    needs_arming = False
+
+    def __init__(self, supabase_url: str, api_key: str, *, channel: str = "bridge-outbox") -> None:
+        self._url = f"{supabase_url.rstrip('/')}/realtime/v1"
+        self._key = api_key
+        self._channel_name = channel
+        self._bell = Bell()
+        self._task: asyncio.Task[None] | None = None
+        self.ready = asyncio.Event()
+        self.rebuilds = 0
+        self.ready_was_reached = False
+        self._broken: asyncio.Event = asyncio.Event()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._supervise(), name="realtime-doorbell")
+
+    async def wait(self, timeout: float) -> bool:
+        return await self._bell.wait(timeout)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    # -- callbacks: set events, never raise ------------------------------------
+
+    def _on_change(self, _payload: Any) -> None:
+        self._bell.ring()
+
+    def _on_system(self, payload: Any) -> None:
+        try:
+            ok = getattr(payload, "status", None) == "ok"
+            extension = getattr(payload, "extension", "")
+            message = str(getattr(payload, "message", ""))
+            if ok and extension == "postgres_changes" and "Subscribed to PostgreSQL" in message:
+                if not self.ready.is_set():
+                    log.info("realtime doorbell live")
+                self.ready.set()
+                self._bell.ring()  # look at what was committed while we were away
+        except Exception:  # pragma: no cover - defensive: never raise into the client
+            log.exception("realtime system callback failed")
+
+    def _on_state(self, state: RealtimeSubscribeStates, error: Exception | None) -> None:
+        # CHANNEL_ERROR (server error, phx_error), TIMED_OUT, CLOSED: rebuild.
+        # SUBSCRIBED is not "live" yet: that is the system message.
+        if state != RealtimeSubscribeStates.SUBSCRIBED:
+            log.warning("realtime channel %s", state.value, extra={"error": repr(error)[:200]})
+            self._broken.set()
+
+    # -- supervisor --------------------------------------------------------------
+
+    async def _supervise(self) -> None:
+        backoff = 0.5
+        while True:
+            client: AsyncRealtimeClient | None = None
+            self._broken = asyncio.Event()
+            self.ready.clear()
+            try:
+                client = AsyncRealtimeClient(
+                    self._url, token=self._key, auto_reconnect=False, max_retries=1
+                )
+                channel = client.channel(self._channel_name)
+                channel.on_postgres_changes(
+                    RealtimePostgresChangesListenEvent.Insert,
+                    schema="bridge",
+                    table="outbox",
+                    callback=self._on_change,
+                )
+                channel.on_system(self._on_system)
+                await channel.subscribe(self._on_state)
+                await self._watch(client)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("realtime doorbell failed", extra={"error": repr(exc)[:200]})
+            finally:
+                self.ready.clear()
+                if client is not None:
+                    with contextlib.suppress(Exception):
+                        await client.close()
+            if self.ready_was_reached:
+                backoff = 0.5
+            self.rebuilds += 1
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF)
+
+    async def _watch(self, client: AsyncRealtimeClient) -> None:
+        """Returns when the connection can no longer be trusted."""
+        waited = 0.0
+        self.ready_was_reached = False
+        while not self._broken.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._broken.wait(), WATCH_EVERY)
+            if self.ready.is_set():
+                self.ready_was_reached = True
+            else:
+                waited += WATCH_EVERY
+                if waited >= READY_TIMEOUT:
+                    log.warning("realtime subscription never went live; rebuilding")
+                    return
+            listen = getattr(client, "_listen_task", None)
+            if not client.is_connected or listen is None or listen.done():
+                log.warning("realtime connection lost; rebuilding")
+                return

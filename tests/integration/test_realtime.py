@@ -1,0 +1,159 @@
+"""The Supabase Realtime doorbell with the real `realtime` client against a
+protocol-faithful local Realtime driven by real Postgres: it goes live only
+on "Subscribed to PostgreSQL", and it loses nothing when the connection
+drops, errors or is closed, because every resubscribe re-reads the outbox."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from bridge.app import BridgeApp, doorbell_choice
+from bridge.config import DatabaseSettings, OutboxSettings, SupabaseSettings
+from bridge.db import acting_as, user_claims
+from bridge.sources.realtime import RealtimeDoorbell
+from tests.conftest import AVA, CAMPAIGN_CONVERSATION, LEO
+from tests.integration.bridge_harness import SECRET, Harness, settings_for, token
+from tests.integration.realtime_standin import RealtimeStandIn
+
+
+@pytest.fixture
+async def realtime(db_dsn: str) -> AsyncIterator[RealtimeStandIn]:
+    standin = RealtimeStandIn(db_dsn, SECRET)
+    await standin.start()
+    try:
+        yield standin
+    finally:
+        await standin.stop()
+
+
+@pytest.fixture
+async def realtime_bridge(db_dsn: str, realtime: RealtimeStandIn) -> AsyncIterator[Harness]:
+    """A bridge rung only by Realtime (its safety-net poll is a minute)."""
+    base = settings_for(db_dsn)
+    settings = dataclasses.replace(
+        base,
+        supabase=dataclasses.replace(
+            base.supabase,
+            url=realtime.url,
+            service_role_key=token("00000000-0000-4000-8000-000000000000", role="service_role"),
+        ),
+        outbox=OutboxSettings(doorbell="realtime", poll_interval=60.0),
+    )
+    app = BridgeApp(settings)
+    await app.start()
+    harness = Harness(app)
+    try:
+        yield harness
+    finally:
+        await harness.close()
+        await app.stop()
+
+
+def doorbell(harness: Harness) -> RealtimeDoorbell:
+    bell = harness.app.doorbell
+    assert isinstance(bell, RealtimeDoorbell)
+    return bell
+
+
+async def send_as(db: asyncpg.Connection, user: str, text: str) -> None:
+    async with acting_as(db, user_claims(user)):
+        await db.execute(
+            "insert into public.messages (conversation_id, sender_id, content) values ($1, $2, $3)",
+            CAMPAIGN_CONVERSATION,
+            user,
+            text,
+        )
+
+
+async def test_realtime_rings_the_relay(
+    realtime_bridge: Harness, realtime: RealtimeStandIn, db: asyncpg.Connection
+) -> None:
+    """Once Realtime says "Subscribed to PostgreSQL", an outbox insert
+    reaches the sockets through the postgres_changes event."""
+    await asyncio.wait_for(doorbell(realtime_bridge).ready.wait(), 10)
+    ava = await realtime_bridge.client(AVA)
+    await send_as(db, LEO, "via realtime")
+    got = await ava.wait_for("new_message", timeout=10)
+    assert got["message"]["content"] == "via realtime"
+    assert realtime.delivered >= 1
+
+
+async def test_not_live_until_the_system_message(
+    db_dsn: str, realtime: RealtimeStandIn, db: asyncpg.Connection
+) -> None:
+    """SUBSCRIBED alone is not readiness: with the server's system message
+    held back, the doorbell does not count as live."""
+    realtime.stall_ready = True
+    bell = RealtimeDoorbell(realtime.url, token(AVA, role="service_role"))
+    await bell.start()
+    try:
+        for _ in range(100):
+            if realtime.live_subscriptions == 0 and realtime.joins:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)
+        assert realtime.joins >= 1 and not bell.ready.is_set()
+    finally:
+        await bell.stop()
+
+
+@pytest.mark.parametrize("failure", ["drop", "close", "phx_error", "system_error"])
+async def test_nothing_is_lost_when_realtime_fails(
+    realtime_bridge: Harness, realtime: RealtimeStandIn, db: asyncpg.Connection, failure: str
+) -> None:
+    """Messages committed while the Realtime connection is down (so never
+    sent by Realtime) still arrive: the supervisor rebuilds the client, and
+    the "Subscribed to PostgreSQL" of the new subscription re-reads the outbox."""
+    bell = doorbell(realtime_bridge)
+    await asyncio.wait_for(bell.ready.wait(), 10)
+    ava = await realtime_bridge.client(AVA)
+    lost_before = realtime.lost
+    fail = {
+        "drop": realtime.drop_connections,
+        "close": realtime.close_connections,
+        "phx_error": realtime.send_phx_error,
+        "system_error": realtime.system_error_then_close,
+    }[failure]
+    for round_ in range(3):
+        await fail()
+        for n in range(3):
+            await send_as(db, LEO, f"{failure} {round_}.{n}")
+        await asyncio.sleep(0.1)
+    expected = {f"{failure} {r}.{n}" for r in range(3) for n in range(3)}
+    for _ in range(300):
+        got = {d["message"]["content"] for d in ava.received("new_message")}
+        if expected <= got:
+            break
+        await asyncio.sleep(0.05)
+    assert expected <= {d["message"]["content"] for d in ava.received("new_message")}
+    assert realtime.lost > lost_before  # Realtime itself really dropped some
+    assert bell.rebuilds >= 1
+
+
+async def test_auto_picks_realtime_behind_the_pooler() -> None:
+    """`auto` uses Realtime where LISTEN cannot work (the transaction
+    pooler), LISTEN on a direct connection."""
+    base = settings_for("postgresql://postgres@db.example.supabase.co:5432/postgres")
+    keyed = dataclasses.replace(
+        base,
+        supabase=SupabaseSettings(
+            url="https://x.supabase.co", jwt_secret=SECRET, service_role_key="k"
+        ),
+    )
+    assert doorbell_choice(keyed) == "listen"
+    pooled = dataclasses.replace(
+        keyed,
+        database=DatabaseSettings(
+            url="postgresql://postgres.x@aws-0.pooler.supabase.com:6543/postgres"
+        ),
+    )
+    assert doorbell_choice(pooled) == "realtime"
+    assert (
+        doorbell_choice(dataclasses.replace(pooled, outbox=OutboxSettings(doorbell="listen")))
+        == "listen"
+    )
