@@ -193,6 +193,7 @@ class BridgeApp:
             RedisRegistry(presence, s.redis.url) if s.redis.url else LocalRegistry(presence)
         )
         await self.registry.start()
+        base = storage_public_base(s)
         self.gateway = SocketGateway(
             sio,
             store,
@@ -201,8 +202,8 @@ class BridgeApp:
             self.registry,
             self.metrics,
             max_message_chars=s.server.max_message_chars,
+            storage_public_base=base,
         )
-        base = storage_public_base(s)
         rest = RestApi(
             store,
             self.registry,

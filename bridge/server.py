@@ -22,12 +22,14 @@ from bridge.metrics import Metrics
 from bridge.payloads import PayloadError
 from bridge.presence import Presence
 from bridge.presence_redis import PresenceRegistry
+from bridge.relay import to_change
 from bridge.store import Store, StoreError
-from bridge.translate import public_message, user_rooms
+from bridge.translate import TranslationError, public_message, translate, user_rooms
 
 log = logging.getLogger(__name__)
 
 Ack = dict[str, Any]
+MAX_REPLAY = 1000  # more missed changes than this: the client resyncs over REST
 Handler = Callable[["SocketSession", Any], Awaitable[Ack]]
 
 
@@ -57,6 +59,7 @@ class SocketGateway:
         metrics: Metrics,
         *,
         max_message_chars: int,
+        storage_public_base: str,
     ) -> None:
         self.sio = sio
         self.store = store
@@ -65,6 +68,7 @@ class SocketGateway:
         self.registry = registry
         self.metrics = metrics
         self.max_message_chars = max_message_chars
+        self.storage_public_base = storage_public_base
         self.sessions: dict[str, SocketSession] = {}
         # user -> (when to check, the registry's token for that check)
         self._offline_due: dict[str, tuple[float, str]] = {}
@@ -86,6 +90,7 @@ class SocketGateway:
             "mark_seen": self.mark_seen,
             "user_status": self.user_status,
             "refresh_token": self.refresh_token,
+            "sync": self.sync,
         }.items():
             sio.on(event, self._guarded(event, handler))
 
@@ -347,6 +352,35 @@ class SocketGateway:
             return error_ack("user_mismatch", "the new token is for another user")
         session.expires_at = identity.expires_at
         return {"ok": True, "expiresAt": identity.expires_at}
+
+    async def sync(self, session: SocketSession, data: Any) -> Ack:
+        """Replays, to this socket only, what it missed since `lastEventId`
+        (the `event_id` of the last event it saw), in order, for the rooms it
+        is in now; or answers `resync: true` when that is too far back (then
+        reload the chat list and messages over REST). Delivery around the
+        reconnect is at-least-once: drop events whose event_id you have."""
+        raw = data.get("lastEventId") if isinstance(data, dict) else data
+        if isinstance(raw, str) and raw.isdigit():
+            raw = int(raw)
+        if not isinstance(raw, int) or isinstance(raw, bool) or raw < 0:
+            raise PayloadError("invalid_field", "lastEventId must be a whole number", "lastEventId")
+        rows, complete = await self.store.missed_changes(session.user_id, raw, MAX_REPLAY)
+        latest = await self.store.latest_change_id()
+        if not complete:
+            return {"ok": True, "resync": True, "replayed": 0, "lastEventId": latest}
+        rooms = set(self.sio.rooms(session.sid))
+        replayed = 0
+        for row in rows:
+            try:
+                result = translate(to_change(row), self.storage_public_base)
+            except TranslationError:
+                continue
+            for emit in result.emits:
+                if rooms.intersection(emit.rooms):
+                    await self.sio.emit(emit.event, emit.payload, to=session.sid)
+                    replayed += 1
+        last = int(rows[-1]["id"]) if rows else max(raw, 0)
+        return {"ok": True, "resync": False, "replayed": replayed, "lastEventId": last}
 
     def online_count(self) -> int:
         return len(self.sessions)

@@ -305,6 +305,30 @@ class Store:
             "update bridge.outbox set processed_at = now() where id = any($1::bigint[])", ids
         )
 
+    async def missed_changes(
+        self, user_id: str, after_id: int, limit: int
+    ) -> tuple[list[asyncpg.Record], bool]:
+        """Changes for `user_id` after `after_id` that were already sent live,
+        oldest first; and whether the history still reaches back that far
+        (False: pruned, or more than `limit` missed: the client must resync)."""
+        oldest = await self.pool.fetchval("select min(id) from bridge.outbox")
+        if oldest is not None and after_id + 1 < oldest:
+            return [], False
+        rows = await self.pool.fetch(
+            "select id, topic, conversation_id, recipients, payload, created_at"
+            " from bridge.outbox where id > $2 and recipients @> array[$1::uuid]"
+            " and processed_at is not null order by id limit $3",
+            user_id,
+            after_id,
+            limit + 1,
+        )
+        if len(rows) > limit:
+            return [], False
+        return list(rows), True
+
+    async def latest_change_id(self) -> int:
+        return int(await self.pool.fetchval("select coalesce(max(id), 0) from bridge.outbox"))
+
     async def prune_outbox(self, retention_hours: float) -> int:
         status = await self.pool.execute(
             "delete from bridge.outbox where processed_at < now() - make_interval(secs => $1)",

@@ -105,7 +105,7 @@ async def test_message_reaches_both_participants_and_nobody_else(bridge: Harness
     message_id = ack["message"]["id"]
 
     new = await ava.wait_for("new_message", about(CAMPAIGN_CONVERSATION))
-    assert set(new) == {"conversation_id", "message", "conversation_context"}
+    assert set(new) == {"event_id", "conversation_id", "message", "conversation_context"}
     assert new["message"]["id"] == message_id
     assert new["message"]["content"] == "Draft is up!"
     assert new["message"]["sender"]["profile_image_url"] == (
@@ -117,7 +117,7 @@ async def test_message_reaches_both_participants_and_nobody_else(bridge: Harness
     assert {"conversation_id", "action", "message", "timestamp"} <= set(listed)
     assert listed["action"] == "new_message"
     unread = await ava.wait_for("unread_count_updated", about(CAMPAIGN_CONVERSATION))
-    assert set(unread) == {"conversation_id", "unread_count", "action", "timestamp"}
+    assert set(unread) == {"event_id", "conversation_id", "unread_count", "action", "timestamp"}
     assert unread["unread_count"] == 1
 
     await leo.wait_for("new_message", lambda d: d["message"]["id"] == message_id)
@@ -242,9 +242,9 @@ async def test_single_message_seen_uses_the_single_events(bridge: Harness) -> No
     mia = await seed_client(bridge, MIA)
     await mia.call("mark_seen", {"conversationId": DIRECT_CONVERSATION})  # the seed's unread one
     seen = await ava.wait_for("message_seen")
-    assert set(seen) == {"messageId", "userId", "conversationId", "timestamp"}
+    assert set(seen) == {"event_id", "messageId", "userId", "conversationId", "timestamp"}
     update = await mia.wait_for("message_seen_update")
-    assert set(update) == {"messageId", "conversationId", "timestamp"}
+    assert set(update) == {"event_id", "messageId", "conversationId", "timestamp"}
 
 
 async def test_typing_reaches_the_partner_only_and_expires(bridge: Harness) -> None:

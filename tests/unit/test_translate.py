@@ -299,9 +299,13 @@ def test_translation_table(
     pushes: list[str],
 ) -> None:
     """Each change becomes exactly these events, to exactly these rooms,
-    with exactly the seed's payload keys, and these pushes."""
+    with exactly the seed's payload keys (plus the change's event_id), and
+    these pushes."""
     result = translate(given, BASE)
-    assert [(e.event, e.rooms, set(e.payload)) for e in result.emits] == emits
+    assert [(e.event, e.rooms, set(e.payload)) for e in result.emits] == [
+        (event, rooms, {*keys, "event_id"}) for event, rooms, keys in emits
+    ]
+    assert {e.payload["event_id"] for e in result.emits} == {given.id}
     assert [f"{p.kind}->{p.user_id}" for p in result.pushes] == pushes
 
 
