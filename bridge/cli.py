@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import signal
 import sys
 from pathlib import Path
@@ -17,16 +18,17 @@ from bridge.config import ConfigError, Settings, load_settings
 def _run(settings: Settings) -> int:
     from bridge.app import serve
 
-    loop = asyncio.new_event_loop()
-    task = loop.create_task(serve(settings))
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, task.cancel)
-    try:
-        loop.run_until_complete(task)
-    except asyncio.CancelledError:
-        pass
-    finally:
-        loop.close()
+    async def main() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await serve(settings)
+
+    # asyncio.run also cancels and awaits whatever the libraries left running.
+    asyncio.run(main())
     return 0
 
 

@@ -308,16 +308,19 @@ class Store:
     async def missed_changes(
         self, user_id: str, after_id: int, limit: int
     ) -> tuple[list[asyncpg.Record], bool]:
-        """Changes for `user_id` after `after_id` that were already sent live,
-        oldest first; and whether the history still reaches back that far
-        (False: pruned, or more than `limit` missed: the client must resync)."""
+        """Changes for `user_id` after `after_id`, oldest first, sent live or
+        not yet: a row being emitted while the socket reconnected may commit
+        only after this query, so "already processed" would miss it. Whatever
+        is replayed here and sent live again is deduplicated by event_id.
+        Second: whether the history still reaches back that far (False:
+        pruned, or more than `limit` missed: the client must resync)."""
         oldest = await self.pool.fetchval("select min(id) from bridge.outbox")
         if oldest is not None and after_id + 1 < oldest:
             return [], False
         rows = await self.pool.fetch(
             "select id, topic, conversation_id, recipients, payload, created_at"
             " from bridge.outbox where id > $2 and recipients @> array[$1::uuid]"
-            " and processed_at is not null order by id limit $3",
+            " order by id limit $3",
             user_id,
             after_id,
             limit + 1,

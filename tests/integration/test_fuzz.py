@@ -23,6 +23,7 @@ EVENTS = [
     "mark_seen",
     "user_status",
     "refresh_token",
+    "sync",
 ]
 
 # Leo has nothing unread in the bid conversation, so even a mark_seen that

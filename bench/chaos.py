@@ -1,0 +1,333 @@
+"""Lossless delivery under failure, measured.
+
+Runs the real daemon as a subprocess on an embedded Postgres, with the FCM
+stand-in of the tests for pushes, connects one python-socketio client per
+user (reconnecting, and asking `sync` for what it missed after every
+reconnect, deduplicating by event_id), then writes messages into many
+conversations at a steady rate while:
+
+  --kill      SIGKILLs the daemon mid-run and starts a new one;
+  --realtime  rings the relay through the Realtime stand-in, and drops its
+              connections every two seconds (no LISTEN, slow poll only).
+
+At the end every recipient must hold every message of its conversations;
+every push job must have been sent at most once.
+
+Usage: python bench/chaos.py [--messages 10000] [--rate 500] [--kill] [--realtime]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import socketio
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from bridge.auth import mint_token  # noqa: E402
+from bridge.embedded import EmbeddedPostgres, free_port  # noqa: E402
+from bridge.migrate import prepare_database  # noqa: E402
+from tests.integration.fcm_standin import FcmStandIn  # noqa: E402
+from tests.integration.realtime_standin import RealtimeStandIn  # noqa: E402
+
+SECRET = "chaos-secret-that-is-at-least-32-characters-long"
+
+
+async def populate(dsn: str, pairs: int) -> list[tuple[str, str, str]]:
+    await prepare_database(dsn, REPO / "supabase", bootstrap=True, seed=True)
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(
+            "insert into auth.users (id, email, raw_user_meta_data)"
+            " select gen_random_uuid(), 'chaos-' || n || '@example.com',"
+            " jsonb_build_object('name', 'Chaos ' || n, 'role',"
+            "   case when n % 2 = 0 then 'brand_owner' else 'influencer' end)"
+            " from generate_series(1, $1) n",
+            pairs * 2,
+        )
+        rows = await conn.fetch(
+            """
+            with b as (select id, row_number() over (order by id) r from public.users
+                       where name like 'Chaos %' and role = 'brand_owner'),
+                 i as (select id, row_number() over (order by id) r from public.users
+                       where name like 'Chaos %' and role = 'influencer')
+            insert into public.conversations (brand_owner_id, influencer_id, chat_status)
+            select b.id, i.id, 'active' from b join i using (r)
+            returning id::text, brand_owner_id::text, influencer_id::text
+            """
+        )
+        await conn.execute(
+            "insert into public.fcm_tokens (user_id, token, platform)"
+            " select id, 'device-' || id, 'android' from public.users where name like 'Chaos %'"
+        )
+        return [(r[0], r[1], r[2]) for r in rows]
+    finally:
+        await conn.close()
+
+
+class Recipient:
+    def __init__(self, url: str, user: str) -> None:
+        self.user = user
+        self.seen_events: set[int] = set()
+        self.messages: set[str] = set()
+        self.duplicates = 0
+        self.last_event_id = 0
+        self.reconnects = 0
+        self.resyncs = 0
+        self.sio = socketio.AsyncClient(
+            reconnection=True, reconnection_delay=0.5, reconnection_delay_max=2.0
+        )
+        self.url = url
+        self.resume_from = 0
+        self.sio.on("connect", self._on_connect)
+        self.sio.on("disconnect", self._on_disconnect)
+        self.sio.on("new_message", self._on_message)
+
+    async def start(self) -> None:
+        await self.sio.connect(
+            self.url,
+            auth={"token": mint_token(SECRET, self.user, 7200)},
+            transports=["websocket"],
+            wait_timeout=10,
+        )
+
+    async def _on_disconnect(self, *_reason: Any) -> None:
+        # Resume from what was seen before the gap: live events arriving after
+        # the reconnect but before `sync` must not move the resume point.
+        self.resume_from = self.last_event_id
+
+    async def _on_connect(self) -> None:
+        self.reconnects += 1
+        if self.reconnects > 1:
+            asyncio.ensure_future(self._sync())
+
+    async def _sync(self) -> None:
+        with contextlib.suppress(Exception):
+            ack = await self.sio.call("sync", {"lastEventId": self.resume_from}, timeout=10)
+            if ack.get("resync"):
+                self.resyncs += 1
+
+    async def _on_message(self, data: dict[str, Any]) -> None:
+        event_id = int(data.get("event_id", 0))
+        if event_id in self.seen_events:
+            self.duplicates += 1
+            return
+        self.seen_events.add(event_id)
+        self.last_event_id = max(self.last_event_id, event_id)
+        self.messages.add(str(data["message"]["content"]))
+
+
+async def start_daemon(env: dict[str, str]) -> asyncio.subprocess.Process:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bridge.cli",
+        "--log-level",
+        "ERROR",
+        "run",
+        env=env,
+        cwd=REPO,
+    )
+    return proc
+
+
+async def wait_healthy(url: str) -> None:
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session:
+        for _ in range(200):
+            with contextlib.suppress(aiohttp.ClientError):
+                async with session.get(f"{url}/healthz") as resp:
+                    if resp.status == 200:
+                        return
+            await asyncio.sleep(0.1)
+    raise RuntimeError("daemon did not come up")
+
+
+async def run(args: argparse.Namespace, pg: EmbeddedPostgres, tmp: Path) -> None:
+    conversations = await populate(pg.dsn, args.pairs)
+    fcm = FcmStandIn()
+    fcm.start()
+    account = fcm.service_account(tmp / "service-account.json")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "DATABASE_URL": pg.dsn,
+        "SUPABASE_JWT_SECRET": SECRET,
+        "SOCKET_PORT": str(port),
+        "BRIDGE_SERVER_HOST": "127.0.0.1",
+        "BRIDGE_CONFIG": str(REPO / "config.toml"),
+        "GOOGLE_APPLICATION_CREDENTIALS": str(account),
+        "FCM_PROJECT_ID": fcm.project_id,
+        "FCM_ENDPOINT": fcm.base_url,
+        "BRIDGE_PUSH_COOLDOWN": "0",
+        "BRIDGE_PRESENCE_OFFLINE_GRACE": "1",
+    }
+    realtime: RealtimeStandIn | None = None
+    if args.realtime:
+        realtime = RealtimeStandIn(pg.dsn, SECRET)
+        await realtime.start()
+        env |= {
+            "BRIDGE_OUTBOX_DOORBELL": "realtime",
+            "SUPABASE_URL": realtime.url,
+            "BRIDGE_OUTBOX_POLL_INTERVAL": "60",
+            "SUPABASE_SERVICE_ROLE_KEY": mint_token(
+                SECRET, "00000000-0000-4000-8000-000000000000", 86400, role="service_role"
+            ),
+        }
+    daemon = await start_daemon(env)
+    recipients: list[Recipient] = []
+    try:
+        await wait_healthy(url)
+        for _, brand_owner, influencer in conversations:
+            for user in (brand_owner, influencer):
+                recipient = Recipient(url, user)
+                await recipient.start()
+                recipients.append(recipient)
+        by_user = {r.user: r for r in recipients}
+        expected: dict[str, set[str]] = {r.user: set() for r in recipients}
+        writers = 8
+        conns = [await asyncpg.connect(pg.dsn) for _ in range(writers)]
+        per_writer = args.messages // writers
+        interval = writers / args.rate
+        chaos_log: list[str] = []
+
+        async def write(k: int) -> None:
+            start = time.perf_counter()
+            for n in range(per_writer):
+                conv, bo, inf = conversations[(k * per_writer + n) % len(conversations)]
+                sender = bo if n % 2 else inf
+                text = f"m-{k}-{n}"
+                await conns[k].execute(
+                    "insert into public.messages (conversation_id, sender_id, content)"
+                    " values ($1, $2, $3)",
+                    conv,
+                    sender,
+                    text,
+                )
+                expected[bo].add(text)
+                expected[inf].add(text)
+                delay = start + (n + 1) * interval - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+
+        async def chaos() -> None:
+            nonlocal daemon
+            if args.kill:
+                await asyncio.sleep(args.messages / args.rate / 2)
+                daemon.send_signal(signal.SIGKILL)
+                await daemon.wait()
+                chaos_log.append(f"daemon killed (-9) at {time.perf_counter() - t0:.1f} s")
+                await asyncio.sleep(1.0)
+                daemon = await start_daemon(env)
+                await wait_healthy(url)
+                chaos_log.append(f"daemon back at {time.perf_counter() - t0:.1f} s")
+            if realtime is not None:
+                drops = 0
+                while time.perf_counter() - t0 < args.messages / args.rate:
+                    await asyncio.sleep(2.0)
+                    await realtime.drop_connections()
+                    drops += 1
+                chaos_log.append(
+                    f"realtime connections dropped {drops} times;"
+                    f" changes realtime never sent: {realtime.lost}"
+                )
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(write(k) for k in range(writers)), chaos())
+        sent = sum(len(v) for v in expected.values()) // 2
+        deadline = time.perf_counter() + 60
+        while time.perf_counter() < deadline:
+            if all(expected[u] <= by_user[u].messages for u in expected):
+                break
+            await asyncio.sleep(0.2)
+        for conn in conns:
+            await conn.close()
+        recovered = time.perf_counter() - t0
+        missing = sum(len(expected[u] - by_user[u].messages) for u in expected)
+        delivered = sum(len(by_user[u].messages & expected[u]) for u in expected)
+        await asyncio.sleep(3)  # let the push worker finish
+        push_counts = Counter((m["token"], m["data"].get("message_id")) for m in list(fcm.sent))
+        doubled = sum(1 for n in push_counts.values() if n > 1)
+        jobs = await asyncpg.connect(pg.dsn)
+        try:
+            job_states = dict(
+                await jobs.fetch("select status, count(*) from bridge.push_jobs group by status")
+            )
+        finally:
+            await jobs.close()
+        for line in chaos_log:
+            print(line)
+        if missing and os.environ.get("CHAOS_DEBUG"):
+            sample = sorted({t for u in expected for t in expected[u] - by_user[u].messages})[:10]
+            dbg = await asyncpg.connect(pg.dsn)
+            try:
+                rows = await dbg.fetch(
+                    "select id, processed_at, payload->'message'->>'content' c from bridge.outbox"
+                    " where payload->'message'->>'content' = any($1::text[]) order by id",
+                    sample,
+                )
+                for row in rows:
+                    print("missing:", dict(row))
+                lasts = sorted(r.last_event_id for r in recipients)
+                print("last event ids seen (min/max):", lasts[0], lasts[-1])
+            finally:
+                await dbg.close()
+        print(
+            f"messages committed: {sent}; deliveries expected: {2 * sent};"
+            f" delivered: {delivered}; missing: {missing}"
+        )
+        print(
+            f"duplicate deliveries dropped by event_id: {sum(r.duplicates for r in recipients)};"
+            f" reconnects: {sum(r.reconnects - 1 for r in recipients)};"
+            f" resyncs: {sum(r.resyncs for r in recipients)}"
+        )
+        print(f"all delivered after {recovered:.1f} s")
+        print(
+            f"pushes received by FCM: {len(fcm.sent)}; sent twice: {doubled};"
+            f" push jobs: {job_states}"
+        )
+    finally:
+        for recipient in recipients:
+            with contextlib.suppress(Exception):
+                await recipient.sio.disconnect()
+        daemon.terminate()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(daemon.wait(), 20)
+        if realtime is not None:
+            await realtime.stop()
+        fcm.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=10_000)
+    parser.add_argument("--rate", type=float, default=500)
+    parser.add_argument("--pairs", type=int, default=50)
+    parser.add_argument("--kill", action="store_true")
+    parser.add_argument("--realtime", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        pg = EmbeddedPostgres(tmp, free_port(), extra_settings={"max_connections": "300"})
+        pg.start()
+        try:
+            asyncio.run(run(args, pg, Path(tmp)))
+        finally:
+            pg.stop()
+
+
+if __name__ == "__main__":
+    main()
