@@ -91,6 +91,7 @@ class Recipient:
         )
         self.url = url
         self.resume_from = 0
+        self._syncing: asyncio.Future[None] | None = None
         self.sio.on("connect", self._on_connect)
         self.sio.on("disconnect", self._on_disconnect)
         self.sio.on("new_message", self._on_message)
@@ -111,7 +112,8 @@ class Recipient:
     async def _on_connect(self) -> None:
         self.reconnects += 1
         if self.reconnects > 1:
-            asyncio.ensure_future(self._sync())
+            # Not awaited here: python-socketio would hold the connect until it ends.
+            self._syncing = asyncio.ensure_future(self._sync())
 
     async def _sync(self) -> None:
         with contextlib.suppress(Exception):
