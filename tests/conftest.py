@@ -5,9 +5,7 @@ needs one."""
 
 from __future__ import annotations
 
-import asyncio
 import itertools
-import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -91,23 +89,10 @@ async def db(db_dsn: str) -> AsyncIterator[asyncpg.Connection]:
 @pytest.fixture
 async def bridge(db_dsn: str) -> AsyncIterator[Any]:
     """The real daemon on a free port, on a fresh database with the demo data."""
-    from bridge.app import BridgeApp
-    from tests.integration.bridge_harness import Harness, settings_for
+    from tests.integration.bridge_harness import running, settings_for
 
-    app = BridgeApp(settings_for(db_dsn))
-    await app.start()
-    harness = Harness(app)
-    try:
+    async with running(settings_for(db_dsn)) as harness:
         yield harness
-    finally:
-        try:
-            await asyncio.wait_for(harness.close(), 15)
-            await asyncio.wait_for(app.stop(), 30)
-        except TimeoutError:
-            # A hang on shutdown is a bug: show where every task waits.
-            for task in asyncio.all_tasks():
-                task.print_stack(file=sys.stderr)
-            raise
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Protocol
 
 
@@ -37,6 +38,33 @@ class Bell:
         finally:
             self._event.clear()
         return True
+
+
+class SupervisedDoorbell:
+    """A doorbell whose connection belongs to one supervisor task, which
+    keeps it up for the doorbell's lifetime (subclasses write `_supervise`)."""
+
+    needs_arming = False
+    task_name = "doorbell"
+
+    def __init__(self) -> None:
+        self._bell = Bell()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._supervise(), name=self.task_name)
+
+    async def wait(self, timeout: float) -> bool:
+        return await self._bell.wait(timeout)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _supervise(self) -> None:
+        raise NotImplementedError
 
 
 class PollDoorbell:

@@ -10,7 +10,7 @@ import logging
 
 import asyncpg
 
-from bridge.sources.base import Bell
+from bridge.sources.base import SupervisedDoorbell
 
 log = logging.getLogger(__name__)
 
@@ -19,26 +19,14 @@ APPLICATION_NAME = "chat-bridge doorbell"
 MAX_BACKOFF = 30.0
 
 
-class ListenDoorbell:
+class ListenDoorbell(SupervisedDoorbell):
     needs_arming = True
+    task_name = "listen-doorbell"
 
     def __init__(self, dsn: str) -> None:
+        super().__init__()
         self._dsn = dsn
-        self._bell = Bell()
-        self._task: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._supervise(), name="listen-doorbell")
-
-    async def wait(self, timeout: float) -> bool:
-        return await self._bell.wait(timeout)
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
 
     def _on_notify(self, *_args: object) -> None:
         self._bell.ring()

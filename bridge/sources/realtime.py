@@ -25,7 +25,7 @@ from realtime import (
     RealtimeSubscribeStates,
 )
 
-from bridge.sources.base import Bell
+from bridge.sources.base import SupervisedDoorbell
 
 log = logging.getLogger(__name__)
 
@@ -34,31 +34,18 @@ READY_TIMEOUT = 30.0  # SUBSCRIBED without "Subscribed to PostgreSQL" for this l
 WATCH_EVERY = 1.0
 
 
-class RealtimeDoorbell:
-    needs_arming = False
+class RealtimeDoorbell(SupervisedDoorbell):
+    task_name = "realtime-doorbell"
 
     def __init__(self, supabase_url: str, api_key: str, *, channel: str = "bridge-outbox") -> None:
+        super().__init__()
         self._url = f"{supabase_url.rstrip('/')}/realtime/v1"
         self._key = api_key
         self._channel_name = channel
-        self._bell = Bell()
-        self._task: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()
         self.rebuilds = 0
         self.ready_was_reached = False
         self._broken: asyncio.Event = asyncio.Event()
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._supervise(), name="realtime-doorbell")
-
-    async def wait(self, timeout: float) -> bool:
-        return await self._bell.wait(timeout)
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
 
     # -- callbacks: set events, never raise ------------------------------------
 

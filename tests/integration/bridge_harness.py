@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Callable
+import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
+import asyncpg
 import socketio
 
 from bridge.app import BridgeApp
@@ -21,6 +24,7 @@ from bridge.config import (
     Settings,
     SupabaseSettings,
 )
+from bridge.db import acting_as, user_claims
 
 SECRET = "test-secret-that-is-at-least-32-characters-long"
 
@@ -139,3 +143,36 @@ class Harness:
         for client in self.clients:
             await client.close()
         await self.http.close()
+
+    async def stop(self) -> None:
+        """Clients first, then the daemon; a hang shows where every task waits."""
+        try:
+            await asyncio.wait_for(self.close(), 15)
+            await asyncio.wait_for(self.app.stop(), 30)
+        except TimeoutError:
+            for task in asyncio.all_tasks():
+                task.print_stack(file=sys.stderr)
+            raise
+
+
+@asynccontextmanager
+async def running(settings: Settings) -> AsyncIterator[Harness]:
+    """The real daemon with these settings, for the length of a test."""
+    app = BridgeApp(settings)
+    await app.start()
+    harness = Harness(app)
+    try:
+        yield harness
+    finally:
+        await harness.stop()
+
+
+async def send_as(db: asyncpg.Connection, user: str, conversation: str, text: str) -> None:
+    """A message written straight into Postgres as `user` (as supabase-js would)."""
+    async with acting_as(db, user_claims(user)):
+        await db.execute(
+            "insert into public.messages (conversation_id, sender_id, content) values ($1, $2, $3)",
+            conversation,
+            user,
+            text,
+        )

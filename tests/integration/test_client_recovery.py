@@ -10,17 +10,7 @@ import asyncpg
 
 from bridge.db import acting_as, user_claims
 from tests.conftest import AVA, BID_CONVERSATION, CAMPAIGN_CONVERSATION, LEO, MIA
-from tests.integration.bridge_harness import Harness
-
-
-async def send_as(db: asyncpg.Connection, user: str, conversation: str, text: str) -> None:
-    async with acting_as(db, user_claims(user)):
-        await db.execute(
-            "insert into public.messages (conversation_id, sender_id, content) values ($1, $2, $3)",
-            conversation,
-            user,
-            text,
-        )
+from tests.integration.bridge_harness import Harness, send_as
 
 
 async def relayed(db: asyncpg.Connection) -> None:

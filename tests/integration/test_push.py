@@ -19,7 +19,7 @@ from bridge.app import BridgeApp
 from bridge.config import FcmSettings, OutboxSettings, PushSettings, Settings
 from bridge.db import acting_as, user_claims
 from tests.conftest import AVA, CAMPAIGN_CONVERSATION, CAMPAIGN_SUMMER, LEO, MIA
-from tests.integration.bridge_harness import Harness, settings_for
+from tests.integration.bridge_harness import Harness, running, settings_for
 from tests.integration.fcm_standin import FcmStandIn, eventually
 
 
@@ -53,12 +53,8 @@ async def started(settings: Settings) -> Harness:
 
 @pytest.fixture
 async def pushing(db_dsn: str, fcm: FcmStandIn, tmp_path: Path) -> AsyncIterator[Harness]:
-    harness = await started(push_settings(db_dsn, fcm, tmp_path))
-    try:
+    async with running(push_settings(db_dsn, fcm, tmp_path)) as harness:
         yield harness
-    finally:
-        await harness.close()
-        await harness.app.stop()
 
 
 async def register(bridge: Harness, user: str, token: str, platform: str = "android") -> None:
@@ -191,8 +187,7 @@ async def test_a_burst_is_one_push(db_dsn: str, fcm: FcmStandIn, tmp_path: Path)
         assert fcm.sent[1]["notification"]["body"] == "5 new messages · more 4"
         assert fcm.sent[1]["data"]["merged"] == "5"
     finally:
-        await bridge.close()
-        await bridge.app.stop()
+        await bridge.stop()
 
 
 async def test_dead_tokens_are_switched_off(
@@ -282,8 +277,7 @@ async def test_restart_neither_loses_nor_repeats_a_push(
         if await db.fetchval(pending) == 1:
             break
         await asyncio.sleep(0.05)
-    await first.close()
-    await first.app.stop()
+    await first.stop()
     assert await db.fetchval(pending) == 1
     assert len(fcm.sent) == 1
     second = await started(settings)
@@ -292,8 +286,7 @@ async def test_restart_neither_loses_nor_repeats_a_push(
         await asyncio.sleep(1.5)
         assert [m["notification"]["body"] for m in fcm.sent] == ["one", "two"]
     finally:
-        await second.close()
-        await second.app.stop()
+        await second.stop()
 
 
 async def test_without_credentials_pushes_are_off(
@@ -307,8 +300,7 @@ async def test_without_credentials_pushes_are_off(
         status, _ = await bridge.request("GET", "/healthz")
         assert status == 200
     finally:
-        await bridge.close()
-        await bridge.app.stop()
+        await bridge.stop()
 
 
 async def test_tokens_never_reach_the_logs(
@@ -361,5 +353,4 @@ async def test_unreachable_fcm_is_retried_then_given_up(
         job = await db.fetchrow("select status, attempts, last_error from bridge.push_jobs")
         assert job["status"] == "failed" and "gave up" in job["last_error"]
     finally:
-        await bridge.close()
-        await bridge.app.stop()
+        await bridge.stop()

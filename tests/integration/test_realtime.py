@@ -12,12 +12,18 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from bridge.app import BridgeApp, doorbell_choice
+from bridge.app import doorbell_choice
 from bridge.config import DatabaseSettings, OutboxSettings, SupabaseSettings
-from bridge.db import acting_as, user_claims
 from bridge.sources.realtime import RealtimeDoorbell
 from tests.conftest import AVA, CAMPAIGN_CONVERSATION, LEO
-from tests.integration.bridge_harness import SECRET, Harness, settings_for, token
+from tests.integration.bridge_harness import (
+    SECRET,
+    Harness,
+    running,
+    send_as,
+    settings_for,
+    token,
+)
 from tests.integration.realtime_standin import RealtimeStandIn
 
 
@@ -44,30 +50,14 @@ async def realtime_bridge(db_dsn: str, realtime: RealtimeStandIn) -> AsyncIterat
         ),
         outbox=OutboxSettings(doorbell="realtime", poll_interval=60.0),
     )
-    app = BridgeApp(settings)
-    await app.start()
-    harness = Harness(app)
-    try:
+    async with running(settings) as harness:
         yield harness
-    finally:
-        await harness.close()
-        await app.stop()
 
 
 def doorbell(harness: Harness) -> RealtimeDoorbell:
     bell = harness.app.doorbell
     assert isinstance(bell, RealtimeDoorbell)
     return bell
-
-
-async def send_as(db: asyncpg.Connection, user: str, text: str) -> None:
-    async with acting_as(db, user_claims(user)):
-        await db.execute(
-            "insert into public.messages (conversation_id, sender_id, content) values ($1, $2, $3)",
-            CAMPAIGN_CONVERSATION,
-            user,
-            text,
-        )
 
 
 async def test_realtime_rings_the_relay(
@@ -77,7 +67,7 @@ async def test_realtime_rings_the_relay(
     reaches the sockets through the postgres_changes event."""
     await asyncio.wait_for(doorbell(realtime_bridge).ready.wait(), 10)
     ava = await realtime_bridge.client(AVA)
-    await send_as(db, LEO, "via realtime")
+    await send_as(db, LEO, CAMPAIGN_CONVERSATION, "via realtime")
     got = await ava.wait_for("new_message", timeout=10)
     assert got["message"]["content"] == "via realtime"
     assert realtime.delivered >= 1
@@ -122,7 +112,7 @@ async def test_nothing_is_lost_when_realtime_fails(
     for round_ in range(3):
         await fail()
         for n in range(3):
-            await send_as(db, LEO, f"{failure} {round_}.{n}")
+            await send_as(db, LEO, CAMPAIGN_CONVERSATION, f"{failure} {round_}.{n}")
         await asyncio.sleep(0.1)
     expected = {f"{failure} {r}.{n}" for r in range(3) for n in range(3)}
     for _ in range(300):

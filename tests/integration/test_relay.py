@@ -13,34 +13,17 @@ import pytest
 
 from bridge.app import BridgeApp
 from bridge.config import OutboxSettings
-from bridge.db import acting_as, user_claims
 from bridge.sources.listen import APPLICATION_NAME
 from tests.conftest import AVA, CAMPAIGN_CONVERSATION, LEO
-from tests.integration.bridge_harness import Harness, settings_for
+from tests.integration.bridge_harness import Harness, running, send_as, settings_for
 
 
 @pytest.fixture
 async def slow_poll_bridge(db_dsn: str) -> AsyncIterator[Harness]:
     """A bridge whose safety-net poll is a minute: only the doorbell can wake it in time."""
     settings = dataclasses.replace(settings_for(db_dsn), outbox=OutboxSettings(poll_interval=60.0))
-    app = BridgeApp(settings)
-    await app.start()
-    harness = Harness(app)
-    try:
+    async with running(settings) as harness:
         yield harness
-    finally:
-        await harness.close()
-        await app.stop()
-
-
-async def send_as(db: asyncpg.Connection, user: str, text: str) -> None:
-    async with acting_as(db, user_claims(user)):
-        await db.execute(
-            "insert into public.messages (conversation_id, sender_id, content) values ($1, $2, $3)",
-            CAMPAIGN_CONVERSATION,
-            user,
-            text,
-        )
 
 
 async def test_commit_from_another_client_wakes_the_relay(
@@ -51,7 +34,7 @@ async def test_commit_from_another_client_wakes_the_relay(
     ava = await slow_poll_bridge.client(AVA)
     assert slow_poll_bridge.app.relay is not None
     await slow_poll_bridge.app.relay.idle.wait()
-    await send_as(db, LEO, "ding")
+    await send_as(db, LEO, CAMPAIGN_CONVERSATION, "ding")
     got = await ava.wait_for("new_message", timeout=10)
     assert got["message"]["content"] == "ding"
 
@@ -67,7 +50,7 @@ async def test_doorbell_survives_losing_its_connection(
         APPLICATION_NAME,
     )
     assert killed == 1
-    await send_as(db, LEO, "after the drop")
+    await send_as(db, LEO, CAMPAIGN_CONVERSATION, "after the drop")
     got = await ava.wait_for("new_message", timeout=15)
     assert got["message"]["content"] == "after the drop"
 
@@ -76,7 +59,7 @@ async def test_changes_committed_while_down_are_processed_on_start(db_dsn: str) 
     """Rows committed while no bridge runs are processed when one starts."""
     conn = await asyncpg.connect(db_dsn)
     try:
-        await send_as(conn, LEO, "while you were away")
+        await send_as(conn, LEO, CAMPAIGN_CONVERSATION, "while you were away")
         assert (
             await conn.fetchval("select count(*) from bridge.outbox where processed_at is null")
             == 1
@@ -108,7 +91,7 @@ async def test_unreadable_row_is_skipped_not_blocking(
         CAMPAIGN_CONVERSATION,
         AVA,
     )
-    await send_as(db, LEO, "behind the broken one")
+    await send_as(db, LEO, CAMPAIGN_CONVERSATION, "behind the broken one")
     got = await ava.wait_for("new_message")
     assert got["message"]["content"] == "behind the broken one"
     assert bridge.app.metrics.snapshot()["changes_untranslatable"] == 1

@@ -42,8 +42,7 @@ async def pair(db_dsn: str, redis_url: str) -> AsyncIterator[tuple[Harness, Harn
         yield first, second
     finally:
         for harness in (first, second):
-            await harness.close()
-            await harness.app.stop()
+            await harness.stop()
 
 
 async def test_events_cross_instances(pair: tuple[Harness, Harness]) -> None:
@@ -81,8 +80,7 @@ async def test_standby_takes_over_when_the_relaying_instance_stops(
         else (two, one)
     )
     ava = await standby.client(AVA)
-    await leader.close()
-    await leader.app.stop()
+    await leader.stop()
     async with acting_as(db, user_claims(LEO)):
         await db.execute(
             "insert into public.messages (conversation_id, sender_id, content)"
