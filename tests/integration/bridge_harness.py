@@ -167,6 +167,21 @@ async def running(settings: Settings) -> AsyncIterator[Harness]:
         await harness.stop()
 
 
+async def place_bid(
+    db: asyncpg.Connection, influencer: str, brand_owner: str, campaign: str | None = None
+) -> str:
+    """The influencer bids (as themselves, through RLS); returns the bid id."""
+    async with acting_as(db, user_claims(influencer)):
+        bid = await db.fetchval(
+            "insert into public.bids (campaign_id, brand_owner_id, influencer_id, title)"
+            " values ($1, $2, $3, 'Story series') returning id",
+            campaign,
+            brand_owner,
+            influencer,
+        )
+    return str(bid)
+
+
 async def send_as(db: asyncpg.Connection, user: str, conversation: str, text: str) -> None:
     """A message written straight into Postgres as `user` (as supabase-js would)."""
     async with acting_as(db, user_claims(user)):

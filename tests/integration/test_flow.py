@@ -20,6 +20,7 @@ from tests.conftest import (
     LEO,
     MIA,
 )
+from tests.integration.bridge_harness import place_bid
 
 
 async def act(db: asyncpg.Connection, user: str, conversation: str, action: str) -> asyncpg.Record:
@@ -48,14 +49,7 @@ async def test_bid_conversation_runs_from_connection_request_to_completion(
 ) -> None:
     """Leo bids, Ava connects, and the two walk the whole flow: every step
     moves the state, hands the turn over and posts its system message."""
-    async with acting_as(db, user_claims(LEO)):
-        bid = await db.fetchval(
-            "insert into public.bids (campaign_id, brand_owner_id, influencer_id, title)"
-            " values ($1, $2, $3, 'Story series') returning id",
-            CAMPAIGN_AUTUMN,
-            AVA,
-            LEO,
-        )
+    bid = await place_bid(db, LEO, AVA, CAMPAIGN_AUTUMN)
     async with acting_as(db, user_claims(AVA)):
         conv = await db.fetchrow("select * from public.start_bid_conversation($1)", bid)
     assert conv["flow_state"] == "influencer_responding"
@@ -98,13 +92,7 @@ async def test_starting_a_bid_conversation_twice_returns_the_same_one(
 ) -> None:
     """A retried connect neither creates a second conversation nor a second
     connection request."""
-    async with acting_as(db, user_claims(LEO)):
-        bid = await db.fetchval(
-            "insert into public.bids (brand_owner_id, influencer_id, title)"
-            " values ($1, $2, 'Reel') returning id",
-            AVA,
-            LEO,
-        )
+    bid = await place_bid(db, LEO, AVA)
     async with acting_as(db, user_claims(AVA)):
         first = await db.fetchval("select id from public.start_bid_conversation($1)", bid)
         second = await db.fetchval("select id from public.start_bid_conversation($1)", bid)
@@ -174,13 +162,7 @@ async def test_strangers_cannot_start_conversations_about_others_bids(
     db: asyncpg.Connection,
 ) -> None:
     """Only the bid's brand owner connects; anyone else hears "not found"."""
-    async with acting_as(db, user_claims(LEO)):
-        bid = await db.fetchval(
-            "insert into public.bids (brand_owner_id, influencer_id, title)"
-            " values ($1, $2, 'Reel') returning id",
-            AVA,
-            LEO,
-        )
+    bid = await place_bid(db, LEO, AVA)
     for user in (LEO, MIA):
         with pytest.raises(asyncpg.NoDataFoundError):
             async with acting_as(db, user_claims(user)):

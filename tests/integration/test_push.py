@@ -19,7 +19,7 @@ from bridge.app import BridgeApp
 from bridge.config import FcmSettings, OutboxSettings, PushSettings, Settings
 from bridge.db import acting_as, user_claims
 from tests.conftest import AVA, CAMPAIGN_CONVERSATION, CAMPAIGN_SUMMER, LEO, MIA
-from tests.integration.bridge_harness import Harness, running, settings_for
+from tests.integration.bridge_harness import Harness, place_bid, running, settings_for
 from tests.integration.fcm_standin import FcmStandIn, eventually
 
 
@@ -322,13 +322,7 @@ async def test_bid_connection_request_reaches_the_influencer(
 ) -> None:
     """Ava connects with Leo about his bid: Leo is told of the request."""
     await register(pushing, LEO, "leo-phone")
-    async with acting_as(db, user_claims(LEO)):
-        bid = await db.fetchval(
-            "insert into public.bids (brand_owner_id, influencer_id, title)"
-            " values ($1, $2, 'Reel') returning id",
-            AVA,
-            LEO,
-        )
+    bid = await place_bid(db, LEO, AVA)
     async with acting_as(db, user_claims(AVA)):
         await db.execute("select public.start_bid_conversation($1)", bid)
     await eventually(lambda: len(fcm.sent) == 1)
