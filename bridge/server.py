@@ -110,7 +110,15 @@ class SocketGateway:
                 "auth.userId is not the token's user",
                 {"code": "user_mismatch", "message": "auth.userId is not the token's user"},
             )
-        if not await self.store.user_exists(identity.user_id):
+        try:
+            known = await self.store.user_exists(identity.user_id)
+        except Exception:
+            log.exception("connect check failed")
+            raise socketio.exceptions.ConnectionRefusedError(
+                "the service is unavailable; try again",
+                {"code": "unavailable", "message": "the service is unavailable; try again"},
+            ) from None
+        if not known:
             raise socketio.exceptions.ConnectionRefusedError(
                 "no chat profile for this user",
                 {"code": "unknown_user", "message": "no chat profile for this user"},
@@ -119,16 +127,23 @@ class SocketGateway:
         self.sessions[sid] = session
         await self.sio.enter_room(sid, f"user_{identity.user_id}")
         self.metrics.inc("connects")
-        if await self.registry.connect(identity.user_id, sid):
-            await self._announce_status(identity.user_id, "online")
+        try:
+            if await self.registry.connect(identity.user_id, sid):
+                await self._announce_status(identity.user_id, "online")
+        except Exception:  # presence is best effort: the socket works without it
+            log.exception("presence update on connect failed")
 
     async def on_disconnect(self, sid: str, *_reason: Any) -> None:
         session = self.sessions.pop(sid, None)
         if session is None:
             return
         user = session.user_id
-        await self.registry.drop_views(user, sid)
-        token = await self.registry.disconnect(user, sid, time.monotonic())
+        try:
+            await self.registry.drop_views(user, sid)
+            token = await self.registry.disconnect(user, sid, time.monotonic())
+        except Exception:  # presence is best effort
+            log.exception("presence update on disconnect failed")
+            token = None
         if token is not None:
             self._offline_due[user] = (time.monotonic() + self.presence.grace, token)
         if not self.presence.connections(user):
