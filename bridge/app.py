@@ -17,7 +17,7 @@ import asyncpg
 import socketio
 from aiohttp import web
 
-from bridge.auth import TokenVerifier
+from bridge.auth import TokenVerifier, mint_token
 from bridge.config import Settings
 from bridge.db import Connection
 from bridge.embedded import EmbeddedPostgres
@@ -76,6 +76,28 @@ def doorbell_choice(settings: Settings) -> str:
     if settings.supabase.service_role_key and port == SUPABASE_POOLER_PORT:
         return "realtime"
     return "listen"
+
+
+REALTIME_TOKEN_TTL = 3600
+
+
+def realtime_doorbell(settings: Settings) -> RealtimeDoorbell:
+    """Connects with the service role key. With the project's JWT secret the
+    channel gets its own short-lived service-role tokens, refreshed at half
+    their life, so it never runs on an expired token."""
+    secret = settings.supabase.jwt_secret
+
+    def service_token() -> str:
+        return mint_token(
+            secret, "chat-bridge", REALTIME_TOKEN_TTL, role="service_role", iss="chat-bridge"
+        )
+
+    return RealtimeDoorbell(
+        settings.supabase.url,
+        settings.supabase.service_role_key,
+        access_token=service_token if secret else None,
+        refresh_every=REALTIME_TOKEN_TTL / 2 if secret else None,
+    )
 
 
 def client_manager(settings: Settings) -> socketio.AsyncManager:
@@ -167,7 +189,7 @@ class BridgeApp:
         if choice == "poll":
             return PollDoorbell()
         if choice == "realtime":
-            return RealtimeDoorbell(s.supabase.url, s.supabase.service_role_key)
+            return realtime_doorbell(s)
         return ListenDoorbell(dsn)
 
     async def start(self) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from realtime import (
@@ -37,11 +38,29 @@ WATCH_EVERY = 1.0
 class RealtimeDoorbell(SupervisedDoorbell):
     task_name = "realtime-doorbell"
 
-    def __init__(self, supabase_url: str, api_key: str, *, channel: str = "bridge-outbox") -> None:
+    def __init__(
+        self,
+        supabase_url: str,
+        api_key: str,
+        *,
+        access_token: Callable[[], str] | None = None,
+        refresh_every: float | None = None,
+        join_timeout: int = 10,
+        ready_timeout: float = READY_TIMEOUT,
+        channel: str = "bridge-outbox",
+    ) -> None:
+        """`access_token` mints the channel's token (else the API key is
+        used); with `refresh_every` a fresh one is pushed to the live channel
+        (`access_token` event) before the old one expires."""
         super().__init__()
         self._url = f"{supabase_url.rstrip('/')}/realtime/v1"
         self._key = api_key
+        self._access_token = access_token
+        self._refresh_every = refresh_every
+        self._join_timeout = join_timeout
+        self._ready_timeout = ready_timeout
         self._channel_name = channel
+        self.token_refreshes = 0
         self.ready = asyncio.Event()
         self.rebuilds = 0
         self.ready_was_reached = False
@@ -82,8 +101,14 @@ class RealtimeDoorbell(SupervisedDoorbell):
             self.ready.clear()
             try:
                 client = AsyncRealtimeClient(
-                    self._url, token=self._key, auto_reconnect=False, max_retries=1
+                    self._url,
+                    token=self._key,
+                    auto_reconnect=False,
+                    max_retries=1,
+                    timeout=self._join_timeout,
                 )
+                if self._access_token is not None:
+                    await client.set_auth(self._access_token())
                 channel = client.channel(self._channel_name)
                 channel.on_postgres_changes(
                     RealtimePostgresChangesListenEvent.Insert,
@@ -110,19 +135,29 @@ class RealtimeDoorbell(SupervisedDoorbell):
             backoff = min(backoff * 2, MAX_BACKOFF)
 
     async def _watch(self, client: AsyncRealtimeClient) -> None:
-        """Returns when the connection can no longer be trusted."""
-        waited = 0.0
+        """Returns when the connection can no longer be trusted; keeps the
+        channel's token fresh meanwhile."""
+        loop = asyncio.get_running_loop()
+        started = refreshed = loop.time()
         self.ready_was_reached = False
         while not self._broken.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._broken.wait(), WATCH_EVERY)
+                await asyncio.wait_for(self._broken.wait(), min(WATCH_EVERY, self._ready_timeout))
+            now = loop.time()
             if self.ready.is_set():
                 self.ready_was_reached = True
-            else:
-                waited += WATCH_EVERY
-                if waited >= READY_TIMEOUT:
-                    log.warning("realtime subscription never went live; rebuilding")
-                    return
+            elif now - started >= self._ready_timeout:
+                log.warning("realtime subscription never went live; rebuilding")
+                return
+            if (
+                self._access_token is not None
+                and self._refresh_every is not None
+                and now - refreshed >= self._refresh_every
+                and not self._broken.is_set()
+            ):
+                await client.set_auth(self._access_token())
+                refreshed = now
+                self.token_refreshes += 1
             listen = getattr(client, "_listen_task", None)
             if not client.is_connected or listen is None or listen.done():
                 log.warning("realtime connection lost; rebuilding")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +35,7 @@ class Subscription:
     topic: str
     join_ref: str | None
     bindings: list[dict[str, Any]]
+    token: str = ""
     live: bool = False
 
 
@@ -60,6 +62,8 @@ class RealtimeStandIn:
         self.ready_delay = 0.05
         self.stall_ready = False
         self.refuse_joins = False
+        self.ignore_joins = False  # no reply at all: the client's join times out
+        self.expired_closes = 0
         self.delivered = 0
         self.lost = 0
         self.joins = 0
@@ -142,14 +146,25 @@ class RealtimeStandIn:
 
     # -- protocol ---------------------------------------------------------------
 
-    def _authorised(self, token: str) -> bool:
+    def _claims(self, token: str, verify_exp: bool = True) -> dict[str, Any] | None:
         try:
-            claims = jwt.decode(
-                token, self.jwt_secret, algorithms=["HS256"], options={"verify_aud": False}
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                self.jwt_secret,
+                algorithms=["HS256"],
+                options={"verify_aud": False, "verify_exp": verify_exp},
             )
         except jwt.PyJWTError:
-            return False
-        return claims.get("role") in ("service_role", "anon", "authenticated")
+            return None
+        return claims
+
+    def _authorised(self, token: str) -> bool:
+        claims = self._claims(token)
+        return claims is not None and claims.get("role") in (
+            "service_role",
+            "anon",
+            "authenticated",
+        )
 
     async def _send(
         self,
@@ -203,10 +218,11 @@ class RealtimeStandIn:
         elif event == "access_token":
             new = str(payload.get("access_token", ""))
             self.access_tokens.append(new)
-            if self._authorised(new):
-                client.token = new
-            else:
-                await self.system_error_then_close()
+            sub = client.subscriptions.get(topic)
+            if sub is not None and self._authorised(new):
+                sub.token = new
+            elif sub is not None:
+                await self._expire(client, sub, "Invalid token")
         elif event == "phx_leave":
             client.subscriptions.pop(topic, None)
             await self._send(client, topic, "phx_reply", {"status": "ok", "response": {}}, ref)
@@ -229,9 +245,10 @@ class RealtimeStandIn:
         join_ref: str | None,
     ) -> None:
         self.joins += 1
-        if self.refuse_joins or not self._authorised(
-            str(payload.get("access_token") or client.token)
-        ):
+        if self.ignore_joins:
+            return
+        token = str(payload.get("access_token") or client.token)
+        if self.refuse_joins or not self._authorised(token):
             await self._send(
                 client,
                 topic,
@@ -243,7 +260,7 @@ class RealtimeStandIn:
             return
         requested = (payload.get("config") or {}).get("postgres_changes") or []
         bindings = [{**b, "id": binding_id(b)} for b in requested]
-        sub = Subscription(topic, join_ref, bindings)
+        sub = Subscription(topic, join_ref, bindings, token)
         client.subscriptions[topic] = sub
         await self._send(
             client,
@@ -277,10 +294,39 @@ class RealtimeStandIn:
 
     # -- the change feed (from the real database) -------------------------------
 
+    async def _expire(self, client: Client, sub: Subscription, why: str) -> None:
+        """What Realtime does when a channel's token runs out: a system error,
+        then the channel is closed."""
+        sub.live = False
+        self.expired_closes += 1
+        await self._send(
+            client,
+            sub.topic,
+            "system",
+            {
+                "channel": sub.topic.removeprefix("realtime:"),
+                "extension": "system",
+                "message": why,
+                "status": "error",
+            },
+            None,
+        )
+        await self._send(client, sub.topic, "phx_close", {}, sub.join_ref)
+        client.subscriptions.pop(sub.topic, None)
+
+    async def _expire_tokens(self) -> None:
+        now = time.time()
+        for client in list(self.clients):
+            for sub in list(client.subscriptions.values()):
+                claims = self._claims(sub.token, verify_exp=False) or {}
+                if float(claims.get("exp", now + 1)) <= now:
+                    await self._expire(client, sub, "Token has expired 0 seconds ago")
+
     async def _changes(self) -> None:
         conn = await asyncpg.connect(self.dsn)
         try:
             while True:
+                await self._expire_tokens()
                 rows = await conn.fetch(
                     "select id, topic, conversation_id::text, created_at from bridge.outbox"
                     " where id > $1 order by id",

@@ -147,3 +147,82 @@ async def test_auto_picks_realtime_behind_the_pooler() -> None:
         doorbell_choice(dataclasses.replace(pooled, outbox=OutboxSettings(doorbell="listen")))
         == "listen"
     )
+
+
+@pytest.mark.parametrize("trouble", ["refused", "no_reply", "never_live"])
+async def test_supervisor_rebuilds_until_the_subscription_is_live(
+    db_dsn: str, realtime: RealtimeStandIn, db: asyncpg.Connection, trouble: str
+) -> None:
+    """A refused join (error reply), a join nobody answers (TIMED_OUT) and a
+    subscription that never says "Subscribed to PostgreSQL" all lead to a
+    rebuild; once Realtime behaves, the bell goes live and rings for what
+    was committed meanwhile."""
+    setattr(
+        realtime,
+        {"refused": "refuse_joins", "no_reply": "ignore_joins", "never_live": "stall_ready"}[
+            trouble
+        ],
+        True,
+    )
+    bell = RealtimeDoorbell(
+        realtime.url, token(AVA, role="service_role"), join_timeout=1, ready_timeout=1.0
+    )
+    await bell.start()
+    try:
+        for _ in range(200):
+            if bell.rebuilds >= 1:
+                break
+            await asyncio.sleep(0.05)
+        assert bell.rebuilds >= 1 and not bell.ready.is_set()
+        await send_as(db, LEO, CAMPAIGN_CONVERSATION, "while Realtime misbehaved")
+        realtime.refuse_joins = realtime.ignore_joins = realtime.stall_ready = False
+        await asyncio.wait_for(bell.ready.wait(), 15)
+        assert await bell.wait(1.0)  # it rang on going live
+    finally:
+        await bell.stop()
+
+
+async def test_channel_token_is_refreshed_before_it_expires(
+    realtime: RealtimeStandIn,
+) -> None:
+    """With minted short-lived tokens refreshed at half their life, the
+    channel outlives several token lifetimes without being closed."""
+
+    def short_lived() -> str:
+        return token("00000000-0000-4000-8000-000000000000", ttl=2, role="service_role")
+
+    bell = RealtimeDoorbell(
+        realtime.url, token(AVA, role="service_role"), access_token=short_lived, refresh_every=1.0
+    )
+    await bell.start()
+    try:
+        await asyncio.wait_for(bell.ready.wait(), 10)
+        await asyncio.sleep(5.0)
+        assert realtime.expired_closes == 0 and bell.rebuilds == 0
+        assert bell.token_refreshes >= 3 and len(realtime.access_tokens) >= 3
+    finally:
+        await bell.stop()
+
+
+async def test_expired_channel_token_is_survived(
+    realtime: RealtimeStandIn, db: asyncpg.Connection
+) -> None:
+    """Without refresh the server closes the channel when its token expires
+    ("Token has expired"); the supervisor rebuilds with a new token and the
+    bell is live again."""
+
+    def short_lived() -> str:
+        return token("00000000-0000-4000-8000-000000000000", ttl=2, role="service_role")
+
+    bell = RealtimeDoorbell(realtime.url, token(AVA, role="service_role"), access_token=short_lived)
+    await bell.start()
+    try:
+        await asyncio.wait_for(bell.ready.wait(), 10)
+        for _ in range(200):
+            if realtime.expired_closes and bell.rebuilds:
+                break
+            await asyncio.sleep(0.05)
+        assert realtime.expired_closes >= 1 and bell.rebuilds >= 1
+        await asyncio.wait_for(bell.ready.wait(), 10)
+    finally:
+        await bell.stop()
