@@ -1,0 +1,134 @@
+"""kill -9 of the daemon in the middle of traffic: the next daemon delivers
+everything that was committed, and reconnecting clients that `sync` from
+the last event they saw end up with every message, each once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+import socketio
+
+from bridge.embedded import free_port
+from tests.conftest import AVA, CAMPAIGN_CONVERSATION, LEO
+from tests.integration.bridge_harness import SECRET, send_as, token
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class ReconnectingClient:
+    """What a careful app does: keep the last event_id seen before a gap,
+    ask `sync` for the rest after reconnecting, drop duplicates."""
+
+    def __init__(self, url: str, user: str) -> None:
+        self.url, self.user = url, user
+        self.messages: list[str] = []
+        self.seen: set[int] = set()
+        self.last = 0
+        self.resume_from = 0
+        self.connects = 0
+        self.synced = asyncio.Event()
+        self._sync_task: asyncio.Task[None] | None = None
+        self.sio = socketio.AsyncClient(
+            reconnection=True, reconnection_delay=0.2, reconnection_delay_max=1.0
+        )
+        self.sio.on("connect", self._on_connect)
+        self.sio.on("disconnect", self._on_disconnect)
+        self.sio.on("new_message", self._on_message)
+
+    async def start(self) -> None:
+        await self.sio.connect(self.url, auth={"token": token(self.user)}, transports=["websocket"])
+
+    async def _on_disconnect(self, *_: Any) -> None:
+        self.resume_from = self.last
+
+    async def _on_connect(self) -> None:
+        self.connects += 1
+        if self.connects > 1:
+            self._sync_task = asyncio.create_task(self._sync())
+
+    async def _sync(self) -> None:
+        ack = await self.sio.call("sync", {"lastEventId": self.resume_from}, timeout=10)
+        assert ack["ok"] and not ack["resync"], ack
+        self.synced.set()
+
+    async def _on_message(self, data: dict[str, Any]) -> None:
+        if data["event_id"] in self.seen:
+            return
+        self.seen.add(data["event_id"])
+        self.last = max(self.last, data["event_id"])
+        self.messages.append(data["message"]["content"])
+
+
+async def daemon(dsn: str, port: int) -> asyncio.subprocess.Process:
+    env = {
+        **os.environ,
+        "DATABASE_URL": dsn,
+        "SUPABASE_JWT_SECRET": SECRET,
+        "SOCKET_PORT": str(port),
+        "BRIDGE_SERVER_HOST": "127.0.0.1",
+        "BRIDGE_CONFIG": str(REPO / "config.toml"),
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bridge.cli",
+        "--log-level",
+        "ERROR",
+        "run",
+        env=env,
+        cwd=REPO,
+        stdout=asyncio.subprocess.DEVNULL,
+    )
+    async with aiohttp.ClientSession() as session:
+        for _ in range(200):
+            with contextlib.suppress(aiohttp.ClientError):
+                async with session.get(f"http://127.0.0.1:{port}/healthz") as resp:
+                    if resp.status == 200:
+                        return proc
+            await asyncio.sleep(0.1)
+    raise AssertionError("daemon did not start")
+
+
+async def test_kill_9_mid_traffic_loses_nothing(db_dsn: str, db: asyncpg.Connection) -> None:
+    """300 messages; the daemon is SIGKILLed after 100 and restarted after
+    200; both participants end with all 300, none twice."""
+    port = free_port()
+    first = await daemon(db_dsn, port)
+    clients = [ReconnectingClient(f"http://127.0.0.1:{port}", u) for u in (AVA, LEO)]
+    second = None
+    try:
+        for client in clients:
+            await client.start()
+        texts = [f"n{i:03d}" for i in range(300)]
+        for i, text in enumerate(texts):
+            if i == 100:
+                first.send_signal(signal.SIGKILL)
+                await first.wait()
+            if i == 200:
+                second = await daemon(db_dsn, port)
+            await send_as(db, AVA if i % 2 else LEO, CAMPAIGN_CONVERSATION, text)
+        for client in clients:
+            await asyncio.wait_for(client.synced.wait(), 20)
+        for _ in range(200):
+            if all(len(c.messages) >= len(texts) for c in clients):
+                break
+            await asyncio.sleep(0.05)
+        for client in clients:
+            assert sorted(client.messages) == texts
+            assert len(client.messages) == len(set(client.messages))
+    finally:
+        for client in clients:
+            with contextlib.suppress(Exception):
+                await client.sio.disconnect()
+        for proc in (first, second):
+            if proc is not None and proc.returncode is None:
+                proc.terminate()
+                await asyncio.wait_for(proc.wait(), 20)
