@@ -28,10 +28,8 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import asyncpg
-import socketio
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -39,6 +37,7 @@ sys.path.insert(0, str(REPO))
 from bridge.auth import mint_token  # noqa: E402
 from bridge.embedded import EmbeddedPostgres, free_port  # noqa: E402
 from bridge.migrate import prepare_database  # noqa: E402
+from tests.integration.bridge_harness import ReconnectingClient  # noqa: E402
 from tests.integration.fcm_standin import FcmStandIn  # noqa: E402
 from tests.integration.realtime_standin import RealtimeStandIn  # noqa: E402
 
@@ -75,60 +74,6 @@ async def populate(dsn: str, pairs: int) -> list[tuple[str, str, str]]:
         return [(r[0], r[1], r[2]) for r in rows]
     finally:
         await conn.close()
-
-
-class Recipient:
-    def __init__(self, url: str, user: str) -> None:
-        self.user = user
-        self.seen_events: set[int] = set()
-        self.messages: set[str] = set()
-        self.duplicates = 0
-        self.last_event_id = 0
-        self.reconnects = 0
-        self.resyncs = 0
-        self.sio = socketio.AsyncClient(
-            reconnection=True, reconnection_delay=0.5, reconnection_delay_max=2.0
-        )
-        self.url = url
-        self.resume_from = 0
-        self._syncing: asyncio.Future[None] | None = None
-        self.sio.on("connect", self._on_connect)
-        self.sio.on("disconnect", self._on_disconnect)
-        self.sio.on("new_message", self._on_message)
-
-    async def start(self) -> None:
-        await self.sio.connect(
-            self.url,
-            auth={"token": mint_token(SECRET, self.user, 7200)},
-            transports=["websocket"],
-            wait_timeout=10,
-        )
-
-    async def _on_disconnect(self, *_reason: Any) -> None:
-        # Resume from what was seen before the gap: live events arriving after
-        # the reconnect but before `sync` must not move the resume point.
-        self.resume_from = self.last_event_id
-
-    async def _on_connect(self) -> None:
-        self.reconnects += 1
-        if self.reconnects > 1:
-            # Not awaited here: python-socketio would hold the connect until it ends.
-            self._syncing = asyncio.ensure_future(self._sync())
-
-    async def _sync(self) -> None:
-        with contextlib.suppress(Exception):
-            ack = await self.sio.call("sync", {"lastEventId": self.resume_from}, timeout=10)
-            if ack.get("resync"):
-                self.resyncs += 1
-
-    async def _on_message(self, data: dict[str, Any]) -> None:
-        event_id = int(data.get("event_id", 0))
-        if event_id in self.seen_events:
-            self.duplicates += 1
-            return
-        self.seen_events.add(event_id)
-        self.last_event_id = max(self.last_event_id, event_id)
-        self.messages.add(str(data["message"]["content"]))
 
 
 async def start_daemon(env: dict[str, str]) -> asyncio.subprocess.Process:
@@ -191,12 +136,12 @@ async def run(args: argparse.Namespace, pg: EmbeddedPostgres, tmp: Path) -> None
             ),
         }
     daemon = await start_daemon(env)
-    recipients: list[Recipient] = []
+    recipients: list[ReconnectingClient] = []
     try:
         await wait_healthy(url)
         for _, brand_owner, influencer in conversations:
             for user in (brand_owner, influencer):
-                recipient = Recipient(url, user)
+                recipient = ReconnectingClient(url, user, SECRET)
                 await recipient.start()
                 recipients.append(recipient)
         by_user = {r.user: r for r in recipients}
@@ -253,14 +198,14 @@ async def run(args: argparse.Namespace, pg: EmbeddedPostgres, tmp: Path) -> None
         sent = sum(len(v) for v in expected.values()) // 2
         deadline = time.perf_counter() + 60
         while time.perf_counter() < deadline:
-            if all(expected[u] <= by_user[u].messages for u in expected):
+            if all(expected[u] <= set(by_user[u].messages) for u in expected):
                 break
             await asyncio.sleep(0.2)
         for conn in conns:
             await conn.close()
         recovered = time.perf_counter() - t0
-        missing = sum(len(expected[u] - by_user[u].messages) for u in expected)
-        delivered = sum(len(by_user[u].messages & expected[u]) for u in expected)
+        missing = sum(len(expected[u] - set(by_user[u].messages)) for u in expected)
+        delivered = sum(len(set(by_user[u].messages) & expected[u]) for u in expected)
         await asyncio.sleep(3)  # let the push worker finish
         push_counts = Counter((m["token"], m["data"].get("message_id")) for m in list(fcm.sent))
         doubled = sum(1 for n in push_counts.values() if n > 1)
@@ -274,7 +219,9 @@ async def run(args: argparse.Namespace, pg: EmbeddedPostgres, tmp: Path) -> None
         for line in chaos_log:
             print(line)
         if missing and os.environ.get("CHAOS_DEBUG"):
-            sample = sorted({t for u in expected for t in expected[u] - by_user[u].messages})[:10]
+            sample = sorted({t for u in expected for t in expected[u] - set(by_user[u].messages)})[
+                :10
+            ]
             dbg = await asyncpg.connect(pg.dsn)
             try:
                 rows = await dbg.fetch(
@@ -284,7 +231,7 @@ async def run(args: argparse.Namespace, pg: EmbeddedPostgres, tmp: Path) -> None
                 )
                 for row in rows:
                     print("missing:", dict(row))
-                lasts = sorted(r.last_event_id for r in recipients)
+                lasts = sorted(r.last for r in recipients)
                 print("last event ids seen (min/max):", lasts[0], lasts[-1])
             finally:
                 await dbg.close()
@@ -294,7 +241,7 @@ async def run(args: argparse.Namespace, pg: EmbeddedPostgres, tmp: Path) -> None
         )
         print(
             f"duplicate deliveries dropped by event_id: {sum(r.duplicates for r in recipients)};"
-            f" reconnects: {sum(r.reconnects - 1 for r in recipients)};"
+            f" reconnects: {sum(r.connects - 1 for r in recipients)};"
             f" resyncs: {sum(r.resyncs for r in recipients)}"
         )
         print(f"all delivered after {recovered:.1f} s")

@@ -97,6 +97,62 @@ class Client:
             await self.sio.disconnect()
 
 
+class ReconnectingClient:
+    """What a careful app does: keep the last event_id seen before a gap,
+    ask `sync` for the rest after reconnecting, drop duplicates."""
+
+    def __init__(self, url: str, user: str, secret: str = SECRET) -> None:
+        self.url, self.user, self.secret = url, user, secret
+        self.messages: list[str] = []
+        self.seen: set[int] = set()
+        self.duplicates = 0
+        self.resyncs = 0
+        self.last = 0
+        self.resume_from = 0
+        self.connects = 0
+        self.synced = asyncio.Event()
+        self._sync_task: asyncio.Task[None] | None = None
+        self.sio = socketio.AsyncClient(
+            reconnection=True, reconnection_delay=0.2, reconnection_delay_max=1.0
+        )
+        self.sio.on("connect", self._on_connect)
+        self.sio.on("disconnect", self._on_disconnect)
+        self.sio.on("new_message", self._on_message)
+
+    async def start(self) -> None:
+        await self.sio.connect(
+            self.url,
+            auth={"token": mint_token(self.secret, self.user, 7200)},
+            transports=["websocket"],
+            wait_timeout=10,
+        )
+
+    async def _on_disconnect(self, *_: Any) -> None:
+        # Resume from what was seen before the gap: live events arriving after
+        # the reconnect but before `sync` must not move the resume point.
+        self.resume_from = self.last
+
+    async def _on_connect(self) -> None:
+        self.connects += 1
+        if self.connects > 1:
+            # Not awaited here: python-socketio would hold the connect until it ends.
+            self._sync_task = asyncio.create_task(self._sync())
+
+    async def _sync(self) -> None:
+        ack = await self.sio.call("sync", {"lastEventId": self.resume_from}, timeout=10)
+        if ack.get("resync"):
+            self.resyncs += 1
+        self.synced.set()
+
+    async def _on_message(self, data: dict[str, Any]) -> None:
+        if data["event_id"] in self.seen:
+            self.duplicates += 1
+            return
+        self.seen.add(data["event_id"])
+        self.last = max(self.last, data["event_id"])
+        self.messages.append(data["message"]["content"])
+
+
 class Harness:
     def __init__(self, app: BridgeApp) -> None:
         self.app = app

@@ -121,24 +121,29 @@ class RealtimeStandIn:
                 sub.live = False
                 await self._send(client, sub.topic, "phx_error", {}, sub.join_ref)
 
+    async def _system(
+        self, client: Client, sub: Subscription, extension: str, message: str, status: str
+    ) -> None:
+        """A system message on the channel (readiness, or an error)."""
+        payload = {
+            "channel": sub.topic.removeprefix("realtime:"),
+            "extension": extension,
+            "message": message,
+            "status": status,
+        }
+        await self._send(client, sub.topic, "system", payload, None)
+
+    async def _close_channel(self, client: Client, sub: Subscription, why: str) -> None:
+        """A system error, then phx_close: the channel is gone."""
+        sub.live = False
+        await self._system(client, sub, "system", why, "error")
+        await self._send(client, sub.topic, "phx_close", {}, sub.join_ref)
+        client.subscriptions.pop(sub.topic, None)
+
     async def system_error_then_close(self) -> None:
         for client in self.clients:
             for sub in list(client.subscriptions.values()):
-                sub.live = False
-                await self._send(
-                    client,
-                    sub.topic,
-                    "system",
-                    {
-                        "channel": sub.topic.removeprefix("realtime:"),
-                        "extension": "postgres_changes",
-                        "message": '{:error, "Unable to subscribe to changes"}',
-                        "status": "error",
-                    },
-                    None,
-                )
-                await self._send(client, sub.topic, "phx_close", {}, sub.join_ref)
-                del client.subscriptions[sub.topic]
+                await self._close_channel(client, sub, '{:error, "Unable to subscribe to changes"}')
 
     @property
     def live_subscriptions(self) -> int:
@@ -279,40 +284,14 @@ class RealtimeStandIn:
         if client not in self.clients or client.subscriptions.get(sub.topic) is not sub:
             return
         sub.live = True
-        await self._send(
-            client,
-            sub.topic,
-            "system",
-            {
-                "channel": sub.topic.removeprefix("realtime:"),
-                "extension": "postgres_changes",
-                "message": "Subscribed to PostgreSQL",
-                "status": "ok",
-            },
-            None,
-        )
+        await self._system(client, sub, "postgres_changes", "Subscribed to PostgreSQL", "ok")
 
     # -- the change feed (from the real database) -------------------------------
 
     async def _expire(self, client: Client, sub: Subscription, why: str) -> None:
-        """What Realtime does when a channel's token runs out: a system error,
-        then the channel is closed."""
-        sub.live = False
+        """What Realtime does when a channel's token runs out."""
         self.expired_closes += 1
-        await self._send(
-            client,
-            sub.topic,
-            "system",
-            {
-                "channel": sub.topic.removeprefix("realtime:"),
-                "extension": "system",
-                "message": why,
-                "status": "error",
-            },
-            None,
-        )
-        await self._send(client, sub.topic, "phx_close", {}, sub.join_ref)
-        client.subscriptions.pop(sub.topic, None)
+        await self._close_channel(client, sub, why)
 
     async def _expire_tokens(self) -> None:
         now = time.time()

@@ -10,61 +10,15 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import asyncpg
-import socketio
 
 from bridge.embedded import free_port
 from tests.conftest import AVA, CAMPAIGN_CONVERSATION, LEO
-from tests.integration.bridge_harness import SECRET, send_as, token
+from tests.integration.bridge_harness import SECRET, ReconnectingClient, send_as
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-class ReconnectingClient:
-    """What a careful app does: keep the last event_id seen before a gap,
-    ask `sync` for the rest after reconnecting, drop duplicates."""
-
-    def __init__(self, url: str, user: str) -> None:
-        self.url, self.user = url, user
-        self.messages: list[str] = []
-        self.seen: set[int] = set()
-        self.last = 0
-        self.resume_from = 0
-        self.connects = 0
-        self.synced = asyncio.Event()
-        self._sync_task: asyncio.Task[None] | None = None
-        self.sio = socketio.AsyncClient(
-            reconnection=True, reconnection_delay=0.2, reconnection_delay_max=1.0
-        )
-        self.sio.on("connect", self._on_connect)
-        self.sio.on("disconnect", self._on_disconnect)
-        self.sio.on("new_message", self._on_message)
-
-    async def start(self) -> None:
-        await self.sio.connect(self.url, auth={"token": token(self.user)}, transports=["websocket"])
-
-    async def _on_disconnect(self, *_: Any) -> None:
-        self.resume_from = self.last
-
-    async def _on_connect(self) -> None:
-        self.connects += 1
-        if self.connects > 1:
-            self._sync_task = asyncio.create_task(self._sync())
-
-    async def _sync(self) -> None:
-        ack = await self.sio.call("sync", {"lastEventId": self.resume_from}, timeout=10)
-        assert ack["ok"] and not ack["resync"], ack
-        self.synced.set()
-
-    async def _on_message(self, data: dict[str, Any]) -> None:
-        if data["event_id"] in self.seen:
-            return
-        self.seen.add(data["event_id"])
-        self.last = max(self.last, data["event_id"])
-        self.messages.append(data["message"]["content"])
 
 
 async def daemon(dsn: str, port: int) -> asyncio.subprocess.Process:
@@ -117,6 +71,7 @@ async def test_kill_9_mid_traffic_loses_nothing(db_dsn: str, db: asyncpg.Connect
             await send_as(db, AVA if i % 2 else LEO, CAMPAIGN_CONVERSATION, text)
         for client in clients:
             await asyncio.wait_for(client.synced.wait(), 20)
+            assert client.resyncs == 0
         for _ in range(200):
             if all(len(c.messages) >= len(texts) for c in clients):
                 break
