@@ -37,7 +37,7 @@ sys.path.insert(0, str(REPO))
 from bridge.auth import mint_token  # noqa: E402
 from bridge.embedded import EmbeddedPostgres, free_port  # noqa: E402
 from bridge.migrate import prepare_database  # noqa: E402
-from tests.integration.bridge_harness import ReconnectingClient  # noqa: E402
+from tests.integration.bridge_harness import ReconnectingClient, start_daemon  # noqa: E402
 from tests.integration.fcm_standin import FcmStandIn  # noqa: E402
 from tests.integration.realtime_standin import RealtimeStandIn  # noqa: E402
 
@@ -76,33 +76,6 @@ async def populate(dsn: str, pairs: int) -> list[tuple[str, str, str]]:
         await conn.close()
 
 
-async def start_daemon(env: dict[str, str]) -> asyncio.subprocess.Process:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bridge.cli",
-        "--log-level",
-        "ERROR",
-        "run",
-        env=env,
-        cwd=REPO,
-    )
-    return proc
-
-
-async def wait_healthy(url: str) -> None:
-    import aiohttp
-
-    async with aiohttp.ClientSession() as session:
-        for _ in range(200):
-            with contextlib.suppress(aiohttp.ClientError):
-                async with session.get(f"{url}/healthz") as resp:
-                    if resp.status == 200:
-                        return
-            await asyncio.sleep(0.1)
-    raise RuntimeError("daemon did not come up")
-
-
 async def run(args: argparse.Namespace, pg: EmbeddedPostgres, tmp: Path) -> None:
     conversations = await populate(pg.dsn, args.pairs)
     fcm = FcmStandIn()
@@ -111,12 +84,6 @@ async def run(args: argparse.Namespace, pg: EmbeddedPostgres, tmp: Path) -> None
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {
-        **os.environ,
-        "DATABASE_URL": pg.dsn,
-        "SUPABASE_JWT_SECRET": SECRET,
-        "SOCKET_PORT": str(port),
-        "BRIDGE_SERVER_HOST": "127.0.0.1",
-        "BRIDGE_CONFIG": str(REPO / "config.toml"),
         "GOOGLE_APPLICATION_CREDENTIALS": str(account),
         "FCM_PROJECT_ID": fcm.project_id,
         "FCM_ENDPOINT": fcm.base_url,
@@ -135,10 +102,9 @@ async def run(args: argparse.Namespace, pg: EmbeddedPostgres, tmp: Path) -> None
                 SECRET, "00000000-0000-4000-8000-000000000000", 86400, role="service_role"
             ),
         }
-    daemon = await start_daemon(env)
+    daemon = await start_daemon(pg.dsn, port, SECRET, env)
     recipients: list[ReconnectingClient] = []
     try:
-        await wait_healthy(url)
         for _, brand_owner, influencer in conversations:
             for user in (brand_owner, influencer):
                 recipient = ReconnectingClient(url, user, SECRET)
@@ -179,8 +145,7 @@ async def run(args: argparse.Namespace, pg: EmbeddedPostgres, tmp: Path) -> None
                 await daemon.wait()
                 chaos_log.append(f"daemon killed (-9) at {time.perf_counter() - t0:.1f} s")
                 await asyncio.sleep(1.0)
-                daemon = await start_daemon(env)
-                await wait_healthy(url)
+                daemon = await start_daemon(pg.dsn, port, SECRET, env)
                 chaos_log.append(f"daemon back at {time.perf_counter() - t0:.1f} s")
             if realtime is not None:
                 drops = 0

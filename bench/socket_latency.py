@@ -28,11 +28,14 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 
-from bridge.auth import mint_token
-from bridge.embedded import EmbeddedPostgres, free_port
-from bridge.migrate import prepare_database
-
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from bridge.auth import mint_token  # noqa: E402
+from bridge.embedded import EmbeddedPostgres, free_port  # noqa: E402
+from bridge.migrate import prepare_database  # noqa: E402
+from tests.integration.bridge_harness import start_daemon  # noqa: E402
+
 SECRET = "bench-secret-that-is-at-least-32-characters-long"
 
 
@@ -170,31 +173,12 @@ def percentile(values: list[float], q: float) -> float:
 async def run(args: argparse.Namespace, pg: EmbeddedPostgres) -> None:
     conversations = await populate(pg.dsn, args.sockets)
     port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": pg.dsn,
-        "SUPABASE_JWT_SECRET": SECRET,
-        "SOCKET_PORT": str(port),
-        "BRIDGE_SERVER_HOST": "127.0.0.1",
-        "BRIDGE_SERVER_FANOUT": args.fanout,
-        "BRIDGE_CONFIG": str(REPO / "config.toml"),
-        "BRIDGE_DATABASE_URL": pg.dsn,
-    }
-    daemon = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bridge.cli", "--log-level", "WARNING", "run", env=env, cwd=REPO
-    )
+    daemon = await start_daemon(pg.dsn, port, SECRET, {"BRIDGE_SERVER_FANOUT": args.fanout})
     stats = Stats()
     stop = asyncio.Event()
     url = f"http://127.0.0.1:{port}"
     try:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
-            for _ in range(100):
-                try:
-                    async with session.get(f"{url}/healthz") as resp:
-                        if resp.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    await asyncio.sleep(0.2)
             users = [u for _, b, i in conversations for u in (b, i)]
             tasks = []
             t0 = time.perf_counter()

@@ -72,9 +72,6 @@ class Presence:
             return self._status.get(user_id, "online")
         return "offline"
 
-    def is_online(self, user_id: str) -> bool:
-        return self.status(user_id) != "offline"
-
     def sids_of(self, user_id: str) -> list[str]:
         return sorted(self._sids.get(user_id, ()))
 

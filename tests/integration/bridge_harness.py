@@ -4,10 +4,13 @@ clients that record what they receive."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+import os
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -221,6 +224,45 @@ async def running(settings: Settings) -> AsyncIterator[Harness]:
         yield harness
     finally:
         await harness.stop()
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+async def start_daemon(
+    dsn: str, port: int, secret: str = SECRET, env: dict[str, str] | None = None
+) -> asyncio.subprocess.Process:
+    """`bridge run` as its own process on `dsn` and 127.0.0.1:`port`, with
+    extra environment; returns once /healthz answers."""
+    full_env = {
+        **os.environ,
+        "DATABASE_URL": dsn,
+        "SUPABASE_JWT_SECRET": secret,
+        "SOCKET_PORT": str(port),
+        "BRIDGE_SERVER_HOST": "127.0.0.1",
+        "BRIDGE_CONFIG": str(REPO / "config.toml"),
+        **(env or {}),
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bridge.cli",
+        "--log-level",
+        "ERROR",
+        "run",
+        env=full_env,
+        cwd=REPO,
+        stdout=asyncio.subprocess.DEVNULL,
+    )
+    async with aiohttp.ClientSession() as session:
+        for _ in range(200):
+            with contextlib.suppress(aiohttp.ClientError):
+                async with session.get(f"http://127.0.0.1:{port}/healthz") as resp:
+                    if resp.status == 200:
+                        return proc
+            await asyncio.sleep(0.1)
+    proc.terminate()
+    raise RuntimeError("the daemon did not come up")
 
 
 async def place_bid(

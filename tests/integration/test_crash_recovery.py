@@ -6,56 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
-import sys
-from pathlib import Path
 
-import aiohttp
 import asyncpg
 
 from bridge.embedded import free_port
 from tests.conftest import AVA, CAMPAIGN_CONVERSATION, LEO
-from tests.integration.bridge_harness import SECRET, ReconnectingClient, send_as
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-async def daemon(dsn: str, port: int) -> asyncio.subprocess.Process:
-    env = {
-        **os.environ,
-        "DATABASE_URL": dsn,
-        "SUPABASE_JWT_SECRET": SECRET,
-        "SOCKET_PORT": str(port),
-        "BRIDGE_SERVER_HOST": "127.0.0.1",
-        "BRIDGE_CONFIG": str(REPO / "config.toml"),
-    }
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bridge.cli",
-        "--log-level",
-        "ERROR",
-        "run",
-        env=env,
-        cwd=REPO,
-        stdout=asyncio.subprocess.DEVNULL,
-    )
-    async with aiohttp.ClientSession() as session:
-        for _ in range(200):
-            with contextlib.suppress(aiohttp.ClientError):
-                async with session.get(f"http://127.0.0.1:{port}/healthz") as resp:
-                    if resp.status == 200:
-                        return proc
-            await asyncio.sleep(0.1)
-    raise AssertionError("daemon did not start")
+from tests.integration.bridge_harness import ReconnectingClient, send_as, start_daemon
 
 
 async def test_kill_9_mid_traffic_loses_nothing(db_dsn: str, db: asyncpg.Connection) -> None:
     """300 messages; the daemon is SIGKILLed after 100 and restarted after
     200; both participants end with all 300, none twice."""
     port = free_port()
-    first = await daemon(db_dsn, port)
+    first = await start_daemon(db_dsn, port)
     clients = [ReconnectingClient(f"http://127.0.0.1:{port}", u) for u in (AVA, LEO)]
     second = None
     try:
@@ -67,7 +31,7 @@ async def test_kill_9_mid_traffic_loses_nothing(db_dsn: str, db: asyncpg.Connect
                 first.send_signal(signal.SIGKILL)
                 await first.wait()
             if i == 200:
-                second = await daemon(db_dsn, port)
+                second = await start_daemon(db_dsn, port)
             await send_as(db, AVA if i % 2 else LEO, CAMPAIGN_CONVERSATION, text)
         for client in clients:
             await asyncio.wait_for(client.synced.wait(), 20)
