@@ -32,6 +32,7 @@ from bridge.push.worker import PushWorker
 from bridge.relay import Lease, OutboxRelay, PushSink
 from bridge.rest import RestApi, make_auth_middleware, make_error_middleware
 from bridge.server import SocketGateway
+from bridge.sockets import socket_server
 from bridge.sources.base import Doorbell, PollDoorbell
 from bridge.sources.listen import ListenDoorbell
 from bridge.sources.realtime import RealtimeDoorbell
@@ -205,11 +206,10 @@ class BridgeApp:
             typing_throttle=s.presence.typing_throttle,
         )
         manager = client_manager(s)
-        sio = socketio.AsyncServer(
-            async_mode="aiohttp",
-            cors_allowed_origins=list(s.server.cors_origins),
-            client_manager=manager,
-            max_http_buffer_size=1_000_000,
+        sio = socket_server(
+            manager,
+            list(s.server.cors_origins),
+            compression=s.server.websocket_compression,
         )
         self.registry = (
             RedisRegistry(presence, s.redis.url) if s.redis.url else LocalRegistry(presence)

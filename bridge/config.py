@@ -40,6 +40,9 @@ class ServerSettings:
     # direct: one write per recipient without a task each (bridge/fanout.py);
     # stock: python-socketio's own manager (for comparison in bench/).
     fanout: str = "direct"
+    # permessage-deflate on websockets (and gzip on long-polling): a zlib
+    # state of ~140 KB per socket and CPU per frame, for small chat frames.
+    websocket_compression: bool = False
 
 
 @dataclass(frozen=True)

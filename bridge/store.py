@@ -202,8 +202,8 @@ class Store:
     async def messages_page(
         self, user_id: str, conversation_id: str, page: int, limit: int, before: str | None
     ) -> dict[str, Any]:
-        """Newest first by (created_at, id): page/limit as the seed, or a
-        stable `before` cursor (a message id). Messages come oldest first."""
+        """Newest first in conversation order (seq): page/limit as the seed,
+        or a stable `before` cursor (a message id). Messages come oldest first."""
         async with self.as_user(user_id) as conn:
             if not await conn.fetchval(
                 "select exists (select 1 from public.conversations where id = $1)", conversation_id
@@ -211,9 +211,8 @@ class Store:
                 raise StoreError("not_found", "conversation not found", 404)
             cursor = None
             if before is not None:
-                cursor = await conn.fetchrow(
-                    "select created_at, id from public.messages"
-                    " where id = $1 and conversation_id = $2",
+                cursor = await conn.fetchval(
+                    "select seq from public.messages where id = $1 and conversation_id = $2",
                     before,
                     conversation_id,
                 )
@@ -221,15 +220,13 @@ class Store:
                     raise StoreError("not_found", "cursor message not found", 404)
             rows = await conn.fetch(
                 "select to_jsonb(m.*) from public.messages m"
-                " where m.conversation_id = $1"
-                "   and ($2::timestamptz is null or (m.created_at, m.id) < ($2, $3::uuid))"
-                " order by m.created_at desc, m.id desc"
-                " limit $4 offset $5",
+                " where m.conversation_id = $1 and ($2::bigint is null or m.seq < $2)"
+                " order by m.seq desc"
+                " limit $3 offset $4",
                 conversation_id,
-                cursor["created_at"] if cursor else None,
-                cursor["id"] if cursor else None,
+                cursor,
                 limit + 1,
-                0 if cursor else (page - 1) * limit,
+                0 if cursor is not None else (page - 1) * limit,
             )
         messages = [_loads(r[0]) for r in rows[:limit]]
         messages.reverse()

@@ -97,6 +97,9 @@ def public_message(message: Json, sender: Json | None = None) -> Json:
         "is_read": bool(message.get("is_read", False)),
         "client_message_id": message.get("client_message_id"),
         "created_at": message.get("created_at"),
+        # The message's place in its conversation: the one order of live
+        # events, history and the chat list.
+        "seq": message.get("seq"),
     }
     if sender is not None:
         out["sender"] = sender
