@@ -95,6 +95,25 @@ class Client:
 
         return await asyncio.wait_for(find(), timeout)
 
+    async def wait_count(
+        self,
+        event: str,
+        count: int,
+        where: Callable[[Any], bool] = lambda _d: True,
+        timeout: float = 5.0,
+    ) -> list[Any]:
+        """Waits until `count` matching events have arrived; returns them all."""
+
+        async def find() -> list[Any]:
+            async with self._changed:
+                while True:
+                    found = [d for name, d in self.events if name == event and where(d)]
+                    if len(found) >= count:
+                        return found
+                    await self._changed.wait()
+
+        return await asyncio.wait_for(find(), timeout)
+
     async def close(self) -> None:
         if self.sio.connected:
             await self.sio.disconnect()

@@ -23,12 +23,12 @@ def starting(items: list[str], prefix: str) -> list[str]:
     return [i for i in items if i.startswith(prefix)]
 
 
+def in_conversation(data: Any) -> bool:
+    return bool(data["conversation_id"] == DIRECT_CONVERSATION)
+
+
 def live_texts(client: Client) -> list[str]:
-    return [
-        d["message"]["content"]
-        for d in client.received("new_message")
-        if d["conversation_id"] == DIRECT_CONVERSATION
-    ]
+    return [d["message"]["content"] for d in client.received("new_message") if in_conversation(d)]
 
 
 async def chat_list_last(bridge: Harness, user: str) -> str:
@@ -84,7 +84,9 @@ async def test_back_to_back_sends_from_one_socket_arrive_in_order(
     mia = await watcher(bridge, MIA)
     texts = [f"burst-{i}" for i in range(40)]
     for text in texts:
-        await sender.sio.emit("send_message", {"conversationId": DIRECT_CONVERSATION, "message": text})
+        await sender.sio.emit(
+            "send_message", {"conversationId": DIRECT_CONVERSATION, "message": text}
+        )
     await mia.wait_for("new_message", lambda d: d["message"]["content"] == texts[-1], 15)
     assert live_texts(mia) == texts
     await assert_one_order(bridge, db, texts)
@@ -166,15 +168,10 @@ async def test_concurrent_senders_on_every_path_agree_on_one_order(
     finally:
         await direct.close()
     for view in (ava_view, mia_view):
-        await asyncio.wait_for(_until(lambda v=view: len(live_texts(v)) >= 90), 15)
+        await view.wait_count("new_message", 90, in_conversation, 15)
     live = live_texts(mia_view)
     assert live_texts(ava_view) == live
     assert len(live) == 90
     for prefix in ("socket-", "rest-", "js-"):
         assert starting(live, prefix) == [f"{prefix}{i}" for i in range(30)]
     await assert_one_order(bridge, db, live)
-
-
-async def _until(condition: Any) -> None:
-    while not condition():
-        await asyncio.sleep(0.05)
