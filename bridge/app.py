@@ -19,7 +19,7 @@ from aiohttp import web
 
 from bridge.auth import TokenVerifier, mint_token
 from bridge.config import Settings
-from bridge.db import Connection
+from bridge.db import Connection, keep_session
 from bridge.embedded import EmbeddedPostgres
 from bridge.fanout import DirectAsyncManager, DirectAsyncRedisManager
 from bridge.metrics import Metrics
@@ -197,7 +197,9 @@ class BridgeApp:
         s = self.settings
         gc.callbacks.append(self._gc_watch)
         dsn = await self._database()
-        self.pool = await asyncpg.create_pool(dsn, min_size=2, max_size=s.database.pool_size)
+        self.pool = await asyncpg.create_pool(
+            dsn, min_size=2, max_size=s.database.pool_size, reset=keep_session
+        )
         store = Store(self.pool)
         verifier = TokenVerifier(s.jwt_secret, jwks_url(s))
         presence = Presence(
@@ -261,6 +263,7 @@ class BridgeApp:
             pushes=pushes,
             after_batch=self.push_worker.wake.set if self.push_worker else None,
         )
+        store.on_write = self.relay.wrote
         self.runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE)
         await self.runner.setup()
         site = web.TCPSite(self.runner, s.server.host, s.server.port)

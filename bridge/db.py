@@ -15,6 +15,14 @@ from asyncpg.pool import PoolConnectionProxy
 Connection = asyncpg.Connection | PoolConnectionProxy
 
 
+async def keep_session(_conn: asyncpg.Connection) -> None:
+    """The pool's reset between borrowers: nothing to do, and no round trip.
+    Pool connections never carry session state: roles, claims and advisory
+    locks are all transaction-local (`set_config(..., true)`, `*_xact_lock`);
+    LISTEN and the relay lease use connections of their own. (asyncpg's
+    default reset costs a query on every release.)"""
+
+
 def user_claims(user_id: str, role: str = "authenticated", **extra: Any) -> dict[str, Any]:
     """The JWT claims PostgREST would set for a signed-in user."""
     return {"sub": user_id, "role": role, "aud": "authenticated", **extra}

@@ -7,13 +7,13 @@ acknowledged so it cannot block the rows behind it."""
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 import asyncpg
 
+from bridge import jsoncodec
 from bridge.db import Connection
 from bridge.metrics import Metrics
 from bridge.sources.base import Doorbell
@@ -23,6 +23,10 @@ from bridge.translate import Change, PushIntent, TranslationError, translate
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF = 30.0
+# How long the relay waits for this process's own next write before it asks
+# other writers to ring: a busy bridge costs writers no NOTIFY, and a write
+# from elsewhere waits at most this long while the bridge is busy.
+LINGER = 0.02
 LEASE_KEY = 7406002  # session advisory lock held by the one relaying instance
 
 
@@ -75,7 +79,7 @@ def to_change(row: asyncpg.Record) -> Change:
         topic=str(row["topic"]),
         conversation_id=str(row["conversation_id"]) if row["conversation_id"] else None,
         recipients=tuple(str(r) for r in row["recipients"]),
-        payload=json.loads(payload) if isinstance(payload, str) else payload,
+        payload=jsoncodec.loads(payload) if isinstance(payload, str) else payload,
         created_at=row["created_at"].isoformat(),
     )
 
@@ -107,6 +111,12 @@ class OutboxRelay:
         self.after_batch = after_batch
         self.idle = asyncio.Event()
 
+    def wrote(self) -> None:
+        """This process committed a change: wake the relay, if it is the
+        instance relaying (a standby has nothing to do with it)."""
+        if self.lease is None or self.lease.held:
+            self.doorbell.ring()
+
     async def run(self) -> None:
         backoff = 0.5
         try:
@@ -127,11 +137,29 @@ class OutboxRelay:
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, MAX_BACKOFF)
         finally:
+            await self._leave_doorbell()
             if self.lease is not None:
                 await self.lease.release()
 
+    async def _leave_doorbell(self) -> None:
+        """On stop: a relaying bridge that leaves the bell armed would have
+        every writer NOTIFY nobody from then on. The next relay arms it again
+        when it goes idle (after looking at the outbox)."""
+        if not self.doorbell.needs_arming or (self.lease is not None and not self.lease.held):
+            return
+        try:
+            await asyncio.wait_for(self.store.disarm_doorbell(), 2)
+        except (Exception, asyncio.CancelledError) as exc:  # the database may be gone too
+            log.warning("could not disarm the doorbell on stop", extra={"error": repr(exc)})
+
     async def _cycle(self) -> None:
-        if await self.drain():
+        """One turn. While this process keeps writing, its own rings
+        (`Doorbell.ring`, from Store.on_write) wake the relay at once and no
+        writer is asked to NOTIFY. After LINGER seconds without a ring the
+        bell is armed for other writers (supabase-js, other instances) and
+        the relay sleeps; on waking it delivers first and disarms after."""
+        await self.drain()
+        if await self.doorbell.wait(LINGER):
             return
         if self.doorbell.needs_arming:
             await self.store.arm_doorbell()
@@ -142,6 +170,7 @@ class OutboxRelay:
         await self.doorbell.wait(self.poll_interval)
         self.idle.clear()
         if self.doorbell.needs_arming:
+            await self.drain()
             await self.store.disarm_doorbell()
 
     async def drain(self) -> int:
@@ -160,7 +189,6 @@ class OutboxRelay:
                 return 0
             for row in rows:
                 await self._deliver(conn, row)
-            await Store.ack_outbox(conn, [int(r["id"]) for r in rows])
         if self.after_batch is not None:
             self.after_batch()
         return len(rows)

@@ -22,6 +22,8 @@ import socketio
 from aiohttp.web import WebSocketResponse
 from engineio.async_drivers import aiohttp as eio_aiohttp
 
+from bridge import jsoncodec
+
 
 def websocket_class(compress: bool) -> type:
     """Engine.IO's aiohttp websocket wrapper with compression chosen."""
@@ -55,6 +57,7 @@ def socket_server(
         max_http_buffer_size=max_http_buffer_size,
         # Per-socket order: see the module docstring.
         async_handlers=False,
+        json=jsoncodec,
         # Long-polling answers are small too; keep gzip for big ones only.
         http_compression=compression,
         **options,

@@ -6,12 +6,13 @@ that say whether the client or the database is at fault."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
 
+from bridge import jsoncodec
 from bridge.db import Connection, acting_as, user_claims
 from bridge.payloads import MarkSeen, SendMessage
 
@@ -63,12 +64,15 @@ async def _client_errors() -> AsyncIterator[None]:
 
 
 def _loads(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
+    return jsoncodec.loads(value) if isinstance(value, str) else value
 
 
 class Store:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
+        # Called after this process committed a change clients must hear
+        # about: the relay wakes at once instead of waiting for a doorbell.
+        self.on_write: Callable[[], None] | None = None
 
     @asynccontextmanager
     async def as_user(self, user_id: str) -> AsyncIterator[Connection]:
@@ -83,35 +87,28 @@ class Store:
 
     async def send_message(self, user_id: str, req: SendMessage) -> tuple[dict[str, Any], bool]:
         """Stores a message as `user_id`; returns (message, created). A retry
-        with a known client_message_id returns the stored message."""
-        async with self.as_user(user_id) as conn:
-            row = await conn.fetchval(
-                "insert into public.messages"
-                " (conversation_id, sender_id, content, message_type, media_url, client_message_id)"
-                " values ($1, $2, $3, $4, $5, $6)"
-                " on conflict (sender_id, client_message_id) do nothing"
-                " returning to_jsonb(messages.*)",
+        with a known client_message_id returns the stored message. One round
+        trip: bridge.send_message_as switches to the user's role and claims
+        inside its own statement, so RLS decides as for supabase-js."""
+        async with _client_errors():
+            row = await self.pool.fetchval(
+                "select bridge.send_message_as($1::jsonb, $2, $3, $4, $5, $6)",
+                json.dumps(user_claims(user_id)),
                 req.conversation_id,
-                user_id,
                 req.content,
                 req.message_type,
                 req.media_url,
                 req.client_message_id,
             )
-            if row is not None:
-                return _loads(row), True
-            existing = await conn.fetchval(
-                "select to_jsonb(m.*) from public.messages m"
-                " where m.sender_id = $1 and m.client_message_id = $2",
-                user_id,
-                req.client_message_id,
-            )
-        message = _loads(existing)
+        result = _loads(row)
+        message = result["message"]
         if message is None or message["conversation_id"] != req.conversation_id:
             raise StoreError(
                 "conflict", "clientMessageId was already used for another conversation", 409
             )
-        return message, False
+        if self.on_write is not None:
+            self.on_write()
+        return message, bool(result["created"])
 
     async def mark_seen(self, user_id: str, req: MarkSeen) -> tuple[str, int]:
         """Marks one message, or all of a conversation, read by `user_id`;
@@ -285,22 +282,20 @@ class Store:
     # -- outbox -----------------------------------------------------------------
 
     @staticmethod
-    async def claim_outbox(conn: Connection, limit: int) -> Sequence[asyncpg.Record]:
-        """Pending rows, oldest first, locked for this transaction; rows another
-        bridge instance holds are skipped."""
-        rows: Sequence[asyncpg.Record] = await conn.fetch(
-            "select id, topic, conversation_id, recipients, payload, created_at"
-            " from bridge.outbox where processed_at is null"
-            " order by id limit $1 for update skip locked",
+    async def claim_outbox(conn: Connection, limit: int) -> list[asyncpg.Record]:
+        """Pending rows, oldest first, claimed and marked processed in one
+        statement; the mark holds only if the caller's transaction commits
+        (so after it has emitted them). Rows another instance holds are
+        skipped."""
+        rows = await conn.fetch(
+            "update bridge.outbox o set processed_at = now()"
+            " from (select id from bridge.outbox where processed_at is null"
+            "       order by id limit $1 for update skip locked) pending"
+            " where o.id = pending.id"
+            " returning o.id, o.topic, o.conversation_id, o.recipients, o.payload, o.created_at",
             limit,
         )
-        return rows
-
-    @staticmethod
-    async def ack_outbox(conn: Connection, ids: list[int]) -> None:
-        await conn.execute(
-            "update bridge.outbox set processed_at = now() where id = any($1::bigint[])", ids
-        )
+        return sorted(rows, key=lambda r: int(r["id"]))
 
     async def missed_changes(
         self, user_id: str, after_id: int, limit: int

@@ -14,6 +14,10 @@ class Doorbell(Protocol):
 
     async def start(self) -> None: ...
 
+    def ring(self) -> None:
+        """A ring from inside this process (it committed a change itself)."""
+        ...
+
     async def wait(self, timeout: float) -> bool:
         """Waits up to `timeout` s for a ring; returns whether it rang."""
         ...
@@ -54,6 +58,9 @@ class SupervisedDoorbell:
     async def start(self) -> None:
         self._task = asyncio.create_task(self._supervise(), name=self.task_name)
 
+    def ring(self) -> None:
+        self._bell.ring()
+
     async def wait(self, timeout: float) -> bool:
         return await self._bell.wait(timeout)
 
@@ -77,6 +84,9 @@ class PollDoorbell:
 
     async def start(self) -> None:
         return None
+
+    def ring(self) -> None:
+        self._bell.ring()
 
     async def wait(self, timeout: float) -> bool:
         return await self._bell.wait(timeout)

@@ -95,3 +95,32 @@ async def test_unreadable_row_is_skipped_not_blocking(
     got = await ava.wait_for("new_message")
     assert got["message"]["content"] == "behind the broken one"
     assert bridge.app.metrics.snapshot()["changes_untranslatable"] == 1
+
+
+async def test_busy_bridge_asks_no_notify_and_a_stopped_one_leaves_the_bell_off(
+    db_dsn: str, db: asyncpg.Connection
+) -> None:
+    """An idle bridge arms the doorbell for other writers; while its own
+    sockets keep sending, writers are not asked to NOTIFY; once it stops, the
+    bell is off, so writers do not NOTIFY a bridge that is gone."""
+    app = BridgeApp(settings_for(db_dsn))
+    await app.start()
+    harness = Harness(app)
+    try:
+        assert app.relay is not None
+        await app.relay.idle.wait()
+        assert await db.fetchval("select armed from bridge.doorbell") is True
+        leo = await harness.client(LEO)
+        ava = await harness.client(AVA)
+        armed_while_busy = []
+        for i in range(20):
+            ack = await leo.call(
+                "send_message", {"conversationId": CAMPAIGN_CONVERSATION, "message": f"m{i}"}
+            )
+            assert ack["ok"]
+            armed_while_busy.append(await db.fetchval("select armed from bridge.doorbell"))
+        await ava.wait_count("new_message", 20, timeout=10)
+        assert False in armed_while_busy
+    finally:
+        await harness.stop()
+    assert await db.fetchval("select armed from bridge.doorbell") is False
