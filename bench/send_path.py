@@ -319,7 +319,10 @@ def table(runs: list[ServerRun], args: argparse.Namespace) -> str:
 
         def delivery(p: dict[str, Any]) -> str:
             pace = "kept pace" if p["kept_pace"] else "falls behind"
-            return f"{p['delivery_rate']:,.0f} msg/s ({pace}); lost {p['lost']}"
+            text = f"{p['delivery_rate']:,.0f} msg/s ({pace}); lost {p['lost']}"
+            for key in ("duplicates", "disconnects"):
+                text += f"; {key} {p[key]}" if p[key] else ""
+            return text
 
         def per_message(key: str) -> Any:
             return lambda p: f"{p[key] * 1000 / max(1, p['sent']):.2f} ms"
