@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml tests/js/package.json | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench bench-send clean
 
 $(STAMP): pyproject.toml tests/js/package.json
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,12 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/outbox_insert_tps.py
+
+# The socket send path, the bridge against the seed guide's Node server
+# (bench/peer; the script runs `npm ci` there when needed). Options in ARGS,
+# e.g. make bench-send ARGS="--sockets 200 --rates 100 --seconds 5".
+bench-send: $(STAMP)
+	$(BIN)/python bench/send_path.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache
