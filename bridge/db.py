@@ -3,6 +3,7 @@ running statements as a signed-in user, the way PostgREST does."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -21,6 +22,23 @@ async def keep_session(_conn: asyncpg.Connection) -> None:
     locks are all transaction-local (`set_config(..., true)`, `*_xact_lock`);
     LISTEN and the relay lease use connections of their own. (asyncpg's
     default reset costs a query on every release.)"""
+
+
+@asynccontextmanager
+async def redoable_transaction(conn: Connection) -> AsyncIterator[Connection]:
+    """A transaction whose COMMIT does not wait for its WAL to reach disk
+    (`synchronous_commit = off` for it alone), begun in the same round trip.
+    Only for work that a crash may undo without harm because it is simply
+    done again, such as the relay's acknowledgement. It is still atomic, and
+    any later synchronous commit (a push marked sent) flushes it first."""
+    await conn.execute("begin; set local synchronous_commit = off")
+    try:
+        yield conn
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await conn.execute("rollback")
+        raise
+    await conn.execute("commit")
 
 
 def user_claims(user_id: str, role: str = "authenticated", **extra: Any) -> dict[str, Any]:

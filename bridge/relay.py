@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import asyncpg
 
 from bridge import jsoncodec
-from bridge.db import Connection
+from bridge.db import Connection, redoable_transaction
 from bridge.metrics import Metrics
 from bridge.sources.base import Doorbell
 from bridge.store import Store
@@ -183,7 +183,9 @@ class OutboxRelay:
                 return total
 
     async def _batch(self) -> int:
-        async with self.store.pool.acquire() as conn, conn.transaction():
+        # A crash before this commit reaches disk only means the rows are
+        # delivered again (at-least-once), so it need not wait for the disk.
+        async with self.store.pool.acquire() as conn, redoable_transaction(conn):
             rows = await Store.claim_outbox(conn, self.batch_size)
             if not rows:
                 return 0

@@ -74,6 +74,10 @@ class Store:
         # about: the relay wakes at once instead of waiting for a doorbell.
         self.on_write: Callable[[], None] | None = None
 
+    def _wrote(self) -> None:
+        if self.on_write is not None:
+            self.on_write()
+
     @asynccontextmanager
     async def as_user(self, user_id: str) -> AsyncIterator[Connection]:
         async with (
@@ -106,8 +110,7 @@ class Store:
             raise StoreError(
                 "conflict", "clientMessageId was already used for another conversation", 409
             )
-        if self.on_write is not None:
-            self.on_write()
+        self._wrote()
         return message, bool(result["created"])
 
     async def mark_seen(self, user_id: str, req: MarkSeen) -> tuple[str, int]:
@@ -135,6 +138,8 @@ class Store:
                 "select public.mark_conversation_read($1, $2)", conversation_id, req.message_id
             )
         assert conversation_id is not None
+        if marked:
+            self._wrote()
         return conversation_id, int(marked)
 
     async def register_token(self, user_id: str, token: str, platform: str) -> dict[str, Any]:
