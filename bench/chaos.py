@@ -190,7 +190,8 @@ async def run(args: argparse.Namespace, pg: EmbeddedPostgres, tmp: Path) -> None
             dbg = await asyncpg.connect(pg.dsn)
             try:
                 rows = await dbg.fetch(
-                    "select id, processed_at, payload->'message'->>'content' c from bridge.outbox"
+                    "select id, bridge.is_relayed(xid) as relayed, payload->'message'->>'content' c"
+                    " from bridge.outbox"
                     " where payload->'message'->>'content' = any($1::text[]) order by id",
                     sample,
                 )

@@ -1,8 +1,9 @@
-"""The outbox consumer: claims pending changes in id order, translates them,
-emits them, and only then marks them processed, all in one transaction per
-batch. A crash before the commit leaves the rows pending for the next run
-(at-least-once); a row that cannot be translated is logged, counted and
-acknowledged so it cannot block the rows behind it."""
+"""The outbox consumer: takes the next page of changes in id order and moves
+its cursor past them (bridge.relay_page), translates and emits them, writes
+their push jobs, and only then commits, one transaction per page. A crash
+before the commit leaves the cursor where it was, so the page is relayed
+again (at-least-once); a row that cannot be translated is logged, counted
+and passed so it cannot block the rows behind it."""
 
 from __future__ import annotations
 
@@ -174,26 +175,26 @@ class OutboxRelay:
             await self.store.disarm_doorbell()
 
     async def drain(self) -> int:
-        """Processes pending rows until none are left; returns how many."""
+        """Relays pending changes until the window opened by the first page
+        is done; returns how many. (What commits meanwhile rang the doorbell
+        and is relayed on the next turn.)"""
         total = 0
         while True:
-            n = await self._batch()
+            n, complete = await self._batch()
             total += n
-            if n < self.batch_size:
+            if complete:
                 return total
 
-    async def _batch(self) -> int:
+    async def _batch(self) -> tuple[int, bool]:
         # A crash before this commit reaches disk only means the rows are
         # delivered again (at-least-once), so it need not wait for the disk.
         async with self.store.pool.acquire() as conn, redoable_transaction(conn):
-            rows = await Store.claim_outbox(conn, self.batch_size)
-            if not rows:
-                return 0
+            rows, complete = await Store.claim_outbox(conn, self.batch_size)
             for row in rows:
                 await self._deliver(conn, row)
-        if self.after_batch is not None:
+        if rows and self.after_batch is not None:
             self.after_batch()
-        return len(rows)
+        return len(rows), complete
 
     async def _deliver(self, conn: Connection, row: asyncpg.Record) -> None:
         self.metrics.inc("changes_in")

@@ -287,20 +287,15 @@ class Store:
     # -- outbox -----------------------------------------------------------------
 
     @staticmethod
-    async def claim_outbox(conn: Connection, limit: int) -> list[asyncpg.Record]:
-        """Pending rows, oldest first, claimed and marked processed in one
-        statement; the mark holds only if the caller's transaction commits
-        (so after it has emitted them). Rows another instance holds are
-        skipped."""
-        rows = await conn.fetch(
-            "update bridge.outbox o set processed_at = now()"
-            " from (select id from bridge.outbox where processed_at is null"
-            "       order by id limit $1 for update skip locked) pending"
-            " where o.id = pending.id"
-            " returning o.id, o.topic, o.conversation_id, o.recipients, o.payload, o.created_at",
-            limit,
-        )
-        return sorted(rows, key=lambda r: int(r["id"]))
+    async def claim_outbox(conn: Connection, limit: int) -> tuple[list[asyncpg.Record], bool]:
+        """The next page of changes in id order, with the relay's cursor moved
+        past them (bridge.relay_page); the move holds only if the caller's
+        transaction commits, so after it has emitted them. Second: whether
+        the page ends the current window (nothing more was committed before
+        the window's snapshot)."""
+        rows = await conn.fetch("select * from bridge.relay_page($1)", limit)
+        complete = bool(rows[0]["complete"]) if rows else True
+        return [r for r in rows if r["id"] is not None], complete
 
     async def missed_changes(
         self, user_id: str, after_id: int, limit: int
@@ -331,7 +326,8 @@ class Store:
 
     async def prune_outbox(self, retention_hours: float) -> int:
         status = await self.pool.execute(
-            "delete from bridge.outbox where processed_at < now() - make_interval(secs => $1)",
+            "delete from bridge.outbox"
+            " where created_at < now() - make_interval(secs => $1) and bridge.is_relayed(xid)",
             retention_hours * 3600,
         )
         return int(status.split()[-1])

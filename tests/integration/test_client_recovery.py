@@ -15,7 +15,7 @@ from tests.integration.bridge_harness import Harness, send_as
 
 async def relayed(db: asyncpg.Connection) -> None:
     for _ in range(200):
-        if not await db.fetchval("select count(*) from bridge.outbox where processed_at is null"):
+        if not await db.fetchval("select count(*) from bridge.outbox_pending"):
             return
         await asyncio.sleep(0.02)
     raise AssertionError("outbox not drained")

@@ -13,8 +13,9 @@ import pytest
 
 from bridge.app import BridgeApp
 from bridge.config import OutboxSettings
+from bridge.db import acting_as, user_claims
 from bridge.sources.listen import APPLICATION_NAME
-from tests.conftest import AVA, CAMPAIGN_CONVERSATION, LEO
+from tests.conftest import AVA, CAMPAIGN_CONVERSATION, DIRECT_CONVERSATION, LEO, MIA
 from tests.integration.bridge_harness import Harness, running, send_as, settings_for
 
 
@@ -60,19 +61,13 @@ async def test_changes_committed_while_down_are_processed_on_start(db_dsn: str) 
     conn = await asyncpg.connect(db_dsn)
     try:
         await send_as(conn, LEO, CAMPAIGN_CONVERSATION, "while you were away")
-        assert (
-            await conn.fetchval("select count(*) from bridge.outbox where processed_at is null")
-            == 1
-        )
+        assert await conn.fetchval("select count(*) from bridge.outbox_pending") == 1
         app = BridgeApp(settings_for(db_dsn))
         await app.start()
         try:
             assert app.relay is not None
             await app.relay.idle.wait()
-            assert (
-                await conn.fetchval("select count(*) from bridge.outbox where processed_at is null")
-                == 0
-            )
+            assert await conn.fetchval("select count(*) from bridge.outbox_pending") == 0
         finally:
             await app.stop()
     finally:
@@ -124,3 +119,60 @@ async def test_busy_bridge_asks_no_notify_and_a_stopped_one_leaves_the_bell_off(
     finally:
         await harness.stop()
     assert await db.fetchval("select armed from bridge.doorbell") is False
+
+
+async def test_a_change_committed_after_a_later_one_is_not_skipped(
+    bridge: Harness, db: asyncpg.Connection, db_dsn: str
+) -> None:
+    """Outbox ids are handed out in one order and committed in another: Leo's
+    message takes its id first but commits after Mia's, which the relay has
+    already delivered. Ava still gets Leo's (the cursor is a snapshot, not
+    an id)."""
+    ava = await bridge.client(AVA)
+    assert bridge.app.relay is not None
+    await bridge.app.relay.idle.wait()
+    slow = await asyncpg.connect(db_dsn)
+    try:
+        async with acting_as(slow, user_claims(LEO)):
+            await slow.execute(
+                "insert into public.messages (conversation_id, sender_id, content)"
+                " values ($1, $2, 'taken first, committed last')",
+                CAMPAIGN_CONVERSATION,
+                LEO,
+            )
+            await send_as(db, MIA, DIRECT_CONVERSATION, "taken last, committed first")
+            await ava.wait_for("new_message", lambda d: d["conversation_id"] == DIRECT_CONVERSATION)
+            assert await db.fetchval("select count(*) from bridge.outbox_pending") == 0
+        got = await ava.wait_for(
+            "new_message", lambda d: d["message"]["content"] == "taken first, committed last", 10
+        )
+        assert got["conversation_id"] == CAMPAIGN_CONVERSATION
+    finally:
+        await slow.close()
+
+
+async def test_a_window_larger_than_a_page_is_relayed_in_order(
+    db_dsn: str, db: asyncpg.Connection
+) -> None:
+    """Ten messages committed in one transaction, pages of three: Ava gets
+    all ten, once each, in order, and nothing is left pending."""
+    settings = dataclasses.replace(
+        settings_for(db_dsn), outbox=OutboxSettings(poll_interval=2.0, batch_size=3)
+    )
+    async with running(settings) as harness:
+        ava = await harness.client(AVA)
+        async with acting_as(db, user_claims(LEO)):
+            for i in range(10):
+                await db.execute(
+                    "insert into public.messages (conversation_id, sender_id, content)"
+                    " values ($1, $2, $3)",
+                    CAMPAIGN_CONVERSATION,
+                    LEO,
+                    f"window-{i}",
+                )
+        got = await ava.wait_count("new_message", 10, timeout=10)
+        assert [d["message"]["content"] for d in got] == [f"window-{i}" for i in range(10)]
+        assert harness.app.relay is not None
+        await harness.app.relay.idle.wait()
+        assert len(ava.received("new_message")) == 10
+    assert await db.fetchval("select count(*) from bridge.outbox_pending") == 0
