@@ -42,6 +42,8 @@ from bridge.translate import Change, PushIntent
 log = logging.getLogger(__name__)
 
 PRUNE_EVERY = 600.0
+# Batches of sends written at once (group commit, bridge/group_commit.py).
+SEND_WRITERS = 2
 SHUTDOWN_GRACE = 5.0  # seconds open requests and sockets get to finish on stop
 # CPython's default (700, 10, 10) promotes short-lived event payloads into the
 # old generation at thousands of emits a second, so a full collection over
@@ -275,6 +277,10 @@ class BridgeApp:
             asyncio.create_task(self.relay.run(), name="outbox-relay"),
             asyncio.create_task(self.gateway.run_timers(), name="socket-timers"),
             asyncio.create_task(self._prune(store), name="outbox-prune"),
+            *(
+                asyncio.create_task(store.sends.run(), name=f"send-writer-{i}")
+                for i in range(SEND_WRITERS)
+            ),
         ]
         if self.push_worker is not None:
             self.tasks.append(asyncio.create_task(self.push_worker.run(), name="push-worker"))

@@ -14,6 +14,7 @@ import asyncpg
 
 from bridge import jsoncodec
 from bridge.db import Connection, acting_as, user_claims
+from bridge.group_commit import GroupCommit
 from bridge.payloads import MarkSeen, SendMessage
 
 DOORBELL_LOCK_KEY = 7406001  # the advisory lock of bridge.ring_doorbell()
@@ -67,12 +68,46 @@ def _loads(value: Any) -> Any:
     return jsoncodec.loads(value) if isinstance(value, str) else value
 
 
+Sent = tuple[dict[str, Any], bool]  # (message, created)
+SEND_BATCH = 64  # sends written in one statement at most
+
+
+class _WriteAlone(Exception):
+    """A batch of one goes the single-send way."""
+
+
+def _send_item(user_id: str, req: SendMessage) -> dict[str, Any]:
+    return {
+        "claims": user_claims(user_id),
+        "conversation_id": req.conversation_id,
+        "content": req.content,
+        "message_type": req.message_type,
+        "media_url": req.media_url,
+        "client_message_id": req.client_message_id,
+    }
+
+
+def _sent(req: SendMessage, result: dict[str, Any]) -> Sent:
+    message = result["message"]
+    if message is None or message["conversation_id"] != req.conversation_id:
+        raise StoreError(
+            "conflict", "clientMessageId was already used for another conversation", 409
+        )
+    return message, bool(result["created"])
+
+
 class Store:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
         # Called after this process committed a change clients must hear
         # about: the relay wakes at once instead of waiting for a doorbell.
         self.on_write: Callable[[], None] | None = None
+        # Group commit of sends; its writer tasks are started by the app.
+        self.sends: GroupCommit[tuple[str, SendMessage], Sent] = GroupCommit(
+            self._send_batch,
+            max_batch=SEND_BATCH,
+            stopped=lambda: StoreError("unavailable", "the service is stopping; try again", 503),
+        )
 
     def _wrote(self) -> None:
         if self.on_write is not None:
@@ -91,9 +126,18 @@ class Store:
 
     async def send_message(self, user_id: str, req: SendMessage) -> tuple[dict[str, Any], bool]:
         """Stores a message as `user_id`; returns (message, created). A retry
-        with a known client_message_id returns the stored message. One round
-        trip: bridge.send_message_as switches to the user's role and claims
-        inside its own statement, so RLS decides as for supabase-js."""
+        with a known client_message_id returns the stored message. Sends are
+        group-committed when the writers run (`sends.run`), else written
+        alone; either way each is written as its own user under RLS."""
+        if self.sends.running:
+            return await self.sends.submit((user_id, req))
+        result = await self._send_one(user_id, req)
+        self._wrote()
+        return result
+
+    async def _send_one(self, user_id: str, req: SendMessage) -> tuple[dict[str, Any], bool]:
+        """One round trip: bridge.send_message_as switches to the user's role
+        and claims inside its own statement."""
         async with _client_errors():
             row = await self.pool.fetchval(
                 "select bridge.send_message_as($1::jsonb, $2, $3, $4, $5, $6)",
@@ -104,14 +148,35 @@ class Store:
                 req.media_url,
                 req.client_message_id,
             )
-        result = _loads(row)
-        message = result["message"]
-        if message is None or message["conversation_id"] != req.conversation_id:
-            raise StoreError(
-                "conflict", "clientMessageId was already used for another conversation", 409
-            )
+        return _sent(req, _loads(row))
+
+    async def _send_batch(self, batch: list[tuple[str, SendMessage]]) -> list[Sent | BaseException]:
+        """Writes a batch in one statement (bridge.send_messages_as). If the
+        database refuses one of them the statement writes nothing, and the
+        batch is written one by one so that each gets its own answer."""
+        results: list[Sent | BaseException] = []
+        try:
+            if len(batch) == 1:
+                raise _WriteAlone
+            async with _client_errors():
+                row = await self.pool.fetchval(
+                    "select bridge.send_messages_as($1::jsonb)",
+                    json.dumps([_send_item(user_id, req) for user_id, req in batch]),
+                )
+            for (_, req), result in zip(batch, _loads(row), strict=True):
+                try:
+                    results.append(_sent(req, result))
+                except StoreError as exc:
+                    results.append(exc)
+        except (StoreError, _WriteAlone):
+            results = []
+            for user_id, req in batch:
+                try:
+                    results.append(await self._send_one(user_id, req))
+                except StoreError as exc:
+                    results.append(exc)
         self._wrote()
-        return message, bool(result["created"])
+        return results
 
     async def mark_seen(self, user_id: str, req: MarkSeen) -> tuple[str, int]:
         """Marks one message, or all of a conversation, read by `user_id`;

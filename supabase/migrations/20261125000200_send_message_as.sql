@@ -46,3 +46,31 @@ revoke all on function bridge.send_message_as(jsonb, uuid, text, public.message_
   from public, anon, authenticated;
 grant execute on function bridge.send_message_as(jsonb, uuid, text, public.message_type, text, text)
   to service_role;
+
+-- Group commit: the sends that arrived while the previous batch was being
+-- written, in one statement and one commit, each still written as its own
+-- user under RLS (send_message_as switches the claims per message). Items:
+-- {claims, conversation_id, content, message_type, media_url,
+-- client_message_id}; the results come back in the same order. One refused
+-- message fails the statement: the bridge then writes that batch one by one.
+create function bridge.send_messages_as(p_batch jsonb) returns jsonb
+language plpgsql security invoker set search_path = '' as $$
+declare
+  _item jsonb;
+  _results jsonb[] := '{}';
+begin
+  for _item in select value from jsonb_array_elements(p_batch) loop
+    _results := _results || bridge.send_message_as(
+      _item -> 'claims',
+      (_item ->> 'conversation_id')::uuid,
+      _item ->> 'content',
+      (_item ->> 'message_type')::public.message_type,
+      _item ->> 'media_url',
+      _item ->> 'client_message_id');
+  end loop;
+  return to_jsonb(_results);
+end
+$$;
+
+revoke all on function bridge.send_messages_as(jsonb) from public, anon, authenticated;
+grant execute on function bridge.send_messages_as(jsonb) to service_role;

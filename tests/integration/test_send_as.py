@@ -1,15 +1,19 @@
-"""bridge.send_message_as, the socket path's one-round-trip write: it
-decides exactly as a supabase-js insert under RLS does, and nobody but the
-bridge can call it."""
+"""bridge.send_message_as and its batch form, the socket path's writes: they
+decide exactly as a supabase-js insert under RLS does, and nobody but the
+bridge can call them."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from typing import Any
 
 import asyncpg
 import pytest
 
 from bridge.db import acting_as, user_claims
+from bridge.payloads import SendMessage
+from bridge.store import Store, StoreError
 from tests.conftest import AVA, BID_CONVERSATION, DIRECT_CONVERSATION, LEO, MIA
 
 SEND = "select bridge.send_message_as($1::jsonb, $2, $3, 'text', null, $4)"
@@ -50,11 +54,70 @@ async def test_the_role_switch_ends_with_the_statement(db: asyncpg.Connection) -
     assert await db.fetchval("select current_setting('request.jwt.claims', true)") in (None, "")
 
 
+BATCH = "select bridge.send_messages_as($1::jsonb)"
+
+
 @pytest.mark.parametrize("role", [None, AVA])
-async def test_clients_cannot_call_it(db: asyncpg.Connection, role: str | None) -> None:
-    """anon and authenticated (what supabase-js runs as) may not call it:
-    it trusts the claims it is given."""
+@pytest.mark.parametrize("batched", [False, True])
+async def test_clients_cannot_call_it(
+    db: asyncpg.Connection, role: str | None, batched: bool
+) -> None:
+    """anon and authenticated (what supabase-js runs as) may call neither
+    the single nor the batch form: they trust the claims they are given."""
     claims = None if role is None else user_claims(role)
+    item = {"claims": user_claims(LEO), "conversation_id": BID_CONVERSATION, "content": "x"}
     with pytest.raises(asyncpg.InsufficientPrivilegeError):
         async with acting_as(db, claims):
-            await db.fetchval(SEND, json.dumps(user_claims(LEO)), BID_CONVERSATION, "as Leo", None)
+            if batched:
+                await db.fetchval(BATCH, json.dumps([{**item, "message_type": "text"}]))
+            else:
+                await db.fetchval(SEND, json.dumps(user_claims(LEO)), BID_CONVERSATION, "x", None)
+
+
+async def _send_together(
+    store: Store, sends: list[tuple[str, str, str]]
+) -> list[tuple[dict[str, Any], bool] | BaseException]:
+    return await asyncio.gather(
+        *(
+            store.send_message(user, SendMessage(conversation, text, "text", None, None))
+            for user, conversation, text in sends
+        ),
+        return_exceptions=True,
+    )
+
+
+async def test_group_commit_answers_each_send_for_itself(
+    db_dsn: str, db: asyncpg.Connection
+) -> None:
+    """Sends from Ava and Leo arrive at once and are written in batches,
+    each stored once as its own sender. Then a burst in which Mia sends into
+    Ava and Leo's bid conversation: hers is refused with `forbidden` and
+    changes nothing; the others of her batch are stored all the same."""
+    pool = await asyncpg.create_pool(db_dsn, min_size=1, max_size=4)
+    store = Store(pool)
+    writers = [asyncio.create_task(store.sends.run()) for _ in range(2)]
+    clean = [(AVA if i % 2 else LEO, BID_CONVERSATION, f"batch-{i}") for i in range(20)]
+    mixed = [(LEO, BID_CONVERSATION, f"mixed-{i}") for i in range(9)]
+    mixed.append((MIA, BID_CONVERSATION, "mixed-intruder"))
+    try:
+        first = await _send_together(store, clean)
+        second = await _send_together(store, mixed)
+    finally:
+        for task in writers:
+            task.cancel()
+        await asyncio.gather(*writers, return_exceptions=True)
+        await pool.close()
+    *stored, refused = second
+    assert isinstance(refused, StoreError) and refused.code == "forbidden"
+    expected = clean + mixed[:-1]
+    for (user, _, text), result in zip(expected, first + stored, strict=True):
+        assert not isinstance(result, BaseException), result
+        message, created = result
+        assert created and message["content"] == text and message["sender_id"] == user
+    rows = await db.fetch(
+        "select sender_id::text, content from public.messages"
+        " where content like 'batch-%' or content like 'mixed-%'"
+    )
+    assert sorted((r["sender_id"], r["content"]) for r in rows) == sorted(
+        (user, text) for user, _, text in expected
+    )
