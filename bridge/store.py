@@ -70,6 +70,7 @@ def _loads(value: Any) -> Any:
 
 Sent = tuple[dict[str, Any], bool]  # (message, created)
 SEND_BATCH = 64  # sends written in one statement at most
+SEND_WRITING = 2  # batches of sends being written at once
 
 
 class _WriteAlone(Exception):
@@ -106,6 +107,7 @@ class Store:
         self.sends: GroupCommit[tuple[str, SendMessage], Sent] = GroupCommit(
             self._send_batch,
             max_batch=SEND_BATCH,
+            max_writing=SEND_WRITING,
             stopped=lambda: StoreError("unavailable", "the service is stopping; try again", 503),
         )
 
