@@ -258,7 +258,8 @@ async def test_sending_into_someone_elses_conversation_is_not_found(bridge: Harn
         )
         answers.append((status, body))
     assert answers[0] == answers[1]
-    assert answers[0] == (404, {"error": {"code": "not_found", "message": "conversation not found"}})
+    not_found = {"error": {"code": "not_found", "message": "conversation not found"}}
+    assert answers[0] == (404, not_found)
 
 
 async def test_unknown_routes_and_methods_are_json(bridge: Harness) -> None:
