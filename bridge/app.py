@@ -124,13 +124,14 @@ def cors_middleware(origins: Sequence[str]) -> Any:
     Socket.IO refuses it outright, as engine.io would (browsers apply no CORS
     to websockets)."""
     allowed = set(origins)
+    anyone = "*" in allowed
 
     @web.middleware
     async def cors(request: web.Request, handler: Any) -> web.StreamResponse:
         origin = request.headers.get("Origin")
         if origin is None:
             return await handler(request)  # type: ignore[no-any-return]
-        if origin not in allowed:
+        if not anyone and origin not in allowed:
             if request.path.startswith("/socket.io"):
                 return web.json_response(
                     {"error": {"code": "origin_not_allowed", "message": "origin not allowed"}},

@@ -1,10 +1,17 @@
 """Log lines with their structured context: `message key=value ...`, the
 `extra` fields of each call appended. Secrets and push tokens are never
-passed as context, so they never reach a log line."""
+passed as context, so they never reach a log line.
+
+Hostile input is logged at a bounded rate: what a client can provoke (junk
+packets, malformed requests, refused events) is one `refused client input`
+line per kind and minute with the count left out since, never a traceback.
+The libraries' own per-packet error logs are routed there by a filter;
+tracebacks through the bridge's own code pass unchanged."""
 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections import Counter
 from pathlib import Path
@@ -83,9 +90,13 @@ class Noise:
 NOISE = Noise()
 
 
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}(\.[A-Za-z0-9_-]*){0,2}")
+
+
 def one_line(text: str, limit: int = 160) -> str:
-    """Client-controlled text made safe for one log line: escaped, cut."""
-    return repr(text[:limit])[1:-1]
+    """Client-controlled text made safe for one log line: anything shaped
+    like a JWT blanked, escaped, cut."""
+    return repr(_JWT.sub("<jwt>", text)[:limit])[1:-1]
 
 
 def _raised_in_bridge(record: logging.LogRecord) -> bool:
@@ -116,7 +127,8 @@ class LibraryNoiseFilter(logging.Filter):
         exc = record.exc_info[1] if record.exc_info else None
         kind = f"{record.name}:{type(exc).__name__ if exc else record.levelname.lower()}"
         detail = record.getMessage()
-        if exc is not None:
+        if exc is not None and not record.name.startswith("aiohttp"):
+            # aiohttp's parser errors may quote request lines and headers.
             detail = f"{detail}: {exc}"
         self.noise.note(kind, detail)
         return False

@@ -45,3 +45,9 @@ def test_lines_carry_kind_detail_and_count(caplog: pytest.LogCaptureFixture) -> 
 
 def test_one_line_escapes_control_characters() -> None:
     assert one_line("a\r\nb\x00") == "a\\r\\nb\\x00"
+
+
+def test_tokens_are_blanked() -> None:
+    """A JWT quoted in an error message never reaches the line."""
+    jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl"
+    assert one_line(f"bad header {jwt} here") == "bad header <jwt> here"
