@@ -354,6 +354,21 @@ async def test_lone_surrogates_are_refused(
     assert await fingerprint(db) == before
 
 
+async def test_undecodable_authorization_header_is_a_401(bridge: Harness) -> None:
+    """An Authorization header of bytes that are not UTF-8 (raw TCP: no
+    client library sends them) is a malformed token, not a 500."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", bridge.app.port)
+    writer.write(
+        b"GET /api/conversations HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        b"Authorization: Bearer \xed\xa0\x80\xff\r\n\r\n"
+    )
+    answer = await reader.read()
+    writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 401")
+    assert json.loads(body)["error"]["code"] == "malformed_token"
+
+
 async def test_deeply_nested_json_is_a_400(bridge: Harness) -> None:
     """10,000 nested arrays as a REST body: a clear 400, not a 500."""
     status, body = await bridge.request(

@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 import asyncpg
 import pytest
+import socketio
 import yarl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -133,30 +134,44 @@ def quiet_log(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFix
     assert_quiet_log(caplog.records)
 
 
-@HYPOTHESIS
-@given(event=st.sampled_from(EVENTS + FOREIGN_EVENTS), payload=payloads)
+@settings(HYPOTHESIS, max_examples=200)
+@given(payload=payloads)
 async def test_socket_events_refuse_whatever_they_get(
     bridge: Harness,
     db: asyncpg.Connection,
     quiet_log: pytest.LogCaptureFixture,
-    event: str,
     payload: Any,
 ) -> None:
-    """Any payload to any event (the reserved and unknown names too) gets an
-    ack; a refusal names a code other than `internal` and changes no row;
+    """Any payload to every event (the reserved and unknown names too) gets
+    an ack; a refusal names a code other than `internal` and changes no row;
     the socket stays connected as Leo."""
     if not bridge.clients:
         await bridge.client(LEO)
     leo = bridge.clients[0]
-    if not leo.sio.connected:
-        await leo.connect({"token": token(LEO)})
-    before = await fingerprint(db)
-    ack = await leo.call(event, payload)
-    assert isinstance(ack, dict), ack
-    if ack["ok"] is False:
-        assert ack["error"]["code"] != "internal", (event, payload, ack)
-        assert isinstance(ack["error"]["message"], str)
-        assert await fingerprint(db) == before, (event, payload, ack)
+    for event in EVENTS + FOREIGN_EVENTS:
+        before = await fingerprint(db)
+        ack = await leo.call(event, payload)
+        assert isinstance(ack, dict), ack
+        if ack["ok"] is False:
+            assert ack["error"]["code"] != "internal", (event, payload, ack)
+            assert isinstance(ack["error"]["message"], str)
+            assert await fingerprint(db) == before, (event, payload, ack)
+    assert leo.sio.connected
+    assert_quiet_log(quiet_log.records)
+
+
+@settings(HYPOTHESIS, max_examples=100)
+@given(auth=near_valid | st.dictionaries(st.text(max_size=8), json_values, max_size=3))
+async def test_connect_refuses_whatever_auth_it_gets(
+    bridge: Harness, quiet_log: pytest.LogCaptureFixture, auth: Any
+) -> None:
+    """Any `auth` object on connect: a `connect_error` with a code, nothing
+    in the log."""
+    client = bridge.unconnected()
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        await client.connect(auth=auth)
+    assert client.connect_errors and client.connect_errors[-1]["data"]["code"]
+    await client.close()
     assert_quiet_log(quiet_log.records)
 
 
