@@ -23,7 +23,7 @@ from typing import Any
 import socketio
 from socketio import packet
 
-from bridge.logs import NOISE, one_line
+from bridge.logs import NOISE, describe, one_line
 
 ERROR_EVENT = "bridge_error"
 # Events that Socket.IO and Engine.IO use themselves, on the server or in
@@ -64,7 +64,7 @@ class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]
             NOISE.note("socketio:malformed_packet", str(exc))
             return
         except (ValueError, TypeError, RecursionError, IndexError) as exc:
-            NOISE.note("socketio:malformed_packet", f"{type(exc).__name__}: {exc}")
+            NOISE.note("socketio:malformed_packet", describe(exc))
             return
         namespace = pkt.namespace or "/"
         if pkt.packet_type == packet.CONNECT:

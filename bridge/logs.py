@@ -90,6 +90,13 @@ class Noise:
 NOISE = Noise()
 
 
+def describe(exc: BaseException) -> str:
+    """An exception caused by client input, in a few words."""
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    return f"{type(exc).__name__}: {exc}"
+
+
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}(\.[A-Za-z0-9_-]*){0,2}")
 
 
@@ -129,7 +136,7 @@ class LibraryNoiseFilter(logging.Filter):
         detail = record.getMessage()
         if exc is not None and not record.name.startswith("aiohttp"):
             # aiohttp's parser errors may quote request lines and headers.
-            detail = f"{detail}: {exc}"
+            detail = f"{detail}: {describe(exc)}"
         self.noise.note(kind, detail)
         return False
 

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from bridge import payloads
 from bridge.auth import AuthError, Identity, TokenVerifier, bearer
-from bridge.logs import NOISE
+from bridge.logs import NOISE, describe
 from bridge.metrics import Metrics
 from bridge.payloads import PayloadError
 from bridge.presence_redis import PresenceRegistry
@@ -56,7 +56,7 @@ def make_error_middleware(metrics: Metrics) -> Any:
             if request.path.startswith("/socket.io"):
                 # engine.io raises on transport packets it cannot decode: the
                 # client's junk, logged rate-limited without a traceback.
-                NOISE.note("engineio:malformed_packet", f"{type(exc).__name__}: {exc}")
+                NOISE.note("engineio:malformed_packet", describe(exc))
                 return json_error(400, "invalid_packet", "malformed Engine.IO packet")
             metrics.inc("rest_errors")
             log.exception("request failed", extra={"path": request.path})

@@ -176,6 +176,7 @@ async def test_junk_on_the_wire_leaves_a_bounded_log(
     assert sent > 200
     assert 1 <= len(lines) <= 8, [(r.name, r.getMessage(), vars(r).get("kind")) for r in lines]
     assert {r.name for r in lines} == {"bridge.hostile"}
+    assert not any("Recursion" in f"{r.getMessage()} {vars(r).get('detail')}" for r in lines)
 
 
 def allow_headers(resp: aiohttp.ClientResponse) -> dict[str, list[str]]:
