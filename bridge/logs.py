@@ -44,7 +44,14 @@ def configure(level: str) -> None:
 
 # The libraries that log once per malformed packet or request, with a
 # traceback: anyone could fill the log through them.
-LIBRARY_LOGGERS = ("engineio.server", "socketio.server", "aiohttp.server", "aiohttp.web")
+LIBRARY_LOGGERS = (
+    "engineio.server",
+    "socketio.server",
+    "aiohttp.server",
+    "aiohttp.web",
+    "aiohttp.websocket",  # e.g. a Sec-WebSocket-Protocol nobody speaks
+    "aiohttp.internal",  # e.g. illegal cookie names
+)
 NOISE_INTERVAL = 60.0  # seconds: at most one line per kind of junk in this time
 _BRIDGE_DIR = Path(__file__).resolve().parent
 # Frames of these bridge modules only pass client input on to the libraries;

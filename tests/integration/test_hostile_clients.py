@@ -161,6 +161,9 @@ async def test_junk_on_the_wire_leaves_a_bounded_log(
             async with bridge.http.post(f"{polling}&sid={sid}", data=junk.encode()) as resp:
                 assert resp.status < 500
             sent += 1
+        async with bridge.http.ws_connect(url, protocols=("nobody-speaks-this",)) as ws:
+            await ws.receive(timeout=5)
+            sent += 1
         reader, writer = await asyncio.open_connection("127.0.0.1", bridge.app.port)
         writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Junk: " + b"a" * 20_000 + b"\r\n\r\n")
         assert (await reader.read(12)).startswith(b"HTTP/1.")
