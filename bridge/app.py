@@ -22,6 +22,7 @@ from bridge.config import Settings
 from bridge.db import Connection, keep_session
 from bridge.embedded import EmbeddedPostgres
 from bridge.fanout import DirectAsyncManager, DirectAsyncRedisManager
+from bridge.logs import LibraryNoiseFilter, install_noise_filters, remove_noise_filters
 from bridge.metrics import Metrics
 from bridge.migrate import prepare_database
 from bridge.presence import LocalRegistry, Presence
@@ -112,21 +113,43 @@ def client_manager(settings: Settings) -> socketio.AsyncManager:
     return DirectAsyncManager() if direct else socketio.AsyncManager()
 
 
+CORS_ALLOW_HEADERS = "Authorization, Content-Type"
+CORS_ALLOW_METHODS = "GET, POST, DELETE, OPTIONS"
+CORS_MAX_AGE = "600"
+
+
 def cors_middleware(origins: Sequence[str]) -> Any:
+    """The one place CORS headers are written, for the REST API and the
+    Socket.IO polling transport alike (engine.io's own CORS handling is off,
+    so no header is sent twice). Allowed origins get a preflight answer and
+    the allow headers on every response; any other origin gets none, and
+    Socket.IO refuses it outright, as engine.io would (browsers apply no CORS
+    to websockets)."""
     allowed = set(origins)
+    anyone = "*" in allowed
 
     @web.middleware
     async def cors(request: web.Request, handler: Any) -> web.StreamResponse:
         origin = request.headers.get("Origin")
-        if request.method == "OPTIONS" and origin in allowed:
+        if origin is None:
+            return await handler(request)  # type: ignore[no-any-return]
+        if not anyone and origin not in allowed:
+            if request.path.startswith("/socket.io"):
+                return web.json_response(
+                    {"error": {"code": "origin_not_allowed", "message": "origin not allowed"}},
+                    status=403,
+                )
+            return await handler(request)  # type: ignore[no-any-return]
+        if request.method == "OPTIONS":
             response: web.StreamResponse = web.Response(status=204)
+            response.headers["Access-Control-Allow-Headers"] = CORS_ALLOW_HEADERS
+            response.headers["Access-Control-Allow-Methods"] = CORS_ALLOW_METHODS
+            response.headers["Access-Control-Max-Age"] = CORS_MAX_AGE
         else:
             response = await handler(request)
-        if origin in allowed and not request.path.startswith("/socket.io"):
-            response.headers["Access-Control-Allow-Origin"] = origin or ""
+        if not response.prepared:  # a websocket has sent its headers already
+            response.headers["Access-Control-Allow-Origin"] = origin
             response.headers["Access-Control-Allow-Credentials"] = "true"
-            response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
-            response.headers["Access-Control-Allow-Methods"] = "GET, POST, DELETE, OPTIONS"
             response.headers["Vary"] = "Origin"
         return response
 
@@ -172,6 +195,7 @@ class BridgeApp:
         self.push_worker: PushWorker | None = None
         self.port: int | None = None
         self._gc_watch = GcWatch(self.metrics)
+        self._noise_filter: LibraryNoiseFilter | None = None
 
     async def _database(self) -> str:
         s = self.settings
@@ -210,9 +234,9 @@ class BridgeApp:
             typing_throttle=s.presence.typing_throttle,
         )
         manager = client_manager(s)
+        self._noise_filter = install_noise_filters()
         sio = socket_server(
             manager,
-            list(s.server.cors_origins),
             compression=s.server.websocket_compression,
         )
         self.registry = (
@@ -243,7 +267,7 @@ class BridgeApp:
             middlewares=[
                 cors_middleware(s.server.cors_origins),
                 make_error_middleware(self.metrics),
-                make_auth_middleware(verifier),
+                make_auth_middleware(verifier, store.user_exists),
             ],
             client_max_size=256 * 1024,
         )
@@ -358,6 +382,9 @@ class BridgeApp:
         embedded, self.embedded = self.embedded, None
         if embedded is not None:
             await asyncio.to_thread(embedded.stop)
+        noise_filter, self._noise_filter = self._noise_filter, None
+        if noise_filter is not None:
+            remove_noise_filters(noise_filter)
         log.info("bridge stopped")
 
 

@@ -87,6 +87,8 @@ class TokenVerifier:
                 "missing_token",
                 "no access token: connect with auth: { token } or an Authorization: Bearer header",
             )
+        if not token.isascii():  # a JWT is base64url and dots; "\ud800" cannot even be encoded
+            raise AuthError("malformed_token", "the access token is not a JWT")
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:

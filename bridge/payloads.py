@@ -30,9 +30,12 @@ class PayloadError(ValueError):
 
 
 def _get(payload: dict[str, Any], *names: str) -> Any:
+    """The first of `names` present; an empty string reads as absent, as the
+    seed's client sends its unused inputs (`mediaUrl: ''`)."""
     for name in names:
         if name in payload:
-            return payload[name]
+            value = payload[name]
+            return None if value == "" else value
     return None
 
 
@@ -67,7 +70,7 @@ def _object(payload: Any) -> dict[str, Any]:
     return payload
 
 
-def _text(value: Any, field: str, limit: int) -> str:
+def text(value: Any, field: str, limit: int) -> str:
     """A string within `limit` characters that Postgres can store (no NUL)."""
     if not isinstance(value, str):
         raise PayloadError("invalid_field", f"{field} must be a string", field)
@@ -75,12 +78,19 @@ def _text(value: Any, field: str, limit: int) -> str:
         raise PayloadError("too_long", f"{field} is longer than {limit} characters", field)
     if "\x00" in value:
         raise PayloadError("invalid_field", f"{field} must not contain NUL characters", field)
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate such as "\ud800"
+            raise PayloadError(
+                "invalid_field", f"{field} is not valid Unicode text", field
+            ) from None
     return value
 
 
 def _optional_str(payload: dict[str, Any], field: str, *keys: str, limit: int) -> str | None:
     value = _get(payload, *keys)
-    return None if value is None else _text(value, field, limit)
+    return None if value is None else text(value, field, limit)
 
 
 def same_user(payload: Any, user_id: str, *keys: str, field: str) -> None:
@@ -106,7 +116,7 @@ def send_message(payload: Any, user_id: str, max_chars: int) -> SendMessage:
     assert conversation_id is not None
     same_user(body, user_id, "senderId", "sender_id", field="senderId")
     content = _get(body, "message", "content")
-    content = "" if content is None else _text(content, "message", max_chars)
+    content = "" if content is None else text(content, "message", max_chars)
     media_url = _optional_str(body, "mediaUrl", "mediaUrl", "media_url", limit=MAX_MEDIA_URL)
     is_url = media_url is not None and media_url.startswith(("https://", "http://"))
     if (
@@ -136,8 +146,6 @@ def send_message(payload: Any, user_id: str, max_chars: int) -> SendMessage:
         "client_message_id",
         limit=MAX_CLIENT_MESSAGE_ID,
     )
-    if client_id is not None and not client_id:
-        raise PayloadError("invalid_field", "clientMessageId must not be empty", "clientMessageId")
     return SendMessage(conversation_id, content, str(kind), media_url, client_id)
 
 
@@ -187,6 +195,22 @@ def user_status(payload: Any, user_id: str) -> str:
             "invalid_field", f"status must be one of {', '.join(STATUSES)}", "status"
         )
     return str(status)
+
+
+MAX_EVENT_ID = 2**63 - 1  # bridge.outbox.id is a bigint
+
+
+def last_event_id(payload: Any) -> int:
+    """`sync`'s `lastEventId`: a whole number (or its decimal digits) that
+    fits the outbox's bigint ids."""
+    raw = payload.get("lastEventId") if isinstance(payload, dict) else payload
+    if isinstance(raw, str) and 0 < len(raw) <= 19 and raw.isascii() and raw.isdigit():
+        raw = int(raw)
+    if not isinstance(raw, int) or isinstance(raw, bool) or not 0 <= raw <= MAX_EVENT_ID:
+        raise PayloadError(
+            "invalid_field", "lastEventId must be a whole number of an event", "lastEventId"
+        )
+    return raw
 
 
 def page_params(query: dict[str, str], max_limit: int = 100) -> tuple[int, int]:

@@ -5,7 +5,6 @@ for bad input."""
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -14,6 +13,7 @@ from aiohttp import web
 
 from bridge import payloads
 from bridge.auth import AuthError, Identity, TokenVerifier, bearer
+from bridge.logs import NOISE, describe
 from bridge.metrics import Metrics
 from bridge.payloads import PayloadError
 from bridge.presence_redis import PresenceRegistry
@@ -52,7 +52,12 @@ def make_error_middleware(metrics: Metrics) -> Any:
                 exc.status, "http_error"
             )
             return json_error(exc.status, code, exc.reason)
-        except Exception:
+        except Exception as exc:
+            if request.path.startswith("/socket.io"):
+                # engine.io raises on transport packets it cannot decode: the
+                # client's junk, logged rate-limited without a traceback.
+                NOISE.note("engineio:malformed_packet", describe(exc))
+                return json_error(400, "invalid_packet", "malformed Engine.IO packet")
             metrics.inc("rest_errors")
             log.exception("request failed", extra={"path": request.path})
             return json_error(500, "internal", "the request could not be handled")
@@ -60,7 +65,12 @@ def make_error_middleware(metrics: Metrics) -> Any:
     return errors
 
 
-def make_auth_middleware(verifier: TokenVerifier) -> Any:
+def make_auth_middleware(
+    verifier: TokenVerifier, known_user: Callable[[str], Awaitable[bool]]
+) -> Any:
+    """A valid token is not enough: its user needs a chat profile, as for
+    the socket's connect (`unknown_user`)."""
+
     @web.middleware
     async def authenticate(
         request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -72,6 +82,8 @@ def make_auth_middleware(verifier: TokenVerifier) -> Any:
         ):
             return await handler(request)
         identity = await verifier.verify(bearer(request.headers.get("Authorization")))
+        if not await known_user(identity.user_id):
+            return json_error(403, "unknown_user", "no chat profile for this user")
         request[IDENTITY] = identity
         return await handler(request)
 
@@ -81,8 +93,10 @@ def make_auth_middleware(verifier: TokenVerifier) -> Any:
 async def json_body(request: web.Request) -> dict[str, Any]:
     try:
         body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError):  # JSONDecodeError, over-long numbers
         raise PayloadError("invalid_json", "the request body is not valid JSON") from None
+    except RecursionError:
+        raise PayloadError("invalid_json", "the request body is nested too deeply") from None
     if not isinstance(body, dict):
         raise PayloadError("invalid_payload", "the request body must be a JSON object")
     return body
@@ -200,8 +214,7 @@ class RestApi:
         token, platform = body.get("token"), body.get("platform")
         if not isinstance(token, str) or not token.strip():
             raise PayloadError("missing_field", "token is required", "token")
-        if len(token) > MAX_TOKEN_CHARS:
-            raise PayloadError("too_long", "token is too long", "token")
+        token = payloads.text(token, "token", MAX_TOKEN_CHARS)
         if platform not in PLATFORMS:
             raise PayloadError(
                 "invalid_field", f"platform must be one of {', '.join(PLATFORMS)}", "platform"
@@ -210,9 +223,8 @@ class RestApi:
         return web.json_response({"ok": True, "token": row})
 
     async def remove_token(self, request: web.Request) -> web.Response:
-        removed = await self.store.remove_token(
-            request[IDENTITY].user_id, request.match_info["token"]
-        )
+        token = payloads.text(request.match_info["token"], "token", MAX_TOKEN_CHARS)
+        removed = await self.store.remove_token(request[IDENTITY].user_id, token)
         if not removed:
             return json_error(404, "not_found", "no such token of yours")
         return web.json_response({"ok": True})

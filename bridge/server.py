@@ -240,7 +240,8 @@ class SocketGateway:
         if partner is None:
             partner = await self.store.conversation_partner(session.user_id, conversation_id)
             if partner is None:
-                raise PayloadError("forbidden", "not a conversation of yours", "conversationId")
+                # The same answer as for a conversation that does not exist.
+                raise PayloadError("not_found", "conversation not found", "conversationId")
             self._partners[key] = partner
         return partner
 
@@ -302,7 +303,7 @@ class SocketGateway:
         ident = payloads.id_payload(data, key, f"{kind}_id", field=key)
         assert ident is not None
         if not await self.store.may_join(session.user_id, kind, ident):
-            raise PayloadError("forbidden", f"not a {kind} of yours", key)
+            raise PayloadError("not_found", f"{kind} not found", key)
         await self.sio.enter_room(session.sid, f"{kind}_{ident}")
         return {"ok": True, "room": f"{kind}_{ident}"}
 
@@ -390,11 +391,7 @@ class SocketGateway:
         is in now; or answers `resync: true` when that is too far back (then
         reload the chat list and messages over REST). Delivery around the
         reconnect is at-least-once: drop events whose event_id you have."""
-        raw = data.get("lastEventId") if isinstance(data, dict) else data
-        if isinstance(raw, str) and raw.isdigit():
-            raw = int(raw)
-        if not isinstance(raw, int) or isinstance(raw, bool) or raw < 0:
-            raise PayloadError("invalid_field", "lastEventId must be a whole number", "lastEventId")
+        raw = payloads.last_event_id(data)
         rows, complete = await self.store.missed_changes(session.user_id, raw, MAX_REPLAY)
         latest = await self.store.latest_change_id()
         if not complete:

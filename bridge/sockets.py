@@ -23,6 +23,7 @@ from aiohttp.web import WebSocketResponse
 from engineio.async_drivers import aiohttp as eio_aiohttp
 
 from bridge import jsoncodec
+from bridge.hostile import GuardedServer
 
 
 def websocket_class(compress: bool) -> type:
@@ -44,15 +45,17 @@ def websocket_class(compress: bool) -> type:
 
 def socket_server(
     manager: socketio.AsyncManager,
-    cors_origins: list[str],
     *,
     compression: bool,
     max_http_buffer_size: int = 1_000_000,
     **options: Any,
 ) -> socketio.AsyncServer:
-    sio = socketio.AsyncServer(
+    """The bridge's Socket.IO server: client packets checked before the
+    library acts on them (bridge/hostile.py), events in per-socket order,
+    compression as configured."""
+    sio = GuardedServer(
         async_mode="aiohttp",
-        cors_allowed_origins=cors_origins,
+        cors_allowed_origins=[],  # cors_middleware answers for Socket.IO too
         client_manager=manager,
         max_http_buffer_size=max_http_buffer_size,
         # Per-socket order: see the module docstring.

@@ -60,7 +60,9 @@ async def _client_errors() -> AsyncIterator[None]:
             raise
         message = str(getattr(exc, "message", None) or exc)
         if state == "42501" and "row-level security" in message:
-            message = "not allowed: you are not a participant of that conversation"
+            # Writing into someone else's conversation: the same answer as
+            # for one that does not exist, so ids of others' leak nothing.
+            raise StoreError("not_found", "conversation not found", 404) from exc
         raise StoreError(mapped[0], message, mapped[1]) from exc
 
 

@@ -24,26 +24,24 @@ create unique index messages_conversation_seq_idx
   on public.messages (conversation_id, seq desc);
 drop index public.messages_conversation_page_idx;
 
--- Before insert: lock the conversation row (concurrent writers of the same
--- conversation queue here until the holder commits), check the sender and
--- the chat status on the locked row, then take the next seq. Rows inserted
--- earlier by the same statement are visible here, so a multi-row insert
--- numbers its rows in order.
+-- Before insert: check the sender against the conversation, then lock its
+-- row (concurrent writers of the same conversation queue here until the
+-- holder commits), check the chat status on the locked row, and take the
+-- next seq. Rows inserted earlier by the same statement are visible here, so
+-- a multi-row insert numbers its rows in order. A conversation that does not
+-- exist and one of someone else's get the same answer, "conversation not
+-- found" (P0002), so ids cannot be probed; and strangers never take the lock.
 create or replace function public.messages_before_insert() returns trigger
 language plpgsql security definer set search_path = '' as $$
 declare
   _conv public.conversations;
   _last record;
 begin
+  select * into _conv from public.conversations where id = new.conversation_id;
+  if not found or new.sender_id not in (_conv.brand_owner_id, _conv.influencer_id) then
+    raise exception 'conversation not found' using errcode = 'P0002';
+  end if;
   select * into _conv from public.conversations where id = new.conversation_id for update;
-  if not found then
-    raise exception 'conversation % does not exist', new.conversation_id
-      using errcode = '23503';
-  end if;
-  if new.sender_id not in (_conv.brand_owner_id, _conv.influencer_id) then
-    raise exception 'sender % is not a participant of conversation %',
-      new.sender_id, new.conversation_id using errcode = '42501';
-  end if;
   if _conv.chat_status = 'closed' and new.message_type <> 'system' then
     raise exception 'conversation % is closed', new.conversation_id
       using errcode = '23514';

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import logging
 import os
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -308,3 +309,23 @@ async def send_as(db: asyncpg.Connection, user: str, conversation: str, text: st
             user,
             text,
         )
+
+
+async def fingerprint(db: asyncpg.Connection) -> tuple[Any, ...]:
+    """Everything a bad request could change, in one comparable value."""
+    row = await db.fetchrow(
+        "select"
+        " (select md5(coalesce(string_agg(m::text, ',' order by m.id), ''))"
+        "  from public.messages m),"
+        " (select md5(string_agg(c::text, ',' order by c.id)) from public.conversations c),"
+        " (select md5(coalesce(string_agg(t::text, ',' order by t.id), ''))"
+        "  from public.fcm_tokens t),"
+        " (select count(*) from bridge.outbox)"
+    )
+    return tuple(row)
+
+
+def assert_quiet_log(records: list[logging.LogRecord]) -> None:
+    """No traceback and no error: at most the rate-limited warnings."""
+    loud = [r for r in records if r.exc_info or r.levelno >= logging.ERROR]
+    assert loud == [], [(r.name, r.getMessage()) for r in loud]

@@ -85,6 +85,8 @@ async def test_hs256_token_of_the_project_is_accepted() -> None:
             "invalid_claims",
         ),
         (jwt.encode(claims(), SECRET, "HS512"), "malformed_token"),
+        ("eyJhbGciOiJIUzI1NiJ9.\ud800.x", "malformed_token"),
+        ("\udcff\udcfe", "malformed_token"),
     ],
     ids=[
         "missing",
@@ -96,6 +98,8 @@ async def test_hs256_token_of_the_project_is_accepted() -> None:
         "bad-subject",
         "no-expiry",
         "other-algorithm",
+        "lone-surrogate",
+        "undecodable-header-bytes",
     ],
 )
 async def test_bad_hs256_tokens_say_why(token: str | None, code: str) -> None:

@@ -87,8 +87,10 @@ async def test_sync_shows_a_stranger_nothing_of_others(
 
 
 async def test_bad_last_event_id_is_refused(bridge: Harness) -> None:
-    """lastEventId must be a whole number."""
+    """lastEventId must be a whole number that can be an event id: not a
+    superscript digit, nothing past the outbox's bigint, no 5,000 digits."""
     leo = await bridge.client(LEO)
-    for bad in (None, -1, "abc", 1.5, {"lastEventId": True}):
+    for bad in (None, -1, "abc", 1.5, {"lastEventId": True}, "²", 2**63, "9" * 5000, "\u0661"):
         ack = await leo.call("sync", bad)
-        assert ack["ok"] is False and ack["error"]["field"] == "lastEventId"
+        assert ack["ok"] is False and ack["error"]["field"] == "lastEventId", (bad, ack)
+        assert ack["error"]["code"] == "invalid_field"

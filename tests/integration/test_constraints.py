@@ -78,8 +78,8 @@ INSERT = (
             "text",
             None,
             None,
-            asyncpg.ForeignKeyViolationError,
-            "does not exist",
+            asyncpg.NoDataFoundError,
+            "conversation not found",
         ),
         (
             DIRECT_CONVERSATION,
@@ -87,8 +87,8 @@ INSERT = (
             "text",
             None,
             None,
-            asyncpg.InsufficientPrivilegeError,
-            "not a participant",
+            asyncpg.NoDataFoundError,
+            "conversation not found",  # the same answer: ids of others' leak nothing
         ),
     ],
     ids=[

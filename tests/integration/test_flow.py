@@ -87,6 +87,32 @@ async def test_bid_conversation_runs_from_connection_request_to_completion(
     assert texts[-1]["content"] == "The work was approved. Collaboration completed."
 
 
+async def test_flow_functions_answer_with_the_row_as_committed(db: asyncpg.Connection) -> None:
+    """What the edge function returns (start_bid_conversation,
+    apply_flow_action) is the conversation after the system message: its
+    last message is that message, and the receiver's unread count has it;
+    the very row a fresh read shows."""
+
+    async def committed(answer: asyncpg.Record) -> None:
+        stored = await db.fetchrow("select * from public.conversations where id = $1", answer["id"])
+        assert dict(answer) == dict(stored)
+        last = await db.fetchval(
+            "select id from public.messages where conversation_id = $1"
+            " order by created_at desc, id desc limit 1",
+            answer["id"],
+        )
+        assert answer["last_message_id"] == last
+
+    bid = await place_bid(db, LEO, AVA, CAMPAIGN_AUTUMN)
+    async with acting_as(db, user_claims(AVA)):
+        started = await db.fetchrow("select * from public.start_bid_conversation($1)", bid)
+    await committed(started)
+    assert started["influencer_unread_count"] == 1
+    accepted = await act(db, LEO, str(started["id"]), "accept")
+    await committed(accepted)
+    assert accepted["brand_owner_unread_count"] == 1
+
+
 async def test_starting_a_bid_conversation_twice_returns_the_same_one(
     db: asyncpg.Connection,
 ) -> None:

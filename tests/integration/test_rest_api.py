@@ -245,15 +245,21 @@ async def test_malformed_bodies_are_400_naming_the_field(
     assert await db.fetchval("select count(*) from public.messages") == before
 
 
-async def test_sending_into_someone_elses_conversation_is_403(bridge: Harness) -> None:
-    """RLS refuses the write; the API says so without a 500."""
-    status, body = await bridge.request(
-        "POST",
-        "/api/messages/send",
-        MIA,
-        json={"conversation_id": BID_CONVERSATION, "message": "hi"},
-    )
-    assert status == 403 and body["error"]["code"] == "forbidden"
+async def test_sending_into_someone_elses_conversation_is_not_found(bridge: Harness) -> None:
+    """Mia sending into Ava and Leo's conversation hears exactly what she
+    hears for a conversation that does not exist: their ids leak nothing."""
+    answers = []
+    for conversation in (BID_CONVERSATION, "c0000000-0000-4000-8000-0000000000ff"):
+        status, body = await bridge.request(
+            "POST",
+            "/api/messages/send",
+            MIA,
+            json={"conversation_id": conversation, "message": "hi"},
+        )
+        answers.append((status, body))
+    assert answers[0] == answers[1]
+    not_found = {"error": {"code": "not_found", "message": "conversation not found"}}
+    assert answers[0] == (404, not_found)
 
 
 async def test_unknown_routes_and_methods_are_json(bridge: Harness) -> None:

@@ -91,7 +91,7 @@ async def test_group_commit_answers_each_send_for_itself(
 ) -> None:
     """Sends from Ava and Leo arrive at once and are written in batches,
     each stored once as its own sender. Then a burst in which Mia sends into
-    Ava and Leo's bid conversation: hers is refused with `forbidden` and
+    Ava and Leo's bid conversation: hers is refused with `not_found` (as for a missing one) and
     changes nothing; the others of her batch are stored all the same."""
     pool = await asyncpg.create_pool(db_dsn, min_size=1, max_size=4)
     store = Store(pool)
@@ -108,7 +108,7 @@ async def test_group_commit_answers_each_send_for_itself(
         await asyncio.gather(*writers, return_exceptions=True)
         await pool.close()
     *stored, refused = second
-    assert isinstance(refused, StoreError) and refused.code == "forbidden"
+    assert isinstance(refused, StoreError) and refused.code == "not_found"
     expected = clean + mixed[:-1]
     for (user, _, text), result in zip(expected, first + stored, strict=True):
         assert not isinstance(result, BaseException), result

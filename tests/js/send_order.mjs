@@ -33,6 +33,7 @@ const send = (socket, text) =>
     senderId: cfg.sender,
     receiverId: cfg.receiver,
     message: text,
+    mediaUrl: "",
   });
 
 const receiver = await connect(cfg.receiver, cfg.receiverToken);

@@ -56,11 +56,14 @@ def test_media_type_is_inferred_from_the_url() -> None:
         ({"conversationId": C, "message": "hi", "senderId": C}, "senderId", "forbidden"),
         ({"conversationId": C, "messageType": "image"}, "mediaUrl", "missing_field"),
         ({"conversationId": C, "mediaUrl": "../x.png"}, "mediaUrl", "invalid_field"),
+        ({"conversationId": C, "message": "a\ud800"}, "message", "invalid_field"),
         (
-            {"conversationId": C, "message": "hi", "clientMessageId": ""},
+            {"conversationId": C, "message": "hi", "clientMessageId": "\udfff"},
             "clientMessageId",
             "invalid_field",
         ),
+        ({"conversationId": C, "mediaUrl": "https://x/\ud800.png"}, "mediaUrl", "invalid_field"),
+        ({"conversationId": "", "message": "hi"}, "conversationId", "missing_field"),
     ],
 )
 def test_send_message_errors_name_the_field(body: Any, field: str | None, code: str) -> None:
@@ -68,6 +71,43 @@ def test_send_message_errors_name_the_field(body: Any, field: str | None, code: 
     with pytest.raises(PayloadError) as info:
         payloads.send_message(body, U, 10)
     assert (info.value.field, info.value.code) == (field, code)
+
+
+def test_empty_optional_fields_read_as_absent() -> None:
+    """The seed's form sends unused inputs as '': a plain text message."""
+    req = payloads.send_message(
+        {
+            "conversationId": C,
+            "senderId": "",
+            "message": "hi",
+            "mediaUrl": "",
+            "messageType": "",
+            "clientMessageId": "",
+        },
+        U,
+        4000,
+    )
+    assert (req.message_type, req.media_url, req.client_message_id) == ("text", None, None)
+    assert payloads.mark_seen({"conversationId": C, "messageId": ""}, U).message_id is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [(0, 0), ("42", 42), ({"lastEventId": "7"}, 7), (2**63 - 1, 2**63 - 1)],
+)
+def test_last_event_id(raw: Any, expected: int) -> None:
+    """sync's lastEventId: a number or its ASCII digits."""
+    assert payloads.last_event_id(raw) == expected
+
+
+@pytest.mark.parametrize(
+    "raw", ["\u00b2", "\u0661", 2**63, "9" * 5000, "", -1, True, 1.0, None, "1e3", " 1"]
+)
+def test_last_event_id_refuses_what_is_no_event_id(raw: Any) -> None:
+    """Superscripts, other scripts' digits, past bigint, 5,000 digits: invalid_field."""
+    with pytest.raises(PayloadError) as info:
+        payloads.last_event_id(raw)
+    assert (info.value.code, info.value.field) == ("invalid_field", "lastEventId")
 
 
 def test_mark_seen_needs_a_target_and_the_own_user() -> None:
