@@ -6,6 +6,7 @@ that say whether the client or the database is at fault."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -16,6 +17,8 @@ from bridge import jsoncodec
 from bridge.db import Connection, acting_as, user_claims
 from bridge.group_commit import GroupCommit
 from bridge.payloads import MarkSeen, SendMessage
+
+log = logging.getLogger(__name__)
 
 DOORBELL_LOCK_KEY = 7406001  # the advisory lock of bridge.ring_doorbell()
 
@@ -75,6 +78,9 @@ SEND_BATCH = 64  # sends written in one statement at most
 SEND_WRITING = 2  # batches of sends being written at once
 
 
+_NOT_WRITTEN = StoreError("unavailable", "the message was not written; try again", 503)
+
+
 class _WriteAlone(Exception):
     """A batch of one goes the single-send way."""
 
@@ -105,6 +111,7 @@ class Store:
         # Called after this process committed a change clients must hear
         # about: the relay wakes at once instead of waiting for a doorbell.
         self.on_write: Callable[[], None] | None = None
+        self.send_batch_failures = 0  # batches the database failed as a whole
         # Group commit of sends; its writer tasks are started by the app.
         self.sends: GroupCommit[tuple[str, SendMessage], Sent] = GroupCommit(
             self._send_batch,
@@ -155,30 +162,39 @@ class Store:
         return _sent(req, _loads(row))
 
     async def _send_batch(self, batch: list[tuple[str, SendMessage]]) -> list[Sent | BaseException]:
-        """Writes a batch in one statement (bridge.send_messages_as). If the
-        database refuses one of them the statement writes nothing, and the
-        batch is written one by one so that each gets its own answer."""
-        results: list[Sent | BaseException] = []
+        """Writes a batch in one statement (bridge.send_messages_as), in
+        conversation order: each message locks its conversation's row until
+        the commit, so two batches that took their locks in different orders
+        could deadlock. If the database refuses one of them (or the batch as
+        a whole fails) the statement writes nothing, and the batch is written
+        one by one so that each gets its own answer."""
+        order = sorted(range(len(batch)), key=lambda i: batch[i][1].conversation_id)
+        results: list[Sent | BaseException] = [_NOT_WRITTEN] * len(batch)
         try:
             if len(batch) == 1:
                 raise _WriteAlone
             async with _client_errors():
                 row = await self.pool.fetchval(
                     "select bridge.send_messages_as($1::jsonb)",
-                    json.dumps([_send_item(user_id, req) for user_id, req in batch]),
+                    json.dumps([_send_item(*batch[i]) for i in order]),
                 )
-            for (_, req), result in zip(batch, _loads(row), strict=True):
+            for i, result in zip(order, _loads(row), strict=True):
                 try:
-                    results.append(_sent(req, result))
+                    results[i] = _sent(batch[i][1], result)
                 except StoreError as exc:
-                    results.append(exc)
-        except (StoreError, _WriteAlone):
-            results = []
-            for user_id, req in batch:
+                    results[i] = exc
+        except (StoreError, asyncpg.PostgresError, _WriteAlone) as exc:
+            if isinstance(exc, asyncpg.PostgresError):  # not the client's doing
+                self.send_batch_failures += 1
+                log.warning(
+                    "send batch failed; writing it one by one",
+                    extra={"sqlstate": exc.sqlstate, "size": len(batch)},
+                )
+            for i in order:
                 try:
-                    results.append(await self._send_one(user_id, req))
-                except StoreError as exc:
-                    results.append(exc)
+                    results[i] = await self._send_one(*batch[i])
+                except StoreError as exc_one:
+                    results[i] = exc_one
         self._wrote()
         return results
 

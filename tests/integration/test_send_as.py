@@ -14,7 +14,14 @@ import pytest
 from bridge.db import acting_as, user_claims
 from bridge.payloads import SendMessage
 from bridge.store import Store, StoreError
-from tests.conftest import AVA, BID_CONVERSATION, DIRECT_CONVERSATION, LEO, MIA
+from tests.conftest import (
+    AVA,
+    BID_CONVERSATION,
+    CAMPAIGN_CONVERSATION,
+    DIRECT_CONVERSATION,
+    LEO,
+    MIA,
+)
 
 SEND = "select bridge.send_message_as($1::jsonb, $2, $3, 'text', null, $4)"
 
@@ -120,4 +127,33 @@ async def test_group_commit_answers_each_send_for_itself(
     )
     assert sorted((r["sender_id"], r["content"]) for r in rows) == sorted(
         (user, text) for user, _, text in expected
+    )
+
+
+async def test_overlapping_batches_do_not_deadlock(db_dsn: str, db: asyncpg.Connection) -> None:
+    """Ava writes into her three conversations at once, 300 sends in an
+    interleaved order, so two batches in flight cover the same
+    conversations: every send is stored, none fails on a deadlock."""
+    pool = await asyncpg.create_pool(db_dsn, min_size=2, max_size=4)
+    store = Store(pool)
+    writers = [asyncio.create_task(store.sends.run()) for _ in range(2)]
+    forward = [DIRECT_CONVERSATION, BID_CONVERSATION, CAMPAIGN_CONVERSATION]
+    backward = forward[::-1]
+    # The first is written alone; then batches of 64 that visit the three
+    # conversations in opposite orders, two at a time.
+    sends = [(AVA, DIRECT_CONVERSATION, "overlap-0")] + [
+        (AVA, (forward if (i - 1) // 64 % 2 == 0 else backward)[i % 3], f"overlap-{i}")
+        for i in range(1, 300)
+    ]
+    try:
+        results = await _send_together(store, sends)
+    finally:
+        for task in writers:
+            task.cancel()
+        await asyncio.gather(*writers, return_exceptions=True)
+        await pool.close()
+    assert [r for r in results if isinstance(r, BaseException)] == []
+    assert (
+        await db.fetchval("select count(*) from public.messages where content like 'overlap-%'")
+        == 300
     )
