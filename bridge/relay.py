@@ -1,9 +1,10 @@
-"""The outbox consumer: takes the next page of changes in id order and moves
-its cursor past them (bridge.relay_page), translates and emits them, writes
-their push jobs, and only then commits, one transaction per page. A crash
-before the commit leaves the cursor where it was, so the page is relayed
-again (at-least-once); a row that cannot be translated is logged, counted
-and passed so it cannot block the rows behind it."""
+"""The outbox consumer: reads the next page of changes in id order
+(bridge.relay_peek), translates and emits them, and only then moves its
+cursor past them (bridge.relay_advance), in the transaction that writes
+their push jobs. A crash before that commit leaves the cursor where it was,
+so the page is relayed again (at-least-once); a row that cannot be
+translated is logged, counted and passed so it cannot block the rows behind
+it."""
 
 from __future__ import annotations
 
@@ -186,17 +187,29 @@ class OutboxRelay:
                 return total
 
     async def _batch(self) -> tuple[int, bool]:
-        # A crash before this commit reaches disk only means the rows are
-        # delivered again (at-least-once), so it need not wait for the disk.
-        async with self.store.pool.acquire() as conn, redoable_transaction(conn):
-            rows, complete = await Store.claim_outbox(conn, self.batch_size)
-            for row in rows:
-                await self._deliver(conn, row)
+        """Reads a page, emits it, then moves the cursor past it, in the
+        transaction that writes the page's push jobs when it has any. A crash
+        before that commit only means the page is relayed again
+        (at-least-once), so the commit need not wait for the disk either."""
+        rows, page = await self.store.peek_outbox(self.batch_size)
+        pushes: list[tuple[Change, Sequence[PushIntent]]] = []
+        for row in rows:
+            delivered = await self._deliver(row)
+            if delivered is not None and delivered[1] and self.pushes is not None:
+                pushes.append(delivered)
+        if pushes and self.pushes is not None:
+            async with self.store.pool.acquire() as conn, redoable_transaction(conn):
+                for change, intents in pushes:
+                    await self.pushes(conn, change, intents)
+                await Store.advance_outbox(conn, page)
+        else:
+            await Store.advance_outbox(self.store.pool, page)
         if rows and self.after_batch is not None:
             self.after_batch()
-        return len(rows), complete
+        return len(rows), page.complete
 
-    async def _deliver(self, conn: Connection, row: asyncpg.Record) -> None:
+    async def _deliver(self, row: asyncpg.Record) -> tuple[Change, Sequence[PushIntent]] | None:
+        """Emits one change; returns it with its push intents."""
         self.metrics.inc("changes_in")
         try:
             change = to_change(row)
@@ -206,9 +219,8 @@ class OutboxRelay:
             log.error(
                 "untranslatable outbox row skipped", extra={"id": row["id"], "error": str(exc)}
             )
-            return
+            return None
         for emit in result.emits:
             await self.emit(emit.event, emit.payload, emit.rooms)
             self.metrics.inc("emits_out")
-        if result.pushes and self.pushes is not None:
-            await self.pushes(conn, change, result.pushes)
+        return change, result.pushes

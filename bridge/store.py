@@ -9,6 +9,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -76,6 +77,17 @@ def _loads(value: Any) -> Any:
 Sent = tuple[dict[str, Any], bool]  # (message, created)
 SEND_BATCH = 64  # sends written in one statement at most
 SEND_WRITING = 2  # batches of sends being written at once
+
+
+@dataclass(frozen=True)
+class OutboxPage:
+    """Where a page read by the relay sits: the cursor it was read from, the
+    window's snapshot, whether it ends the window, and its last id."""
+
+    done: str
+    upto: str
+    complete: bool
+    last_id: int
 
 
 _NOT_WRITTEN = StoreError("unavailable", "the message was not written; try again", 503)
@@ -371,16 +383,29 @@ class Store:
 
     # -- outbox -----------------------------------------------------------------
 
+    async def peek_outbox(self, limit: int) -> tuple[list[asyncpg.Record], OutboxPage]:
+        """The relay's next page of changes in id order (bridge.relay_peek),
+        read without moving anything, and where it ends."""
+        rows = await self.pool.fetch("select * from bridge.relay_peek($1)", limit)
+        changes = [r for r in rows if r["id"] is not None]
+        page = OutboxPage(
+            done=rows[0]["done"],
+            upto=rows[0]["upto"],
+            complete=bool(rows[0]["complete"]),
+            last_id=int(changes[-1]["id"]) if changes else 0,
+        )
+        return changes, page
+
     @staticmethod
-    async def claim_outbox(conn: Connection, limit: int) -> tuple[list[asyncpg.Record], bool]:
-        """The next page of changes in id order, with the relay's cursor moved
-        past them (bridge.relay_page); the move holds only if the caller's
-        transaction commits, so after it has emitted them. Second: whether
-        the page ends the current window (nothing more was committed before
-        the window's snapshot)."""
-        rows = await conn.fetch("select * from bridge.relay_page($1)", limit)
-        complete = bool(rows[0]["complete"]) if rows else True
-        return [r for r in rows if r["id"] is not None], complete
+    async def advance_outbox(conn: Connection | asyncpg.Pool, page: OutboxPage) -> None:
+        """Moves the relay's cursor past a page it has relayed."""
+        await conn.execute(
+            "select bridge.relay_advance($1, $2, $3, $4)",
+            page.done,
+            page.upto,
+            page.complete,
+            page.last_id,
+        )
 
     async def missed_changes(
         self, user_id: str, after_id: int, limit: int

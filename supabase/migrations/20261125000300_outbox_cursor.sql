@@ -79,25 +79,26 @@ language sql set search_path = '' as $$
 $$;
 revoke all on function bridge.skip_pending() from public;
 
--- One page of the relay, and the cursor moved past it, in one statement:
--- the changes visible in the window's snapshot `upto` (opened at this
--- statement when none is open) and not in `done`, after `after_id`, in id
--- order. The cursor row is locked, so two relays can never interleave.
--- Returns whether this page ends the window, and the page's rows (no rows:
--- one row of nulls but for `complete`).
-create function bridge.relay_page(p_limit integer) returns table (
-  complete boolean,
+-- The relay's next page, read without moving anything: the changes
+-- visible in the window's snapshot `upto` (opened at this statement when
+-- none is open) and not in `done`, after `after_id`, in id order. The relay
+-- emits them and then moves the cursor with relay_advance, in the
+-- transaction that writes their push jobs: a crash in between only means
+-- the page is read and relayed again. Returns the window, the cursor it was
+-- read from, whether this page ends the window, and the rows (no rows: one
+-- row of nulls but for those).
+create function bridge.relay_peek(p_limit integer) returns table (
+  done text, upto text, complete boolean,
   id bigint, topic text, conversation_id uuid, recipients uuid[], payload jsonb,
   created_at timestamptz
 )
-language plpgsql set search_path = '' as $$
+language plpgsql stable set search_path = '' as $$
 declare
   _cursor bridge.relay_cursor;
   _upto pg_snapshot;
   _ids bigint[];
-  _complete boolean;
 begin
-  select * into strict _cursor from bridge.relay_cursor for update;
+  select * into strict _cursor from bridge.relay_cursor;
   _upto := coalesce(_cursor.upto, pg_current_snapshot());
   -- Candidates through the xid index first (a window spans few
   -- transactions), then the page in id order.
@@ -114,21 +115,40 @@ begin
     order by c.id
     limit p_limit
   ) w;
-  _complete := coalesce(cardinality(_ids), 0) < p_limit;
-  update bridge.relay_cursor r
-  set done = case when _complete then _upto else r.done end,
-      upto = case when _complete then null else _upto end,
-      after_id = case when _complete then 0 else _ids[cardinality(_ids)] end;
   if coalesce(cardinality(_ids), 0) = 0 then
-    return query select _complete, null::bigint, null::text, null::uuid,
-      null::uuid[], null::jsonb, null::timestamptz;
+    return query select _cursor.done::text, _upto::text, true, null::bigint, null::text,
+      null::uuid, null::uuid[], null::jsonb, null::timestamptz;
     return;
   end if;
   return query
-    select _complete, o.id, o.topic, o.conversation_id, o.recipients, o.payload, o.created_at
+    select _cursor.done::text, _upto::text, cardinality(_ids) < p_limit,
+      o.id, o.topic, o.conversation_id, o.recipients, o.payload, o.created_at
     from bridge.outbox o
     where o.id = any(_ids)
     order by o.id;
 end
 $$;
-revoke all on function bridge.relay_page(integer) from public;
+revoke all on function bridge.relay_peek(integer) from public;
+
+-- Moves the cursor past a page read with relay_peek from cursor `p_done`:
+-- to the window's end when the page completed it, else to its last id. The
+-- commit need not wait for the disk: a lost move only means a page relayed
+-- again. Refuses (P0001) when the cursor is no longer where the page was
+-- read from: another relay moved it.
+create function bridge.relay_advance(
+  p_done text, p_upto text, p_complete boolean, p_last_id bigint
+) returns void
+language plpgsql set search_path = '' as $$
+begin
+  perform set_config('synchronous_commit', 'off', true);
+  update bridge.relay_cursor
+  set done = case when p_complete then p_upto::pg_snapshot else done end,
+      upto = case when p_complete then null else p_upto::pg_snapshot end,
+      after_id = case when p_complete then 0 else p_last_id end
+  where done::text = p_done;
+  if not found then
+    raise exception 'the relay cursor moved under this relay' using errcode = 'P0001';
+  end if;
+end
+$$;
+revoke all on function bridge.relay_advance(text, text, boolean, bigint) from public;
