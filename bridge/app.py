@@ -234,6 +234,9 @@ class BridgeApp:
             typing_throttle=s.presence.typing_throttle,
         )
         manager = client_manager(s)
+        if isinstance(manager, DirectAsyncManager):
+            manager.max_queued = s.server.max_queued_packets
+            manager.on_slow_socket = self._slow_socket
         self._noise_filter = install_noise_filters()
         sio = socket_server(
             manager,
@@ -309,6 +312,10 @@ class BridgeApp:
         if self.push_worker is not None:
             self.tasks.append(asyncio.create_task(self.push_worker.run(), name="push-worker"))
         log.info("bridge listening", extra={"port": self.port, "embedded": s.embedded})
+
+    def _slow_socket(self, sid: str) -> None:
+        self.metrics.inc("slow_sockets_dropped")
+        log.warning("socket dropped: it stopped reading", extra={"sid": sid})
 
     def _pushes(self, pool: asyncpg.Pool) -> PushSink | None:
         """The push pipeline, when FCM credentials are configured."""

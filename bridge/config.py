@@ -43,6 +43,9 @@ class ServerSettings:
     # permessage-deflate on websockets (and gzip on long-polling): a zlib
     # state of ~140 KB per socket and CPU per frame, for small chat frames.
     websocket_compression: bool = False
+    # Packets waiting for one socket at most; a socket that falls this far
+    # behind (it stopped reading) is cut off and released. 0: no bound.
+    max_queued_packets: int = 1000
 
 
 @dataclass(frozen=True)
@@ -295,3 +298,11 @@ def _check_whole(settings: Settings) -> None:
         raise ConfigError("outbox.batch_size: must be at least 1")
     if settings.outbox.poll_interval <= 0:
         raise ConfigError("outbox.poll_interval: must be positive")
+    # One relayed page can put up to 4 packets per change on one socket at
+    # once; a bound below that would cut off sockets that read just fine.
+    queued, page = settings.server.max_queued_packets, settings.outbox.batch_size
+    if queued and queued < 5 * page:
+        raise ConfigError(
+            f"server.max_queued_packets: must be 0 or at least 5 x outbox.batch_size"
+            f" ({5 * page}), got {queued}"
+        )

@@ -37,6 +37,15 @@ def _encode_event(packet_class: Any, namespace: str, data: list[Any]) -> list[An
 
 
 class DirectAsyncManager(socketio.AsyncManager):  # type: ignore[misc]
+    # Packets waiting for one socket at most (0: no bound); set by the app.
+    max_queued = 0
+    # Called with the user's sid when a socket is dropped for being slow.
+    on_slow_socket: Any = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._dropped: set[str] = set()  # engine.io sids cut off for being slow
+
     async def emit(
         self,
         event: str,
@@ -72,11 +81,44 @@ class DirectAsyncManager(socketio.AsyncManager):  # type: ignore[misc]
         skip = set(skip_sid) if isinstance(skip_sid, list) else {skip_sid}
         parts = _encode_event(self.server.packet_class, namespace, [event, *args])
         eio_packets = [eio_packet.Packet(eio_packet.MESSAGE, p) for p in parts]
+        slow: list[tuple[str, str]] = []
         for sid, eio_sid in self.get_participants(namespace, room):
-            if sid in skip:
+            if sid in skip or eio_sid in self._dropped:
+                continue
+            if self.max_queued and self._queued(eio_sid) >= self.max_queued:
+                slow.append((sid, eio_sid))
                 continue
             for eio_pkt in eio_packets:
                 await self.server._send_eio_packet(eio_sid, eio_pkt)
+        for sid, eio_sid in slow:
+            self._drop_slow(sid, eio_sid)
+
+    def _queued(self, eio_sid: str) -> int:
+        socket = self.server.eio.sockets.get(eio_sid)
+        return socket.queue.qsize() if socket is not None else 0
+
+    def _drop_slow(self, sid: str, eio_sid: str) -> None:
+        """A socket that does not read what it is sent: its connection is
+        cut at once (a graceful close would queue behind what it never
+        read), which releases its queue; the client sees the transport
+        close, reconnects and `sync`s what it missed. Everyone else's
+        deliveries never waited on it."""
+        socket = self.server.eio.sockets.get(eio_sid)
+        if socket is None or socket.closing or socket.closed:
+            return
+        # Sent nothing more while its connection winds down; forgotten once gone.
+        self._dropped = {s for s in self._dropped if s in self.server.eio.sockets}
+        self._dropped.add(eio_sid)
+        queue = socket.queue  # its backlog goes now, not when the socket is gone
+        while not queue.empty():
+            queue.get_nowait()
+            queue.task_done()
+        request = self.server.environ.get(eio_sid, {}).get("aiohttp.request")
+        transport = getattr(request, "transport", None)
+        if transport is not None:
+            transport.abort()
+        if self.on_slow_socket is not None:
+            self.on_slow_socket(sid)
 
 
 class DirectAsyncRedisManager(socketio.AsyncRedisManager, DirectAsyncManager):  # type: ignore[misc]

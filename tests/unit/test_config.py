@@ -106,3 +106,13 @@ def test_secrets_stay_out_of_repr() -> None:
         }
     )
     assert "top-secret" not in repr(settings) and "service-key" not in repr(settings)
+
+
+def test_a_queue_bound_below_a_page_of_packets_is_refused(tmp_path: Path) -> None:
+    """A per-socket bound that one relayed page could reach by itself would
+    cut off sockets that read fine: start-up says so."""
+    with pytest.raises(ConfigError, match="max_queued_packets"):
+        load_settings(
+            write(tmp_path, ""),
+            {"BRIDGE_SERVER_MAX_QUEUED_PACKETS": "100", "BRIDGE_OUTBOX_BATCH_SIZE": "200"},
+        )
