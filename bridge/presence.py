@@ -96,6 +96,18 @@ class Presence:
             conversation_id in self._views.get(sid, ()) for sid in self._sids.get(user_id, ())
         )
 
+    def local_state(self) -> tuple[dict[str, int], dict[str, str], dict[tuple[str, str], int]]:
+        """Everything this process knows: connections per user, chosen
+        statuses, and open conversations per (user, conversation)."""
+        connections = {user: len(sids) for user, sids in self._sids.items() if sids}
+        views: dict[tuple[str, str], int] = {}
+        for user, sids in self._sids.items():
+            for sid in sids:
+                for conversation_id in self._views.get(sid, ()):
+                    views[(user, conversation_id)] = views.get((user, conversation_id), 0) + 1
+        statuses = {user: status for user, status in self._status.items() if user in connections}
+        return connections, statuses, views
+
     def is_viewing(self, user_id: str, conversation_id: str) -> bool:
         """Open on a device and the app not in the background ("away")."""
         return self.viewers(user_id, conversation_id) > 0 and self.status(user_id) == "online"

@@ -57,7 +57,29 @@ class RedisRegistry:
         await self.redis.aclose()
 
     async def _heartbeat_once(self) -> None:
-        await self.redis.set(f"bridge:instance:{self.instance}", "1", px=self.INSTANCE_TTL_MS)
+        """Refreshes this instance's key; when it was gone (Redis restarted
+        or was emptied, or it expired while Redis was out of reach), writes
+        back everything this instance holds, so presence, statuses and
+        "viewing" are right again within one heartbeat."""
+        previous = await self.redis.set(
+            f"bridge:instance:{self.instance}", "1", px=self.INSTANCE_TTL_MS, get=True
+        )
+        if previous is None:
+            await self._reassert()
+
+    async def _reassert(self) -> None:
+        connections, statuses, views = self.presence.local_state()
+        if not connections:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for user, count in connections.items():
+                pipe.hset(self._key(user), self.instance, count)
+            for user, status in statuses.items():
+                pipe.set(f"bridge:status:{user}", status, px=86_400_000)
+            for (user, conversation_id), count in views.items():
+                pipe.hset(f"bridge:viewing:{user}", f"{conversation_id}|{self.instance}", count)
+            await pipe.execute()
+        log.info("presence written back to Redis", extra={"users": len(connections)})
 
     async def _heartbeat(self) -> None:
         while True:
@@ -66,8 +88,8 @@ class RedisRegistry:
                 await self._heartbeat_once()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.warning("presence heartbeat failed", exc_info=True)
+            except Exception as exc:  # Redis away: one line, and try again
+                log.warning("presence heartbeat failed", extra={"error": repr(exc)})
 
     async def _connections_elsewhere(self, user_id: str) -> int:
         raw = await self.redis.hgetall(self._key(user_id))

@@ -142,3 +142,36 @@ async def test_joining_client_sees_partners_online_on_other_instances(
     _, body = await one.request("GET", "/api/conversations", AVA)
     online = {c["other_user"]["id"]: c["other_user"]["is_online"] for c in body["conversations"]}
     assert online == {LEO: True, MIA: False}
+
+
+async def test_presence_heals_after_redis_loses_its_data(
+    pair: tuple[Harness, Harness], redis_url: str
+) -> None:
+    """Redis comes back empty (a restart without persistence) while Ava, on
+    one instance, has the campaign conversation open and Leo is on the
+    other: within a heartbeat both instances see each other's users online
+    again and Ava viewing (so pushes about it stay suppressed)."""
+    one, two = pair
+    ava = await one.client(AVA)
+    assert (await ava.call("join_conversation", CAMPAIGN_CONVERSATION))["ok"]
+    await two.client(LEO)
+    assert two.app.registry is not None and one.app.registry is not None
+    assert (await two.app.registry.statuses([AVA]))[AVA] == "online"
+    assert await two.app.registry.is_viewing(AVA, CAMPAIGN_CONVERSATION)
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        await client.flushall()
+    finally:
+        await client.aclose()
+    assert (await two.app.registry.statuses([AVA]))[AVA] == "offline"  # the loss is real
+    for _ in range(100):
+        if (
+            (await two.app.registry.statuses([AVA]))[AVA] == "online"
+            and (await one.app.registry.statuses([LEO]))[LEO] == "online"
+            and await two.app.registry.is_viewing(AVA, CAMPAIGN_CONVERSATION)
+        ):
+            break
+        await asyncio.sleep(0.1)
+    assert (await two.app.registry.statuses([AVA]))[AVA] == "online"
+    assert (await one.app.registry.statuses([LEO]))[LEO] == "online"
+    assert await two.app.registry.is_viewing(AVA, CAMPAIGN_CONVERSATION)
