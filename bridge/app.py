@@ -243,9 +243,10 @@ class BridgeApp:
             compression=s.server.websocket_compression,
         )
         self.registry = (
-            RedisRegistry(presence, s.redis.url) if s.redis.url else LocalRegistry(presence)
+            RedisRegistry(presence, s.redis.url, instance_ttl=s.presence.instance_ttl)
+            if s.redis.url
+            else LocalRegistry(presence)
         )
-        await self.registry.start()
         base = storage_public_base(s)
         self.gateway = SocketGateway(
             sio,
@@ -257,6 +258,9 @@ class BridgeApp:
             max_message_chars=s.server.max_message_chars,
             storage_public_base=base,
         )
+        if isinstance(self.registry, RedisRegistry):
+            self.registry.on_gone = self.gateway.user_gone
+        await self.registry.start()
         rest = RestApi(
             store,
             self.registry,

@@ -119,6 +119,9 @@ class PresenceSettings:
     typing_ttl: float = 6.0
     # Repeated typing_start within this many seconds is not relayed again.
     typing_throttle: float = 2.0
+    # With several instances: one that has not renewed its heartbeat for
+    # this long is gone, and a survivor announces its users offline.
+    instance_ttl: float = 20.0
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 
 import redis.asyncio as aioredis
 
@@ -31,17 +32,25 @@ class RedisRegistry:
     if it is still its own mark when the grace ends.
     """
 
-    HEARTBEAT = 5.0
-    INSTANCE_TTL_MS = 20_000
+    INSTANCES = "bridge:instances"
 
-    def __init__(self, presence: Presence, redis_url: str) -> None:
+    def __init__(self, presence: Presence, redis_url: str, *, instance_ttl: float = 20.0) -> None:
         self.presence = presence
         self.instance = uuid.uuid4().hex
         self.redis: aioredis.Redis = aioredis.Redis.from_url(redis_url, decode_responses=True)
         self._beat: asyncio.Task[None] | None = None
+        # An instance whose heartbeat key is older than this is gone.
+        self.instance_ttl_ms = int(instance_ttl * 1000)
+        self.heartbeat = instance_ttl / 4
+        # Called for each user who was only on an instance that died (the
+        # gateway announces them offline to their partners).
+        self.on_gone: Callable[[str], Awaitable[None]] | None = None
 
     def _key(self, user_id: str) -> str:
         return f"bridge:presence:{user_id}"
+
+    def _users_key(self, instance: str) -> str:
+        return f"bridge:instance-users:{instance}"
 
     async def start(self) -> None:
         await self._heartbeat_once()
@@ -54,6 +63,7 @@ class RedisRegistry:
                 await self._beat
         with contextlib.suppress(Exception):
             await self.redis.delete(f"bridge:instance:{self.instance}")
+            await self.redis.srem(self.INSTANCES, self.instance)
         await self.redis.aclose()
 
     async def _heartbeat_once(self) -> None:
@@ -62,8 +72,9 @@ class RedisRegistry:
         back everything this instance holds, so presence, statuses and
         "viewing" are right again within one heartbeat."""
         previous = await self.redis.set(
-            f"bridge:instance:{self.instance}", "1", px=self.INSTANCE_TTL_MS, get=True
+            f"bridge:instance:{self.instance}", "1", px=self.instance_ttl_ms, get=True
         )
+        await self.redis.sadd(self.INSTANCES, self.instance)
         if previous is None:
             await self._reassert()
 
@@ -74,6 +85,7 @@ class RedisRegistry:
         async with self.redis.pipeline(transaction=False) as pipe:
             for user, count in connections.items():
                 pipe.hset(self._key(user), self.instance, count)
+                pipe.sadd(self._users_key(self.instance), user)
             for user, status in statuses.items():
                 pipe.set(f"bridge:status:{user}", status, px=86_400_000)
             for (user, conversation_id), count in views.items():
@@ -83,13 +95,49 @@ class RedisRegistry:
 
     async def _heartbeat(self) -> None:
         while True:
-            await asyncio.sleep(self.HEARTBEAT)
+            await asyncio.sleep(self.heartbeat)
             try:
                 await self._heartbeat_once()
+                await self._sweep_dead_instances()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # Redis away: one line, and try again
                 log.warning("presence heartbeat failed", extra={"error": repr(exc)})
+
+    async def _sweep_dead_instances(self) -> None:
+        """An instance that died without saying goodbye (kill -9, lost host)
+        left its users online in Redis. Once its heartbeat key has expired,
+        one survivor (whoever claims it first) takes its entries out and
+        hands each user who is connected nowhere else to `on_gone`."""
+        members = await self.redis.smembers(self.INSTANCES)
+        others = [_text(i) for i in members if _text(i) != self.instance]
+        if not others:
+            return
+        alive = await self.redis.mget([f"bridge:instance:{i}" for i in others])
+        for dead in (i for i, beat in zip(others, alive, strict=True) if beat is None):
+            claimed = await self.redis.set(
+                f"bridge:reaping:{dead}", self.instance, nx=True, px=self.instance_ttl_ms
+            )
+            if not claimed:
+                continue
+            users = [_text(u) for u in await self.redis.smembers(self._users_key(dead))]
+            for user in users:
+                await self.redis.hdel(self._key(user), dead)
+                viewing = [_text(f) for f in await self.redis.hkeys(f"bridge:viewing:{user}")]
+                stale = [f for f in viewing if f.endswith(f"|{dead}")]
+                if stale:
+                    await self.redis.hdel(f"bridge:viewing:{user}", *stale)
+                gone = not self.presence.connections(user)
+                if gone and not await self._connections_elsewhere(user):
+                    await self.redis.delete(f"bridge:status:{user}")
+                    if self.on_gone is not None:
+                        await self.on_gone(user)
+            await self.redis.delete(self._users_key(dead))
+            await self.redis.srem(self.INSTANCES, dead)
+            log.warning(
+                "instance gone; its users announced offline",
+                extra={"instance": dead, "users": len(users)},
+            )
 
     async def _connections_elsewhere(self, user_id: str) -> int:
         raw = await self.redis.hgetall(self._key(user_id))
@@ -106,7 +154,8 @@ class RedisRegistry:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(self._key(user_id), self.instance, local)
             pipe.delete(f"bridge:away:{user_id}")
-            _, was_away = await pipe.execute()
+            pipe.sadd(self._users_key(self.instance), user_id)
+            _, was_away, _ = await pipe.execute()
         if local > 1 or was_away:
             return False
         return await self._connections_elsewhere(user_id) == 0
@@ -118,6 +167,7 @@ class RedisRegistry:
             await self.redis.hset(self._key(user_id), self.instance, local)
             return None
         await self.redis.hdel(self._key(user_id), self.instance)
+        await self.redis.srem(self._users_key(self.instance), user_id)
         if await self._connections_elsewhere(user_id):
             return None
         token = uuid.uuid4().hex

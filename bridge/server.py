@@ -154,6 +154,14 @@ class SocketGateway:
             for conversation_id in self.presence.typing_of(user):
                 await self._relay_typing(user, conversation_id, False)
 
+    async def user_gone(self, user_id: str) -> None:
+        """The user was connected only to an instance that died: partners
+        hear "offline" (with several instances, from a survivor)."""
+        if self.presence.connections(user_id):
+            return
+        await self.store.touch_last_seen(user_id)
+        await self._announce_status(user_id, "offline")
+
     async def _announce_status(self, user_id: str, status: str) -> None:
         partners = await self.store.partners(user_id)
         if not partners:

@@ -1,11 +1,13 @@
 """Two bridge instances on one database and a real Redis: Socket.IO events
 cross instances, one instance relays the outbox at a time, and a standby
-takes over when the relaying instance goes away."""
+takes over when the relaying instance goes away; presence heals after Redis
+loses its data, and a killed instance's users are announced offline."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import signal
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -15,8 +17,9 @@ import redis.asyncio as aioredis
 from bridge.app import BridgeApp
 from bridge.config import OutboxSettings, RedisSettings
 from bridge.db import acting_as, user_claims
+from bridge.embedded import free_port
 from tests.conftest import AVA, CAMPAIGN_CONVERSATION, LEO, MIA
-from tests.integration.bridge_harness import Client, Harness, settings_for
+from tests.integration.bridge_harness import Client, Harness, settings_for, start_daemon
 
 
 async def start(dsn: str, redis_url: str) -> Harness:
@@ -175,3 +178,51 @@ async def test_presence_heals_after_redis_loses_its_data(
     assert (await two.app.registry.statuses([AVA]))[AVA] == "online"
     assert (await one.app.registry.statuses([LEO]))[LEO] == "online"
     assert await two.app.registry.is_viewing(AVA, CAMPAIGN_CONVERSATION)
+
+
+async def test_users_of_a_killed_instance_are_announced_offline(
+    db_dsn: str, redis_url: str
+) -> None:
+    """Ava is connected only to an instance that is SIGKILLed; Leo, on the
+    surviving instance, hears she is offline once the dead instance's
+    heartbeat has expired (2 s here), and reads her as offline."""
+    client = aioredis.Redis.from_url(redis_url)
+    await client.flushdb()
+    await client.aclose()
+    base = settings_for(db_dsn)
+    survivor = Harness(
+        BridgeApp(
+            dataclasses.replace(
+                base,
+                redis=RedisSettings(url=redis_url),
+                presence=dataclasses.replace(base.presence, instance_ttl=2.0),
+            )
+        )
+    )
+    await survivor.app.start()
+    port = free_port()
+    doomed = await start_daemon(
+        db_dsn, port, env={"REDIS_URL": redis_url, "BRIDGE_PRESENCE_INSTANCE_TTL": "2"}
+    )
+    ava = Client(f"http://127.0.0.1:{port}", AVA)
+    try:
+        leo = await survivor.client(LEO)
+        await ava.connect()
+        online = await leo.wait_for("user_status_update", lambda d: d["user_id"] == AVA)
+        assert online["status"] == "online"
+        doomed.send_signal(signal.SIGKILL)
+        await doomed.wait()
+        gone = await leo.wait_for(
+            "user_status_update",
+            lambda d: d["user_id"] == AVA and d["status"] == "offline",
+            timeout=20,
+        )
+        assert gone["status"] == "offline"
+        assert survivor.app.registry is not None
+        assert (await survivor.app.registry.statuses([AVA]))[AVA] == "offline"
+    finally:
+        await ava.close()
+        if doomed.returncode is None:
+            doomed.kill()
+            await doomed.wait()
+        await survivor.stop()
