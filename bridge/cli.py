@@ -43,20 +43,26 @@ def _token(settings: Settings, user_id: str, ttl: int) -> int:
 
 def _migrate(settings: Settings) -> int:
     from bridge.embedded import EmbeddedPostgres
-    from bridge.migrate import prepare_database
+    from bridge.migrate import MigrationError, prepare_database
 
     supabase_dir = Path(settings.database.supabase_dir)
-    if settings.embedded:
-        pg = EmbeddedPostgres(settings.database.data_dir, settings.database.embedded_port)
-        dsn = pg.start()
-        try:
-            applied = asyncio.run(prepare_database(dsn, supabase_dir, bootstrap=True, seed=True))
-        finally:
-            pg.stop()
-    else:
-        applied = asyncio.run(
-            prepare_database(settings.database.url, supabase_dir, bootstrap=False, seed=False)
-        )
+    try:
+        if settings.embedded:
+            pg = EmbeddedPostgres(settings.database.data_dir, settings.database.embedded_port)
+            dsn = pg.start()
+            try:
+                applied = asyncio.run(
+                    prepare_database(dsn, supabase_dir, bootstrap=True, seed=True)
+                )
+            finally:
+                pg.stop()
+        else:
+            applied = asyncio.run(
+                prepare_database(settings.database.url, supabase_dir, bootstrap=False, seed=False)
+            )
+    except MigrationError as exc:
+        print(f"bridge migrate: {exc}", file=sys.stderr)
+        return 1
     print(f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else ""))
     return 0
 
