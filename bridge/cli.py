@@ -1,5 +1,5 @@
 """The `bridge` command: `bridge run` (the default), `bridge token USER_ID`,
-`bridge migrate`."""
+`bridge migrate`, `bridge check`."""
 
 from __future__ import annotations
 
@@ -27,9 +27,26 @@ def _run(settings: Settings) -> int:
         with contextlib.suppress(asyncio.CancelledError):
             await serve(settings)
 
+    from bridge.migrate import MigrationError
+    from bridge.preflight import PreflightError
+
     # asyncio.run also cancels and awaits whatever the libraries left running.
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except (MigrationError, PreflightError) as exc:
+        print(f"bridge: {exc}", file=sys.stderr)
+        return 1
     return 0
+
+
+def _check(settings: Settings) -> int:
+    """The start-up verdict without starting (the embedded database is not
+    started for it: only the settings are checked then)."""
+    from bridge.preflight import check
+
+    verdict = asyncio.run(check(settings, None if settings.embedded else settings.database.url))
+    print(f"bridge: {verdict.render()}", file=sys.stdout if verdict.ok else sys.stderr)
+    return 0 if verdict.ok else 1
 
 
 def _token(settings: Settings, user_id: str, ttl: int) -> int:
@@ -77,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("user_id")
     token.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
     sub.add_parser("migrate", help="apply the migrations (and the seed, embedded)")
+    sub.add_parser("check", help="print whether the configuration can work, without starting")
     args = parser.parse_args(argv)
     logs.configure(args.log_level)
     try:
@@ -88,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         return _token(settings, args.user_id, args.ttl)
     if args.command == "migrate":
         return _migrate(settings)
+    if args.command == "check":
+        return _check(settings)
     return _run(settings)
 
 
