@@ -24,6 +24,7 @@ from bridge.embedded import EmbeddedPostgres
 from bridge.fanout import DirectAsyncManager, DirectAsyncRedisManager
 from bridge.metrics import Metrics
 from bridge.migrate import prepare_database
+from bridge.permissions import PermissionWatch
 from bridge.preflight import ensure as preflight
 from bridge.preflight import jwks_url
 from bridge.presence import LocalRegistry, Presence
@@ -192,7 +193,7 @@ class BridgeApp:
         dsn = await self._database()
         await preflight(s, dsn)  # PreflightError names every cause
         self.pool = await asyncpg.create_pool(dsn, min_size=2, max_size=s.database.pool_size)
-        store = Store(self.pool)
+        store = Store(self.pool, PermissionWatch(self.metrics))
         verifier = TokenVerifier(s.jwt_secret, jwks_url(s))
         presence = Presence(
             grace=s.presence.offline_grace,

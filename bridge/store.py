@@ -14,6 +14,7 @@ import asyncpg
 
 from bridge.db import Connection, acting_as, user_claims
 from bridge.payloads import MarkSeen, SendMessage
+from bridge.permissions import PermissionWatch, grant_problem
 
 DOORBELL_LOCK_KEY = 7406001  # the advisory lock of bridge.ring_doorbell()
 
@@ -48,7 +49,7 @@ _CLIENT_ERRORS: dict[str, tuple[str, int]] = {
 
 
 @asynccontextmanager
-async def _client_errors() -> AsyncIterator[None]:
+async def _client_errors(permissions: PermissionWatch | None = None) -> AsyncIterator[None]:
     try:
         yield
     except asyncpg.PostgresError as exc:
@@ -57,6 +58,15 @@ async def _client_errors() -> AsyncIterator[None]:
         if mapped is None:
             raise
         message = str(getattr(exc, "message", None) or exc)
+        missing_grant = grant_problem(state, message)
+        if missing_grant is not None:
+            # Not the client's fault: the operator hears of it, the client
+            # gets no internals and may retry once the grant is fixed.
+            if permissions is not None:
+                permissions.report(missing_grant)
+            raise StoreError(
+                "unavailable", "the server cannot do this right now (database permissions)", 503
+            ) from exc
         if state == "42501" and "row-level security" in message:
             message = "not allowed: you are not a participant of that conversation"
         raise StoreError(mapped[0], message, mapped[1]) from exc
@@ -67,14 +77,15 @@ def _loads(value: Any) -> Any:
 
 
 class Store:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, permissions: PermissionWatch | None = None) -> None:
         self.pool = pool
+        self.permissions = permissions
 
     @asynccontextmanager
     async def as_user(self, user_id: str) -> AsyncIterator[Connection]:
         async with (
             self.pool.acquire() as conn,
-            _client_errors(),
+            _client_errors(self.permissions),
             acting_as(conn, user_claims(user_id)),
         ):
             yield conn
