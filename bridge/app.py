@@ -25,6 +25,9 @@ from bridge.fanout import DirectAsyncManager, DirectAsyncRedisManager
 from bridge.logs import LibraryNoiseFilter, install_noise_filters, remove_noise_filters
 from bridge.metrics import Metrics
 from bridge.migrate import prepare_database
+from bridge.permissions import PermissionWatch
+from bridge.preflight import ensure as preflight
+from bridge.preflight import jwks_url
 from bridge.presence import LocalRegistry, Presence
 from bridge.presence_redis import PresenceRegistry, RedisRegistry
 from bridge.push.fcm import FcmSender
@@ -57,14 +60,6 @@ GC_THRESHOLDS = (50_000, 20, 100)
 def storage_public_base(settings: Settings) -> str:
     base = settings.supabase.url.rstrip("/")
     return f"{base}/storage/v1/object/public/{settings.supabase.avatars_bucket}"
-
-
-def jwks_url(settings: Settings) -> str | None:
-    if settings.supabase.jwks_url:
-        return settings.supabase.jwks_url
-    if settings.supabase.url:
-        return f"{settings.supabase.url.rstrip('/')}/auth/v1/.well-known/jwks.json"
-    return None
 
 
 SUPABASE_POOLER_PORT = 6543  # Supavisor's transaction mode: no LISTEN there
@@ -223,10 +218,11 @@ class BridgeApp:
         s = self.settings
         gc.callbacks.append(self._gc_watch)
         dsn = await self._database()
+        await preflight(s, dsn)  # PreflightError names every cause
         self.pool = await asyncpg.create_pool(
             dsn, min_size=2, max_size=s.database.pool_size, reset=keep_session
         )
-        store = Store(self.pool)
+        store = Store(self.pool, PermissionWatch(self.metrics))
         verifier = TokenVerifier(s.jwt_secret, jwks_url(s))
         presence = Presence(
             grace=s.presence.offline_grace,

@@ -1,5 +1,5 @@
 """The `bridge` command: `bridge run` (the default), `bridge token USER_ID`,
-`bridge migrate`."""
+`bridge migrate`, `bridge check`."""
 
 from __future__ import annotations
 
@@ -28,9 +28,16 @@ def _run(settings: Settings) -> int:
         with contextlib.suppress(asyncio.CancelledError):
             await serve(settings)
 
+    from bridge.migrate import MigrationError
+    from bridge.preflight import PreflightError
+
     # The runner also cancels and awaits whatever the libraries left running.
-    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-        runner.run(main())
+    try:
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            runner.run(main())
+    except (MigrationError, PreflightError) as exc:
+        print(f"bridge: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -41,6 +48,16 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     except ImportError:
         return None
     return uvloop.new_event_loop
+
+
+def _check(settings: Settings) -> int:
+    """The start-up verdict without starting (the embedded database is not
+    started for it: only the settings are checked then)."""
+    from bridge.preflight import check
+
+    verdict = asyncio.run(check(settings, None if settings.embedded else settings.database.url))
+    print(f"bridge: {verdict.render()}", file=sys.stdout if verdict.ok else sys.stderr)
+    return 0 if verdict.ok else 1
 
 
 def _token(settings: Settings, user_id: str, ttl: int) -> int:
@@ -54,20 +71,26 @@ def _token(settings: Settings, user_id: str, ttl: int) -> int:
 
 def _migrate(settings: Settings) -> int:
     from bridge.embedded import EmbeddedPostgres
-    from bridge.migrate import prepare_database
+    from bridge.migrate import MigrationError, prepare_database
 
     supabase_dir = Path(settings.database.supabase_dir)
-    if settings.embedded:
-        pg = EmbeddedPostgres(settings.database.data_dir, settings.database.embedded_port)
-        dsn = pg.start()
-        try:
-            applied = asyncio.run(prepare_database(dsn, supabase_dir, bootstrap=True, seed=True))
-        finally:
-            pg.stop()
-    else:
-        applied = asyncio.run(
-            prepare_database(settings.database.url, supabase_dir, bootstrap=False, seed=False)
-        )
+    try:
+        if settings.embedded:
+            pg = EmbeddedPostgres(settings.database.data_dir, settings.database.embedded_port)
+            dsn = pg.start()
+            try:
+                applied = asyncio.run(
+                    prepare_database(dsn, supabase_dir, bootstrap=True, seed=True)
+                )
+            finally:
+                pg.stop()
+        else:
+            applied = asyncio.run(
+                prepare_database(settings.database.url, supabase_dir, bootstrap=False, seed=False)
+            )
+    except MigrationError as exc:
+        print(f"bridge migrate: {exc}", file=sys.stderr)
+        return 1
     print(f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else ""))
     return 0
 
@@ -82,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("user_id")
     token.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
     sub.add_parser("migrate", help="apply the migrations (and the seed, embedded)")
+    sub.add_parser("check", help="print whether the configuration can work, without starting")
     args = parser.parse_args(argv)
     logs.configure(args.log_level)
     try:
@@ -93,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         return _token(settings, args.user_id, args.ttl)
     if args.command == "migrate":
         return _migrate(settings)
+    if args.command == "check":
+        return _check(settings)
     return _run(settings)
 
 

@@ -40,6 +40,8 @@ class Migration:
 
 
 def discover(migrations_dir: Path) -> list[Migration]:
+    if not migrations_dir.is_dir():
+        raise MigrationError(f"no migrations folder at {migrations_dir}")
     found = []
     for path in sorted(migrations_dir.glob("*.sql")):
         match = _MIGRATION_NAME.match(path.name)
@@ -62,9 +64,36 @@ async def apply_bootstrap(conn: asyncpg.Connection) -> None:
         await conn.execute(bootstrap_sql())
 
 
+# The supabase CLI's own statements (supabase/cli, apps/cli-go/pkg/migration/
+# history.go, CreateMigrationTable and CreateSeedTable, commit 1d1e7191268e):
+# a database the CLI never pushed to gets the same history table, so the CLI
+# and the bridge can take turns on it without applying anything twice.
+CLI_HISTORY_TABLES = (
+    "create schema if not exists supabase_migrations",
+    "create table if not exists supabase_migrations.schema_migrations"
+    " (version text not null primary key)",
+    "alter table supabase_migrations.schema_migrations add column if not exists statements text[]",
+    "alter table supabase_migrations.schema_migrations add column if not exists name text",
+    "create table if not exists supabase_migrations.seed_files"
+    " (path text not null primary key, hash text not null)",
+)
+
+
+async def ensure_history_tables(conn: asyncpg.Connection) -> None:
+    """Creates the CLI's migration history tables where they are missing."""
+    try:
+        async with conn.transaction():
+            await conn.execute("select pg_advisory_xact_lock($1)", MIGRATION_LOCK_KEY)
+            for statement in CLI_HISTORY_TABLES:
+                await conn.execute(statement)
+    except asyncpg.PostgresError as exc:
+        raise MigrationError(f"cannot create supabase_migrations.schema_migrations: {exc}") from exc
+
+
 async def apply_migrations(conn: asyncpg.Connection, migrations_dir: Path) -> list[str]:
     """Applies the migrations not yet recorded; returns the versions applied."""
     applied: list[str] = []
+    await ensure_history_tables(conn)
     for migration in discover(migrations_dir):
         async with conn.transaction():
             await conn.execute("select pg_advisory_xact_lock($1)", MIGRATION_LOCK_KEY)
@@ -123,8 +152,12 @@ async def apply_seed(conn: asyncpg.Connection, seed_path: Path) -> bool:
 async def prepare_database(
     dsn: str, supabase_dir: Path, *, bootstrap: bool, seed: bool
 ) -> list[str]:
-    """Brings a database up to date; returns the migration versions applied."""
-    conn = await asyncpg.connect(dsn)
+    """Brings a database up to date; returns the migration versions applied.
+    Every failure is a MigrationError with a message for the operator."""
+    try:
+        conn = await asyncpg.connect(dsn)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise MigrationError(f"cannot connect to the database: {exc}") from exc
     try:
         if bootstrap:
             await apply_bootstrap(conn)

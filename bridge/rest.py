@@ -146,9 +146,13 @@ class RestApi:
         except Exception as exc:
             database = f"error: {type(exc).__name__}"
         status = 200 if database == "ok" else 503
+        # Missing grants degrade but keep 200: a restart cannot fix them, and
+        # an orchestrator pulling the bridge would stop what still works.
+        problems = self.store.permissions.problems() if self.store.permissions else []
         return web.json_response(
             {
-                "status": "ok" if status == 200 else "degraded",
+                "status": "ok" if status == 200 and not problems else "degraded",
+                "problems": problems,
                 "database": database,
                 "sockets": self.socket_count(),
                 "counters": self.metrics.snapshot(),

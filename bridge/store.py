@@ -18,6 +18,7 @@ from bridge import jsoncodec
 from bridge.db import Connection, acting_as, user_claims
 from bridge.group_commit import GroupCommit
 from bridge.payloads import MarkSeen, SendMessage
+from bridge.permissions import PermissionWatch, grant_problem
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ _CLIENT_ERRORS: dict[str, tuple[str, int]] = {
 
 
 @asynccontextmanager
-async def _client_errors() -> AsyncIterator[None]:
+async def _client_errors(permissions: PermissionWatch | None = None) -> AsyncIterator[None]:
     try:
         yield
     except asyncpg.PostgresError as exc:
@@ -63,6 +64,15 @@ async def _client_errors() -> AsyncIterator[None]:
         if mapped is None:
             raise
         message = str(getattr(exc, "message", None) or exc)
+        missing_grant = grant_problem(state, message)
+        if missing_grant is not None:
+            # Not the client's fault: the operator hears of it, the client
+            # gets no internals and may retry once the grant is fixed.
+            if permissions is not None:
+                permissions.report(missing_grant)
+            raise StoreError(
+                "unavailable", "the server cannot do this right now (database permissions)", 503
+            ) from exc
         if state == "42501" and "row-level security" in message:
             # Writing into someone else's conversation: the same answer as
             # for one that does not exist, so ids of others' leak nothing.
@@ -118,8 +128,9 @@ def _sent(req: SendMessage, result: dict[str, Any]) -> Sent:
 
 
 class Store:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, permissions: PermissionWatch | None = None) -> None:
         self.pool = pool
+        self.permissions = permissions
         # Called after this process committed a change clients must hear
         # about: the relay wakes at once instead of waiting for a doorbell.
         self.on_write: Callable[[], None] | None = None
@@ -140,7 +151,7 @@ class Store:
     async def as_user(self, user_id: str) -> AsyncIterator[Connection]:
         async with (
             self.pool.acquire() as conn,
-            _client_errors(),
+            _client_errors(self.permissions),
             acting_as(conn, user_claims(user_id)),
         ):
             yield conn
@@ -161,7 +172,7 @@ class Store:
     async def _send_one(self, user_id: str, req: SendMessage) -> tuple[dict[str, Any], bool]:
         """One round trip: bridge.send_message_as switches to the user's role
         and claims inside its own statement."""
-        async with _client_errors():
+        async with _client_errors(self.permissions):
             row = await self.pool.fetchval(
                 "select bridge.send_message_as($1::jsonb, $2, $3, $4, $5, $6)",
                 json.dumps(user_claims(user_id)),
@@ -185,7 +196,7 @@ class Store:
         try:
             if len(batch) == 1:
                 raise _WriteAlone
-            async with _client_errors():
+            async with _client_errors(self.permissions):
                 row = await self.pool.fetchval(
                     "select bridge.send_messages_as($1::jsonb)",
                     json.dumps([_send_item(*batch[i]) for i in order]),

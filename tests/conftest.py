@@ -14,7 +14,7 @@ import asyncpg
 import pytest
 
 from bridge.embedded import EmbeddedPostgres, free_port
-from bridge.migrate import prepare_database
+from bridge.migrate import apply_bootstrap, prepare_database
 
 REPO = Path(__file__).resolve().parent.parent
 SUPABASE_DIR = REPO / "supabase"
@@ -43,15 +43,63 @@ def pg_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPos
         cluster.stop()
 
 
+# The two kinds of Supabase project the migrations must work on: Supabase's
+# default privileges on `public` (every new table and function granted to the
+# API roles), and "default privileges for new entities" off, the hosted
+# default since 2026-05-30 (`[api] auto_expose_new_tables = false`).
+DEFAULT_GRANTS = "default_grants"
+NO_DEFAULT_GRANTS = "no_default_grants"
+GRANT_MODES = (DEFAULT_GRANTS, NO_DEFAULT_GRANTS)
+# Verbatim from supabase/cli apps/cli-go/internal/db/start/start.go
+# (RevokeDefaultDataApiPrivilegesSql, commit 1d1e7191268e068fe9cb6aba524d1c619a9c727b):
+# what Studio runs at project creation when the toggle is off.
+REVOKE_DEFAULT_DATA_API_PRIVILEGES = """
+alter default privileges for role postgres in schema public
+  revoke select, insert, update, delete on tables from anon, authenticated, service_role;
+alter default privileges for role postgres in schema public
+  revoke usage, select on sequences from anon, authenticated, service_role;
+alter default privileges for role postgres in schema public
+  revoke execute on functions from anon, authenticated, service_role;
+"""
+# Parametrize a test module or test over both kinds of project:
+# `pytestmark = both_grant_modes` (the test must use `db`, `db_dsn`,
+# `bridge` or `template_db`).
+both_grant_modes = pytest.mark.parametrize("template_db", GRANT_MODES, indirect=True)
+
+
 @pytest.fixture(scope="session")
-async def template_db(pg_cluster: EmbeddedPostgres) -> str:
+async def template_db(pg_cluster: EmbeddedPostgres, request: pytest.FixtureRequest) -> str:
+    """A template database with the Supabase bootstrap, every migration and
+    the seed; by default with Supabase's default privileges, or without them
+    when parametrized with NO_DEFAULT_GRANTS."""
+    mode = getattr(request, "param", DEFAULT_GRANTS)
+    name = TEMPLATE if mode == DEFAULT_GRANTS else f"{TEMPLATE}_{mode}"
     admin = await asyncpg.connect(pg_cluster.dsn)
     try:
-        await admin.execute(f"create database {TEMPLATE}")
+        # pytest rebuilds a session fixture when its parameter changes: keep
+        # each template once built.
+        if await admin.fetchval("select 1 from pg_database where datname = $1", name):
+            return name
+        await admin.execute(f"create database {name}")
     finally:
         await admin.close()
-    await prepare_database(pg_cluster.dsn_for(TEMPLATE), SUPABASE_DIR, bootstrap=True, seed=True)
-    return TEMPLATE
+    dsn = pg_cluster.dsn_for(name)
+    if mode == NO_DEFAULT_GRANTS:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await apply_bootstrap(conn)
+            await conn.execute(REVOKE_DEFAULT_DATA_API_PRIVILEGES)
+        finally:
+            await conn.close()
+    # The bootstrap grants the default privileges again: run it only once here.
+    await prepare_database(dsn, SUPABASE_DIR, bootstrap=mode == DEFAULT_GRANTS, seed=True)
+    return name
+
+
+@pytest.fixture
+def grant_mode(template_db: str) -> str:
+    """Which kind of project the test's database stands for (GRANT_MODES)."""
+    return NO_DEFAULT_GRANTS if template_db.endswith(NO_DEFAULT_GRANTS) else DEFAULT_GRANTS
 
 
 async def create_database(cluster: EmbeddedPostgres, template: str | None) -> str:

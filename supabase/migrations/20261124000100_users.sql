@@ -15,6 +15,13 @@ create table public.users (
   updated_at timestamptz not null default now()
 );
 alter table public.users enable row level security;
+-- Explicit grants: a project with "default privileges for new entities" off
+-- (`[api] auto_expose_new_tables = false`) gives the API roles nothing on new
+-- tables. Clients read profiles (RLS picks the rows) and edit two columns of
+-- their own (below); the service role (edge functions, operators) has the
+-- table, as Supabase intends for it.
+grant select on public.users to authenticated;
+grant select, insert, update, delete on public.users to service_role;
 
 comment on table public.users is 'Chat profile of an auth.users account.';
 

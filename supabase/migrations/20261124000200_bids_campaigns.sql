@@ -9,6 +9,10 @@ create table public.campaigns (
   updated_at timestamptz not null default now()
 );
 alter table public.campaigns enable row level security;
+-- Explicit grants (no reliance on Supabase's default privileges): brand owners
+-- manage their campaigns through supabase-js; the policies below pick rows.
+grant select, insert, update, delete on public.campaigns to authenticated;
+grant select, insert, update, delete on public.campaigns to service_role;
 
 create table public.bids (
   id uuid primary key default gen_random_uuid(),
@@ -21,6 +25,9 @@ create table public.bids (
   updated_at timestamptz not null default now()
 );
 alter table public.bids enable row level security;
+-- Bids are read and placed by clients; they change only through the flow.
+grant select, insert on public.bids to authenticated;
+grant select, insert, update, delete on public.bids to service_role;
 
 create index campaigns_brand_owner_idx on public.campaigns (brand_owner_id);
 create index bids_brand_owner_idx on public.bids (brand_owner_id);

@@ -31,6 +31,11 @@ create table public.conversations (
     check (conversation_type <> 'direct' or flow_state is null)
 );
 alter table public.conversations enable row level security;
+-- Explicit grants: clients read their conversations (RLS picks the rows) and
+-- open direct ones (column grants below); everything else moves through
+-- triggers and security definer functions.
+grant select on public.conversations to authenticated;
+grant select, insert, update, delete on public.conversations to service_role;
 
 -- One conversation per bid, per campaign and influencer, per direct pair.
 create unique index conversations_one_per_bid
@@ -104,6 +109,11 @@ $$;
 
 revoke execute on function public.is_conversation_participant(uuid) from public, anon;
 revoke execute on function public.shares_conversation_with(uuid) from public, anon;
+-- Policies run their helpers with the caller's rights: without EXECUTE every
+-- read of messages or partner profiles fails with "permission denied for
+-- function" once default privileges are off.
+grant execute on function public.is_conversation_participant(uuid) to authenticated, service_role;
+grant execute on function public.shares_conversation_with(uuid) to authenticated, service_role;
 
 create policy "Participants can read their conversations"
   on public.conversations for select to authenticated

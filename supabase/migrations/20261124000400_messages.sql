@@ -24,6 +24,10 @@ create table public.messages (
   constraint messages_client_message_id_unique unique (sender_id, client_message_id)
 );
 alter table public.messages enable row level security;
+-- Explicit grants: participants read messages (also what `insert ...
+-- returning` needs); what they may write is the column grants below.
+grant select on public.messages to authenticated;
+grant select, insert, update, delete on public.messages to service_role;
 
 alter table public.conversations
   add constraint conversations_last_message_fk
@@ -183,3 +187,6 @@ begin
   return _n;
 end
 $$;
+
+revoke execute on function public.mark_conversation_read(uuid, uuid) from public, anon;
+grant execute on function public.mark_conversation_read(uuid, uuid) to authenticated, service_role;

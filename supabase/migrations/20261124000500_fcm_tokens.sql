@@ -12,6 +12,10 @@ create table public.fcm_tokens (
   created_at timestamptz not null default now()
 );
 alter table public.fcm_tokens enable row level security;
+-- Explicit grants: a user manages their own devices' tokens (policies below);
+-- the service role reads them to push.
+grant select, insert, update, delete on public.fcm_tokens to authenticated;
+grant select, insert, update, delete on public.fcm_tokens to service_role;
 
 -- The pusher reads a user's active tokens.
 create index fcm_tokens_user_active_idx on public.fcm_tokens (user_id) where is_active;

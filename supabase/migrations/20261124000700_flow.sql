@@ -17,6 +17,9 @@ create table public.flow_transitions (
   primary key (conversation_type, from_state, action)
 );
 alter table public.flow_transitions enable row level security;
+-- Explicit grant: clients read the rules to show the actions open to them.
+grant select on public.flow_transitions to authenticated;
+grant select on public.flow_transitions to service_role;
 
 create policy "Signed-in users can read the flow rules"
   on public.flow_transitions for select to authenticated

@@ -285,6 +285,24 @@ async def start_daemon(
     raise RuntimeError("the daemon did not come up")
 
 
+async def run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    """`bridge ARGS...` as its own process with extra environment; returns the
+    exit status, stdout and stderr."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bridge.cli",
+        *args,
+        env={**os.environ, "BRIDGE_CONFIG": str(REPO / "config.toml"), **(env or {})},
+        cwd=REPO,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate()
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
 async def place_bid(
     db: asyncpg.Connection, influencer: str, brand_owner: str, campaign: str | None = None
 ) -> str:

@@ -19,8 +19,12 @@ from tests.conftest import (
     DIRECT_CONVERSATION,
     LEO,
     MIA,
+    both_grant_modes,
 )
 from tests.integration.bridge_harness import place_bid
+
+# Runs on projects with and without Supabase's default privileges on public.
+pytestmark = both_grant_modes
 
 
 async def act(db: asyncpg.Connection, user: str, conversation: str, action: str) -> asyncpg.Record:

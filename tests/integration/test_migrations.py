@@ -5,10 +5,11 @@ and a second run (a restarted bridge) is a no-op."""
 from __future__ import annotations
 
 import asyncpg
+import pytest
 
 from bridge.embedded import EmbeddedPostgres
 from bridge.migrate import discover, prepare_database
-from tests.conftest import SUPABASE_DIR, create_database
+from tests.conftest import NO_DEFAULT_GRANTS, SUPABASE_DIR, both_grant_modes, create_database
 
 
 async def test_migrations_apply_on_an_empty_database_and_rerun_as_a_no_op(
@@ -49,6 +50,7 @@ async def test_migrations_apply_on_an_empty_database_and_rerun_as_a_no_op(
         await conn.close()
 
 
+@both_grant_modes
 async def test_every_public_table_has_row_level_security(
     pg_cluster: EmbeddedPostgres, template_db: str
 ) -> None:
@@ -77,5 +79,39 @@ async def test_outbox_is_published_for_supabase_realtime(
             " where pubname = 'supabase_realtime'"
         )
         assert [r["t"] for r in tables] == ["bridge.outbox"]
+    finally:
+        await conn.close()
+
+
+@pytest.mark.parametrize("template_db", [NO_DEFAULT_GRANTS], indirect=True)
+async def test_every_public_table_and_policy_helper_is_granted_explicitly(
+    pg_cluster: EmbeddedPostgres, template_db: str
+) -> None:
+    """On a project without default privileges ("auto_expose_new_tables =
+    false") the migrations' own grants let signed-in users and the service
+    role read every table of the app and run every function a policy calls;
+    anon gets nothing in public."""
+    conn = await asyncpg.connect(pg_cluster.dsn_for(template_db))
+    try:
+        tables = await conn.fetch(
+            "select c.oid::regclass::text as name,"
+            " has_table_privilege('authenticated', c.oid, 'select') as authenticated,"
+            " has_table_privilege('service_role', c.oid, 'select') as service_role,"
+            " has_table_privilege('anon', c.oid, 'select, insert, update, delete') as anon"
+            " from pg_class c where c.relkind = 'r' and c.relnamespace = 'public'::regnamespace"
+        )
+        assert tables
+        for t in tables:
+            assert (t["authenticated"], t["service_role"], t["anon"]) == (True, True, False), t
+        helpers = await conn.fetch(
+            "select distinct p.oid::regprocedure::text as name,"
+            " has_function_privilege('authenticated', p.oid, 'execute') as ok"
+            " from pg_policies pol"
+            " join pg_proc p on p.pronamespace = 'public'::regnamespace"
+            "  and (pol.qual like '%' || p.proname || '(%'"
+            "       or pol.with_check like '%' || p.proname || '(%')"
+        )
+        assert helpers
+        assert [h["name"] for h in helpers if not h["ok"]] == []
     finally:
         await conn.close()

@@ -14,8 +14,12 @@ from tests.conftest import (
     DIRECT_CONVERSATION,
     LEO,
     MIA,
+    both_grant_modes,
 )
 from tests.integration.bridge_harness import Harness, token
+
+# Runs on projects with and without Supabase's default privileges on public.
+pytestmark = both_grant_modes
 
 
 @pytest.mark.parametrize(

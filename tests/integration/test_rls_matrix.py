@@ -21,7 +21,13 @@ from tests.conftest import (
     DIRECT_CONVERSATION,
     LEO,
     MIA,
+    NO_DEFAULT_GRANTS,
+    both_grant_modes,
 )
+
+# Every case runs on a project with Supabase's default privileges and on one
+# without them: RLS must decide the same, and the grants must let it.
+pytestmark = both_grant_modes
 
 ANON = None
 NAMES = {AVA: "ava", LEO: "leo", MIA: "mia", ANON: "anon"}
@@ -56,15 +62,26 @@ def _claims(actor: str | None) -> dict[str, Any] | None:
 
 @pytest.mark.parametrize("table", sorted(VISIBLE))
 async def test_select_shows_only_what_belongs_to_the_actor(
-    db: asyncpg.Connection, table: str
+    db: asyncpg.Connection, grant_mode: str, table: str
 ) -> None:
     """Each actor reads exactly the rows of their own conversations, profiles
     and tokens; anon reads nothing but public avatars."""
     await _give_everyone_a_token(db)
     for actor, expected in VISIBLE[table].items():
+        if _anon_has_no_grant(grant_mode, actor, table):
+            # No default privileges: anon has no grant at all, a clearer "nothing".
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                async with acting_as(db, None):
+                    await db.fetchval(f"select count(*) from {table}")
+            continue
         async with acting_as(db, _claims(actor)):
             count = await db.fetchval(f"select count(*) from {table}")
         assert count == expected, f"{NAMES[actor]} sees {count} rows of {table}"
+
+
+def _anon_has_no_grant(grant_mode: str, actor: str | None, table: str) -> bool:
+    """anon is granted nothing in `public` when default privileges are off."""
+    return grant_mode == NO_DEFAULT_GRANTS and actor is ANON and table.startswith("public.")
 
 
 @pytest.mark.parametrize("actor", [AVA, LEO, MIA, ANON], ids=lambda a: NAMES[a])
@@ -449,3 +466,24 @@ async def _fingerprint(db: asyncpg.Connection) -> list[str]:
             )
         )
     return digests
+
+
+@pytest.mark.parametrize("table", sorted(t for t in VISIBLE if t.startswith("public.")))
+async def test_service_role_reads_every_public_table(db: asyncpg.Connection, table: str) -> None:
+    """The service role (edge functions, operator scripts) reads every table
+    of the app, whatever the project's default privileges."""
+    await _give_everyone_a_token(db)
+    async with acting_as(db, {"role": "service_role"}):
+        count = await db.fetchval(f"select count(*) from {table}")
+    assert count > 0
+
+
+async def test_participant_marks_a_conversation_read_through_the_rpc(
+    db: asyncpg.Connection,
+) -> None:
+    """supabase-js `rpc('mark_conversation_read')` works for a participant."""
+    async with acting_as(db, _claims(LEO)):
+        marked = await db.fetchval(
+            "select public.mark_conversation_read($1)", CAMPAIGN_CONVERSATION
+        )
+    assert marked > 0

@@ -19,10 +19,14 @@ from tests.conftest import (
     DIRECT_CONVERSATION,
     LEO,
     MIA,
+    both_grant_modes,
 )
 from tests.integration.bridge_harness import Client, Harness, token
 
 QUIET = 0.4  # how long we listen for something that must not arrive
+
+# Runs on projects with and without Supabase's default privileges on public.
+pytestmark = both_grant_modes
 
 
 async def seed_client(bridge: Harness, user: str) -> Client:
