@@ -84,8 +84,9 @@ class PushSettings:
     max_backoff: float = 60.0
     # Pushes sent at once.
     concurrency: int = 8
-    # A push being sent by an instance that died is retried after this.
-    lease_seconds: float = 120.0
+    # A push being sent by an instance that died is taken over after this;
+    # the sending instance renews it every third of it while trying.
+    lease_seconds: float = 15.0
     # How often the worker looks for due pushes when nothing woke it.
     poll_interval: float = 1.0
 
