@@ -174,6 +174,9 @@ class FcmStandIn:
     async def _send(self, request: web.Request) -> web.Response:
         with self._lock:
             self.arrived += 1
+        # The whole request is in before FCM is slow to answer: a sender that
+        # dies meanwhile has still sent the push (as with FCM).
+        raw = await request.read()
         if self.delay:
             await asyncio.sleep(self.delay)
         auth = request.headers.get("Authorization", "")
@@ -188,7 +191,6 @@ class FcmStandIn:
             return self._refuse(
                 403, fcm_error(403, "PERMISSION_DENIED", "Permission denied on the project.", None)
             )
-        raw = await request.read()
         try:
             body = json.loads(raw)
             message = body["message"]
