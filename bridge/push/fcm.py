@@ -149,6 +149,7 @@ class FcmSender:
             cred, options, name=f"chat-bridge-{uuid.uuid4().hex[:8]}"
         )
         self.project_id = project_id or self.app.project_id
+        self._refreshing = asyncio.Lock()
         if endpoint:
             service = messaging._get_messaging_service(self.app)
             service._fcm_url = f"{endpoint.rstrip('/')}/v1/projects/{self.project_id}/messages:send"
@@ -158,8 +159,11 @@ class FcmSender:
         """The SDK refreshes its OAuth token with a blocking HTTP call inside
         the request; doing it first in a thread keeps the event loop free."""
         credential = self.app.credential.get_credential()
-        if not credential.valid:
-            await asyncio.to_thread(credential.refresh, google_auth_requests.Request())
+        if credential.valid:
+            return
+        async with self._refreshing:  # one refresh for all the sends waiting on it
+            if not credential.valid:
+                await asyncio.to_thread(credential.refresh, google_auth_requests.Request())
 
     async def send(self, message: PushMessage, devices: list[Device]) -> list[Outcome]:
         if not devices:
