@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import math
 import statistics
 import sys
 import tempfile
@@ -130,7 +131,7 @@ async def settled(dsn: str) -> None:
 
 async def burst(dsn: str, fcm: FcmStandIn, pairs: list[tuple[str, str]], args: Any) -> None:
     """Per FCM latency: every device's share of a burst, and its pushes."""
-    conns = [await asyncpg.connect(dsn) for _ in range(8)]
+    conns = [await asyncpg.connect(dsn) for _ in range(args.burst_devices)]
     gap = args.burst_seconds / max(1, args.burst_messages - 1)
     try:
         for case, delay in enumerate((0.0, 1.0, 2.0)):
@@ -139,10 +140,17 @@ async def burst(dsn: str, fcm: FcmStandIn, pairs: list[tuple[str, str]], args: A
             # Other people per case: no cooldown left over from the last one.
             first = case * args.burst_devices
             group = [c for c, _ in pairs[first : first + args.burst_devices]]
+            start = time.perf_counter()
             for n in range(args.burst_messages):
-                for k, conversation in enumerate(group):
-                    await insert(conns[k % len(conns)], conversation, f"burst {n}")
-                await asyncio.sleep(gap)
+                await asyncio.gather(
+                    *(
+                        insert(conns[k], conversation, f"burst {n}")
+                        for k, conversation in enumerate(group)
+                    )
+                )
+                await asyncio.sleep(max(0.0, start + (n + 1) * gap - time.perf_counter()))
+            lasted = time.perf_counter() - start - gap
+            bound = 1 + math.ceil(lasted / (args.cooldown + delay))
             await settled(dsn)
             pushes: dict[str, list[int]] = {}
             for message in fcm.sent[before:]:
@@ -151,7 +159,7 @@ async def burst(dsn: str, fcm: FcmStandIn, pairs: list[tuple[str, str]], args: A
             complete = all(sum(v) == args.burst_messages for v in pushes.values())
             print(
                 f"FCM latency {delay:.0f} s: {args.burst_messages} messages in"
-                f" {args.burst_seconds:g} s to {len(pushes)} devices -> pushes per device"
+                f" {lasted:.1f} s to {len(pushes)} devices (bound {bound}) -> pushes per device"
                 f" min {per_device[0]} max {per_device[-1]}"
                 f" mean {statistics.mean(per_device):.1f};"
                 f" merged counts add up: {complete}"
