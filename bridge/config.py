@@ -293,3 +293,7 @@ def _check_whole(settings: Settings) -> None:
         raise ConfigError("outbox.batch_size: must be at least 1")
     if settings.outbox.poll_interval <= 0:
         raise ConfigError("outbox.poll_interval: must be positive")
+    if settings.push.lease_seconds <= 0 or settings.push.poll_interval <= 0:
+        raise ConfigError("push.lease_seconds and push.poll_interval: must be positive")
+    if settings.push.concurrency < 1 or settings.push.max_attempts < 1:
+        raise ConfigError("push.concurrency and push.max_attempts: must be at least 1")
