@@ -135,6 +135,16 @@ class PushQueue:
         )
         return {row["id"] for row in rows}
 
+    async def release(self, claims: dict[int, int]) -> None:
+        """Lets the leases of jobs this instance gives up run out now."""
+        await self.pool.execute(
+            "update bridge.push_jobs j set lease_until = now()"
+            " from unnest($1::bigint[], $2::int[]) c (id, attempts)"
+            " where j.id = c.id and j.attempts = c.attempts and j.status = 'sending'",
+            list(claims),
+            list(claims.values()),
+        )
+
     async def finish(self, job: PushJob, status: str, error: str | None) -> bool:
         """Records the outcome; False (and nothing changed) if another
         instance took the job over meanwhile. The cooldown of the pair

@@ -32,6 +32,8 @@ from bridge.push.queue import PushJob, PushQueue
 
 log = logging.getLogger(__name__)
 
+STOP_GRACE = 5.0  # seconds a stop waits for pushes being sent
+
 
 class Sender(Protocol):
     async def send(self, message: PushMessage, devices: list[Device]) -> list[Outcome]: ...
@@ -103,15 +105,28 @@ class PushWorker:
                         await asyncio.wait_for(self.wake.wait(), self.settings.poll_interval)
                     self.wake.clear()
         finally:
-            # Stopping is a crash for jobs in flight: their leases run out and
-            # another instance (or the next start) sends them.
-            tasks = [heartbeat, *self._inflight]
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            self._claimed.clear()
+            await self._drain(heartbeat)
+
+    async def _drain(self, heartbeat: asyncio.Task[None]) -> None:
+        """On stop, sends in progress get STOP_GRACE to finish (a restart
+        then does not send them again); jobs still being tried after it are
+        given up here and their leases released, so another instance takes
+        them over at once (their devices may get them twice; see fcm.py)."""
+        if self._inflight:
+            await asyncio.wait(set(self._inflight), timeout=STOP_GRACE)
+        claims = dict(self._claimed)  # a cancelled delivery forgets its claim
+        tasks = [heartbeat, *self._inflight]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._claimed.clear()
+        if claims:
+            try:
+                await self.queue.release(claims)
+            except Exception:
+                log.exception("releasing push leases on stop failed; they run out")
 
     async def _heartbeat(self) -> None:
         """Renews the leases of the jobs being tried, at a third of the lease,

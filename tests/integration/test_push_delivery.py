@@ -6,16 +6,17 @@ sender's push taken over, and repeats that replace each other on the device."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
+import signal
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 
+from bridge.embedded import free_port
 from tests.conftest import AVA, BID_CONVERSATION, CAMPAIGN_CONVERSATION, LEO
 from tests.integration import test_push
-from tests.integration.bridge_harness import Harness
+from tests.integration.bridge_harness import Harness, send_as, start_daemon
 from tests.integration.fcm_standin import FcmStandIn, eventually
 from tests.integration.test_push import push_settings, register, send, started
 
@@ -89,34 +90,65 @@ async def test_retries_outlasting_the_lease_reach_fcm_once(
         await bridge.stop()
 
 
-async def test_a_crashed_senders_push_is_taken_over(
+async def test_a_killed_senders_push_is_taken_over(
     db_dsn: str, fcm: FcmStandIn, tmp_path: Path, db: asyncpg.Connection
 ) -> None:
-    """The instance sending a push dies mid-request (its worker cancelled,
-    no cleanup): once the lease runs out the next instance takes the job
-    over and sends it. At least once to FCM: a copy that got through before
-    the crash carries the same tag and collapse ids, so the device shows
-    one notification."""
+    """The daemon sending a push is SIGKILLed mid-request: once the lease
+    runs out the next instance takes the job over and sends it. At least
+    once to FCM: the copy that got through before the kill carries the same
+    tag and collapse ids as the new one, so the device shows one."""
     settings = push_settings(db_dsn, fcm, tmp_path, lease_seconds=1.0)
-    first = await started(settings)
-    await register(first, LEO, "leo-phone", "android")
-    fcm.delay = 1.0
-    await send(first, AVA, CAMPAIGN_CONVERSATION, "are you there?")
-    await eventually(lambda: fcm.arrived >= 1)
-    worker = next(t for t in first.app.tasks if t.get_name() == "push-worker")
-    worker.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await worker
+    env = {
+        "GOOGLE_APPLICATION_CREDENTIALS": settings.fcm.credentials,
+        "FCM_PROJECT_ID": fcm.project_id,
+        "FCM_ENDPOINT": fcm.base_url,
+        "BRIDGE_PUSH_COOLDOWN": "0",
+        "BRIDGE_PUSH_LEASE_SECONDS": "1",
+        "BRIDGE_PUSH_POLL_INTERVAL": "0.2",
+    }
+    await db.execute(
+        "insert into public.fcm_tokens (user_id, token, platform)"
+        " values ($1, 'leo-phone', 'android')",
+        LEO,
+    )
+    fcm.delay = 2.0
+    first = await start_daemon(db_dsn, free_port(), env=env)
+    try:
+        await send_as(db, AVA, CAMPAIGN_CONVERSATION, "are you there?")
+        await eventually(lambda: fcm.arrived >= 1)
+    finally:
+        first.send_signal(signal.SIGKILL)
+        await first.wait()
     assert await db.fetchval("select status from bridge.push_jobs") == "sending"
-    await first.stop()
     second = await started(settings)
     try:
         jobs = await job_settled(db)
         assert [(j["status"], j["attempts"]) for j in jobs] == [("sent", 2)]
+        await eventually(lambda: len(fcm.messages_to("leo-phone")) == 2)  # both reached FCM
         copies = fcm.messages_to("leo-phone")
-        assert copies, "the push never reached FCM"
         assert {m["notification"]["body"] for m in copies} == {"are you there?"}
-        assert len({m["android"]["notification"]["tag"] for m in copies}) == 1
+        assert len({collapse_keys(m) for m in copies}) == 1
+    finally:
+        await second.stop()
+
+
+async def test_a_stop_lets_a_push_in_progress_finish(
+    db_dsn: str, fcm: FcmStandIn, tmp_path: Path, db: asyncpg.Connection
+) -> None:
+    """Stopping the bridge while FCM is still answering a push waits for the
+    answer and records it, so the next start does not send it again."""
+    settings = push_settings(db_dsn, fcm, tmp_path, lease_seconds=1.0)
+    first = await started(settings)
+    await register(first, LEO, "leo-phone")
+    fcm.delay = 1.0
+    await send(first, AVA, CAMPAIGN_CONVERSATION, "one push only")
+    await eventually(lambda: fcm.arrived >= 1)
+    await first.stop()
+    assert [(j["status"], j["attempts"]) for j in await job_settled(db)] == [("sent", 1)]
+    second = await started(settings)
+    try:
+        await asyncio.sleep(1.5)  # longer than a lease: a re-send would have shown
+        assert len(fcm.messages_to("leo-phone")) == 1
     finally:
         await second.stop()
 
