@@ -10,10 +10,15 @@ conversations at a steady rate while:
   --realtime  rings the relay through the Realtime stand-in, and drops its
               connections every two seconds (no LISTEN, slow poll only).
 
-At the end every recipient must hold every message of its conversations;
-every push job must have been sent at most once.
+At the end every recipient must hold every message of its conversations.
+Pushes are at least once to FCM: a job whose sender was killed mid-send is
+taken over after its lease and may reach FCM twice; the report counts those
+duplicates, and the ones a device would show stacked (copies that do not
+share the Android tag / apns-collapse-id / web push Topic: there should be
+none). --fcm-delay slows FCM so that pushes are in flight at the kill.
 
 Usage: python bench/chaos.py [--messages 10000] [--rate 500] [--kill] [--realtime]
+                             [--fcm-delay 1.0]
 """
 
 from __future__ import annotations
@@ -26,8 +31,8 @@ import signal
 import sys
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 
@@ -42,6 +47,15 @@ from tests.integration.fcm_standin import FcmStandIn  # noqa: E402
 from tests.integration.realtime_standin import RealtimeStandIn  # noqa: E402
 
 SECRET = "chaos-secret-that-is-at-least-32-characters-long"
+
+
+def collapse_keys(message: dict[str, Any]) -> tuple[str, str, str]:
+    """What makes a device replace a notification instead of adding one."""
+    return (
+        message["android"]["notification"]["tag"],
+        message["apns"]["headers"]["apns-collapse-id"],
+        message["webpush"]["headers"]["Topic"],
+    )
 
 
 async def populate(dsn: str, pairs: int) -> list[tuple[str, str, str]]:
@@ -79,6 +93,7 @@ async def populate(dsn: str, pairs: int) -> list[tuple[str, str, str]]:
 async def run(args: argparse.Namespace, pg: EmbeddedPostgres, tmp: Path) -> None:
     conversations = await populate(pg.dsn, args.pairs)
     fcm = FcmStandIn()
+    fcm.delay = args.fcm_delay
     fcm.start()
     account = fcm.service_account(tmp / "service-account.json")
     port = free_port()
@@ -171,16 +186,29 @@ async def run(args: argparse.Namespace, pg: EmbeddedPostgres, tmp: Path) -> None
         recovered = time.perf_counter() - t0
         missing = sum(len(expected[u] - set(by_user[u].messages)) for u in expected)
         delivered = sum(len(set(by_user[u].messages) & expected[u]) for u in expected)
-        await asyncio.sleep(3)  # let the push worker finish
-        push_counts = Counter((m["token"], m["data"].get("message_id")) for m in list(fcm.sent))
-        doubled = sum(1 for n in push_counts.values() if n > 1)
         jobs = await asyncpg.connect(pg.dsn)
         try:
+            for _ in range(600):  # a killed sender's jobs are taken over after their lease
+                busy = await jobs.fetchval(
+                    "select count(*) from bridge.push_jobs where status in ('pending', 'sending')"
+                )
+                if not busy:
+                    break
+                await asyncio.sleep(0.2)
+            pushes_settled = time.perf_counter() - t0
             job_states = dict(
                 await jobs.fetch("select status, count(*) from bridge.push_jobs group by status")
             )
+            taken_over = await jobs.fetchval(
+                "select count(*) from bridge.push_jobs where attempts > 1"
+            )
         finally:
             await jobs.close()
+        copies: dict[tuple[str, str | None], list[dict[str, Any]]] = {}
+        for m in list(fcm.sent):
+            copies.setdefault((m["token"], m["data"].get("message_id")), []).append(m)
+        doubled = sum(len(c) - 1 for c in copies.values())
+        stacked = sum(len({collapse_keys(m) for m in c}) - 1 for c in copies.values())
         for line in chaos_log:
             print(line)
         if missing and os.environ.get("CHAOS_DEBUG"):
@@ -212,8 +240,9 @@ async def run(args: argparse.Namespace, pg: EmbeddedPostgres, tmp: Path) -> None
         )
         print(f"all delivered after {recovered:.1f} s")
         print(
-            f"pushes received by FCM: {len(fcm.sent)}; sent twice: {doubled};"
-            f" push jobs: {job_states}"
+            f"pushes received by FCM: {len(fcm.sent)}; duplicates delivered to FCM: {doubled}"
+            f" (jobs taken over after a lease: {taken_over}); duplicates a device would show"
+            f" stacked: {stacked}; push jobs settled after {pushes_settled:.1f} s: {job_states}"
         )
     finally:
         for recipient in recipients:
@@ -234,6 +263,7 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=50)
     parser.add_argument("--kill", action="store_true")
     parser.add_argument("--realtime", action="store_true")
+    parser.add_argument("--fcm-delay", type=float, default=0.0, help="FCM latency (s)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         pg = EmbeddedPostgres(tmp, free_port(), extra_settings={"max_connections": "300"})

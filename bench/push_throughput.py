@@ -1,14 +1,21 @@
-"""Push throughput to a local FCM v1 endpoint, and what a slow FCM does to
-socket delivery.
+"""Push throughput to a local FCM v1 endpoint, what a slow FCM does to
+socket delivery, and how many pushes a burst becomes.
 
 The real daemon (in this process) with the real firebase-admin SDK sends to
 the FCM stand-in of the tests (its own thread). Phase 1: N messages into N
 conversations (no merging) -> N pushes; pushes/s from the first commit to
-the last push received. Phase 2: sockets connected for the receivers,
-messages at a steady rate, commit -> `new_message` latency measured once
-with FCM answering at once and once with FCM taking a second per push.
+the last push received, once per FCM latency in --latencies. Phase 2:
+sockets connected for the receivers, messages at a steady rate, commit ->
+`new_message` latency measured once with FCM answering at once and once
+with FCM taking a second per push.
+
+--burst instead: each of --burst-devices people gets --burst-messages
+messages spread over --burst-seconds, at FCM latencies of 0, 1 and 2 s
+(the default cooldown): pushes per device, and whether the merged counts
+add up.
 
 Usage: python bench/push_throughput.py [--pushes 2000] [--concurrency 8]
+                                       [--latencies 0,0.1] [--burst]
 """
 
 from __future__ import annotations
@@ -16,11 +23,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import math
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import socketio
@@ -77,6 +86,7 @@ async def insert(conn: asyncpg.Connection, conversation: str, text: str) -> None
 
 async def throughput(dsn: str, fcm: FcmStandIn, pairs: list[tuple[str, str]]) -> None:
     writers = 8
+    before = len(fcm.sent)
     conns = [await asyncpg.connect(dsn) for _ in range(writers)]
 
     async def write(k: int) -> None:
@@ -88,7 +98,7 @@ async def throughput(dsn: str, fcm: FcmStandIn, pairs: list[tuple[str, str]]) ->
         await asyncio.gather(*(write(k) for k in range(writers)))
         committed = time.perf_counter() - start
         for _ in range(60_000):  # the stand-in counts in its own thread: poll it
-            if len(fcm.sent) >= len(pairs):
+            if len(fcm.sent) - before >= len(pairs):
                 break
             await asyncio.sleep(0.01)
         took = time.perf_counter() - start
@@ -96,9 +106,67 @@ async def throughput(dsn: str, fcm: FcmStandIn, pairs: list[tuple[str, str]]) ->
         for conn in conns:
             await conn.close()
     print(
-        f"pushes: {len(pairs)} in {took:.2f} s = {len(pairs) / took:.0f} pushes/s"
+        f"FCM latency {fcm.delay * 1000:.0f} ms: {len(pairs)} pushes in {took:.2f} s"
+        f" = {len(pairs) / took:.0f} pushes/s"
         f" (commits took {committed:.2f} s; OAuth grants {fcm.oauth_grants})"
     )
+
+
+async def settled(dsn: str) -> None:
+    """Waits until every change is relayed and no push job is pending or
+    being sent."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        for _ in range(3000):
+            busy = await conn.fetchval(
+                "select (select count(*) from bridge.outbox where processed_at is null)"
+                " + (select count(*) from bridge.push_jobs where status in ('pending', 'sending'))"
+            )
+            if not busy:
+                break
+            await asyncio.sleep(0.2)
+    finally:
+        await conn.close()
+
+
+async def burst(dsn: str, fcm: FcmStandIn, pairs: list[tuple[str, str]], args: Any) -> None:
+    """Per FCM latency: every device's share of a burst, and its pushes."""
+    conns = [await asyncpg.connect(dsn) for _ in range(args.burst_devices)]
+    gap = args.burst_seconds / max(1, args.burst_messages - 1)
+    try:
+        for case, delay in enumerate((0.0, 1.0, 2.0)):
+            fcm.delay = delay
+            before = len(fcm.sent)
+            # Other people per case: no cooldown left over from the last one.
+            first = case * args.burst_devices
+            group = [c for c, _ in pairs[first : first + args.burst_devices]]
+            start = time.perf_counter()
+            for n in range(args.burst_messages):
+                await asyncio.gather(
+                    *(
+                        insert(conns[k], conversation, f"burst {n}")
+                        for k, conversation in enumerate(group)
+                    )
+                )
+                await asyncio.sleep(max(0.0, start + (n + 1) * gap - time.perf_counter()))
+            lasted = time.perf_counter() - start - gap
+            bound = 1 + math.ceil(lasted / (args.cooldown + delay))
+            await settled(dsn)
+            pushes: dict[str, list[int]] = {}
+            for message in fcm.sent[before:]:
+                pushes.setdefault(message["token"], []).append(int(message["data"]["merged"]))
+            per_device = sorted(len(v) for v in pushes.values())
+            complete = all(sum(v) == args.burst_messages for v in pushes.values())
+            print(
+                f"FCM latency {delay:.0f} s: {args.burst_messages} messages in"
+                f" {lasted:.1f} s to {len(pushes)} devices (bound {bound}) -> pushes per device"
+                f" min {per_device[0]} max {per_device[-1]}"
+                f" mean {statistics.mean(per_device):.1f};"
+                f" merged counts add up: {complete}"
+            )
+    finally:
+        for conn in conns:
+            await conn.close()
 
 
 async def latency(
@@ -151,21 +219,31 @@ def describe(name: str, values: list[float]) -> str:
 
 
 async def run(args: argparse.Namespace, pg: EmbeddedPostgres, tmp: Path) -> None:
-    pairs = await populate(pg.dsn, args.pushes)
+    pairs = await populate(pg.dsn, max(args.pushes, 3 * args.burst_devices))
     fcm = FcmStandIn()
     fcm.start()
     account = fcm.service_account(tmp / "service-account.json")
     settings = dataclasses.replace(
         settings_for(pg.dsn),
         fcm=FcmSettings(project_id=fcm.project_id, credentials=str(account), endpoint=fcm.base_url),
-        push=PushSettings(cooldown=0.0, concurrency=args.concurrency, poll_interval=0.2),
+        push=PushSettings(
+            cooldown=args.cooldown if args.burst else 0.0,
+            concurrency=args.concurrency,
+            poll_interval=0.2,
+        ),
         outbox=OutboxSettings(poll_interval=1.0),
     )
     app = BridgeApp(settings)
     await app.start()
     url = f"http://127.0.0.1:{app.port}"
     try:
-        await throughput(pg.dsn, fcm, pairs)
+        if args.burst:
+            await burst(pg.dsn, fcm, pairs, args)
+            return
+        for latency_ in args.latencies.split(","):
+            fcm.delay = float(latency_)
+            await throughput(pg.dsn, fcm, pairs[: args.pushes])
+        fcm.delay = 0.0
         fast = await latency(pg.dsn, url, pairs, args.rate, args.count)
         fcm.delay = 1.0
         slow = await latency(pg.dsn, url, pairs, args.rate, args.count)
@@ -183,6 +261,12 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--rate", type=float, default=100.0)
     parser.add_argument("--count", type=int, default=300)
+    parser.add_argument("--latencies", default="0,0.1", help="FCM latencies (s), comma-separated")
+    parser.add_argument("--burst", action="store_true")
+    parser.add_argument("--burst-devices", type=int, default=20)
+    parser.add_argument("--burst-messages", type=int, default=12)
+    parser.add_argument("--burst-seconds", type=float, default=3.0)
+    parser.add_argument("--cooldown", type=float, default=5.0)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         pg = EmbeddedPostgres(tmp, free_port())

@@ -10,6 +10,7 @@ error parsing) is the SDK's own.
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import uuid
 import warnings
@@ -88,9 +89,23 @@ def classify(device: Device, error: exceptions.FirebaseError | None) -> Outcome:
     return Outcome(device, "failed", getattr(error, "code", type(error).__name__))
 
 
+def collapse_id(conversation_id: str) -> str:
+    """A short, stable id per conversation for replacing a push on the
+    device: the conversation uuid's 16 bytes in URL-safe base64 (22 chars;
+    APNs takes up to 64 bytes, web push's Topic 32 URL-safe base64 chars)."""
+    try:
+        raw = uuid.UUID(conversation_id).bytes
+    except ValueError:
+        raw = uuid.uuid5(uuid.NAMESPACE_URL, conversation_id).bytes
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
 def build(message: PushMessage, device: Device) -> messaging.Message:
     """One FCM message: grouped per conversation (Android tag, APNs
-    thread-id, web tag), the badge as the user's total unread."""
+    thread-id, web tag), the badge as the user's total unread. A push sent
+    again (after a crash mid-send) replaces the earlier one instead of
+    stacking: the same Android tag, `apns-collapse-id` and web push `Topic`
+    for every push about the conversation on the person's devices."""
     group = message.conversation_id
     with warnings.catch_warnings():
         # Clients register FCM registration tokens (the seed's fcm_tokens);
@@ -100,6 +115,7 @@ def build(message: PushMessage, device: Device) -> messaging.Message:
 
 
 def _message(message: PushMessage, device: Device, group: str) -> messaging.Message:
+    collapse = collapse_id(group)
     return messaging.Message(
         token=device.token,
         notification=messaging.Notification(title=message.title, body=message.body),
@@ -111,11 +127,15 @@ def _message(message: PushMessage, device: Device, group: str) -> messaging.Mess
             ),
         ),
         apns=messaging.APNSConfig(
+            headers={"apns-collapse-id": collapse},
             payload=messaging.APNSPayload(
                 aps=messaging.Aps(badge=message.badge, thread_id=group, sound="default")
-            )
+            ),
         ),
-        webpush=messaging.WebpushConfig(notification=messaging.WebpushNotification(tag=group)),
+        webpush=messaging.WebpushConfig(
+            headers={"Topic": collapse},
+            notification=messaging.WebpushNotification(tag=group),
+        ),
     )
 
 
@@ -129,6 +149,7 @@ class FcmSender:
             cred, options, name=f"chat-bridge-{uuid.uuid4().hex[:8]}"
         )
         self.project_id = project_id or self.app.project_id
+        self._refreshing = asyncio.Lock()
         if endpoint:
             service = messaging._get_messaging_service(self.app)
             service._fcm_url = f"{endpoint.rstrip('/')}/v1/projects/{self.project_id}/messages:send"
@@ -138,8 +159,11 @@ class FcmSender:
         """The SDK refreshes its OAuth token with a blocking HTTP call inside
         the request; doing it first in a thread keeps the event loop free."""
         credential = self.app.credential.get_credential()
-        if not credential.valid:
-            await asyncio.to_thread(credential.refresh, google_auth_requests.Request())
+        if credential.valid:
+            return
+        async with self._refreshing:  # one refresh for all the sends waiting on it
+            if not credential.valid:
+                await asyncio.to_thread(credential.refresh, google_auth_requests.Request())
 
     async def send(self, message: PushMessage, devices: list[Device]) -> list[Outcome]:
         if not devices:

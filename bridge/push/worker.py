@@ -1,7 +1,12 @@
 """The push worker: takes due jobs from bridge.push_jobs, sends each to all
 of the person's active devices, switches dead tokens off, and retries
 transient failures with tenacity (exponential, jittered, Retry-After
-honoured) without ever holding up socket delivery, which runs elsewhere."""
+honoured) without ever holding up socket delivery, which runs elsewhere.
+
+A heartbeat renews the short lease of every job being tried, through
+retry waits too, so a live instance never has its own push taken over; a
+dead one's jobs are taken over once their lease runs out (at least once to
+FCM: the device replaces a repeat, see bridge/push/fcm.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 from tenacity import (
     AsyncRetrying,
@@ -23,9 +28,11 @@ from bridge.config import PushSettings
 from bridge.metrics import Metrics
 from bridge.push.fcm import Device, Outcome
 from bridge.push.message import PushMessage, fit, merged_body
-from bridge.push.queue import PushQueue
+from bridge.push.queue import PushJob, PushQueue
 
 log = logging.getLogger(__name__)
+
+STOP_GRACE = 5.0  # seconds a stop waits for pushes being sent
 
 
 class Sender(Protocol):
@@ -67,14 +74,19 @@ class PushWorker:
         self.metrics = metrics
         self.wake = asyncio.Event()
         self._inflight: set[asyncio.Task[None]] = set()
+        # Jobs this instance holds the lease of: id -> the claim's attempts.
+        self._claimed: dict[int, int] = {}
 
     async def run(self) -> None:
+        heartbeat = asyncio.create_task(self._heartbeat(), name="push-lease-heartbeat")
         try:
             while True:
                 try:
                     free = self.settings.concurrency - len(self._inflight)
                     jobs = (
-                        await self.queue.claim(free, self.settings.lease_seconds)
+                        await self.queue.claim(
+                            free, self.settings.lease_seconds, self.settings.cooldown
+                        )
                         if free > 0
                         else []
                     )
@@ -84,6 +96,7 @@ class PushWorker:
                     log.exception("claiming push jobs failed")
                     jobs = []
                 for job in jobs:
+                    self._claimed[job.id] = job.attempts
                     task = asyncio.create_task(self._deliver_logged(job))
                     self._inflight.add(task)
                     task.add_done_callback(self._inflight.discard)
@@ -92,38 +105,88 @@ class PushWorker:
                         await asyncio.wait_for(self.wake.wait(), self.settings.poll_interval)
                     self.wake.clear()
         finally:
-            for task in list(self._inflight):
-                task.cancel()
-            for task in list(self._inflight):
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await self._drain(heartbeat)
 
-    async def _deliver_logged(self, job: dict[str, Any]) -> None:
+    async def _drain(self, heartbeat: asyncio.Task[None]) -> None:
+        """On stop, sends in progress get STOP_GRACE to finish (a restart
+        then does not send them again); jobs still being tried after it are
+        given up here and their leases released, so another instance takes
+        them over at once (their devices may get them twice; see fcm.py)."""
+        if self._inflight:
+            await asyncio.wait(set(self._inflight), timeout=STOP_GRACE)
+        claims = dict(self._claimed)  # a cancelled delivery forgets its claim
+        tasks = [heartbeat, *self._inflight]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._claimed.clear()
+        if claims:
+            try:
+                await self.queue.release(claims)
+            except Exception:
+                log.exception("releasing push leases on stop failed; they run out")
+
+    async def _heartbeat(self) -> None:
+        """Renews the leases of the jobs being tried, at a third of the lease,
+        and forgets jobs another instance took over (their delivery stops
+        before the next attempt)."""
+        lease = self.settings.lease_seconds
+        while True:
+            await asyncio.sleep(lease / 3)
+            claims = dict(self._claimed)
+            if not claims:
+                continue
+            try:
+                kept = await self.queue.renew(claims, lease)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("renewing push leases failed")
+                continue
+            lost = [job for job in claims if job not in kept and job in self._claimed]
+            for job in lost:
+                self._claimed.pop(job, None)
+            if lost:
+                self.metrics.inc("push_leases_lost", len(lost))
+                log.warning("push leases lost to another instance", extra={"jobs": lost})
+
+    async def _finish(self, job: PushJob, status: str, error: str | None) -> None:
+        self._claimed.pop(job.id, None)
+        if not await self.queue.finish(job, status, error):
+            log.warning(
+                "push job was taken over; its outcome is not recorded",
+                extra={"job": job.id, "status": status},
+            )
+
+    async def _deliver_logged(self, job: PushJob) -> None:
         try:
             await self.deliver(job)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             self.metrics.inc("pushes_failed")
-            log.exception("push job failed", extra={"job": job["id"]})
-            await self.queue.finish(job, "failed", f"internal: {type(exc).__name__}")
+            log.exception("push job failed", extra={"job": job.id})
+            await self._finish(job, "failed", f"internal: {type(exc).__name__}")
         finally:
+            self._claimed.pop(job.id, None)
             self.wake.set()
 
-    async def deliver(self, job: dict[str, Any]) -> None:
-        devices = [Device(*d) for d in await self.queue.active_devices(job["user_id"])]
+    async def deliver(self, job: PushJob) -> None:
+        devices = [Device(*d) for d in await self.queue.active_devices(job.user_id)]
         if not devices:
             self.metrics.inc("pushes_no_tokens")
-            await self.queue.finish(job, "no_tokens", None)
+            await self._finish(job, "no_tokens", None)
             return
-        badge = await self.queue.total_unread(job["user_id"])
-        title, body = fit(job["title"], merged_body(job["body"], job["merged"]), job["data"])
+        badge = await self.queue.total_unread(job.user_id)
+        title, body = fit(job.title, merged_body(job.body, job.merged), job.data)
         message = PushMessage(
-            kind=job["kind"],
-            conversation_id=job["conversation_id"],
+            kind=job.kind,
+            conversation_id=job.conversation_id,
             title=title,
             body=body,
-            data={**job["data"], "badge": str(badge), "merged": str(job["merged"])},
+            data={**job.data, "badge": str(badge), "merged": str(job.merged)},
             badge=badge,
         )
         sent, failed = 0, []
@@ -136,6 +199,9 @@ class PushWorker:
                 reraise=True,
             ):
                 with attempt:
+                    if job.id not in self._claimed:
+                        log.warning("push job taken over; stopping", extra={"job": job.id})
+                        return
                     outcomes = await self.sender.send(message, pending)
                     sent += sum(o.status == "sent" for o in outcomes)
                     for outcome in outcomes:
@@ -154,10 +220,10 @@ class PushWorker:
                         raise TransientPushError(pending, max(waits) if waits else None)
         except TransientPushError as exc:
             failed.append(f"gave up after {self.settings.max_attempts} attempts")
-            log.warning("push gave up", extra={"job": job["id"], "devices": len(exc.pending)})
+            log.warning("push gave up", extra={"job": job.id, "devices": len(exc.pending)})
         self.metrics.inc("pushes_sent", sent)
         if sent:
-            await self.queue.finish(job, "sent", "; ".join(failed) or None)
+            await self._finish(job, "sent", "; ".join(failed) or None)
         else:
             self.metrics.inc("pushes_failed")
-            await self.queue.finish(job, "failed", "; ".join(failed) or "no device")
+            await self._finish(job, "failed", "; ".join(failed) or "no device")

@@ -17,7 +17,9 @@ service, and answers the way FCM does:
     flaky<N>-...   503 UNAVAILABLE for the first N attempts, then success
     down-...       503 UNAVAILABLE always
     anything else  200 {"name": "projects/<p>/messages/<id>"}
-  `delay` slows every answer (a slow FCM).
+  `delay` slows every answer (a slow FCM); `retry_after` is the 429s'
+  Retry-After in seconds; `arrived` counts requests as they come in, before
+  the delay (a send in progress).
 """
 
 from __future__ import annotations
@@ -63,6 +65,8 @@ class FcmStandIn:
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.client_email = f"firebase-adminsdk@{project_id}.iam.gserviceaccount.com"
         self.delay = 0.0
+        self.retry_after = 1.0
+        self.arrived = 0
         self.sent: list[dict[str, Any]] = []  # accepted messages, in order
         self.attempts: Counter[str] = Counter()  # send attempts per registration token
         self.oauth_grants = 0
@@ -168,6 +172,11 @@ class FcmStandIn:
     # -- messages:send ----------------------------------------------------------
 
     async def _send(self, request: web.Request) -> web.Response:
+        with self._lock:
+            self.arrived += 1
+        # The whole request is in before FCM is slow to answer: a sender that
+        # dies meanwhile has still sent the push (as with FCM).
+        raw = await request.read()
         if self.delay:
             await asyncio.sleep(self.delay)
         auth = request.headers.get("Authorization", "")
@@ -182,7 +191,6 @@ class FcmStandIn:
             return self._refuse(
                 403, fcm_error(403, "PERMISSION_DENIED", "Permission denied on the project.", None)
             )
-        raw = await request.read()
         try:
             body = json.loads(raw)
             message = body["message"]
@@ -271,7 +279,7 @@ class FcmStandIn:
                     "Quota exceeded for sending messages.",
                     "QUOTA_EXCEEDED",
                 ),
-                headers={"Retry-After": "1"},
+                headers={"Retry-After": f"{self.retry_after:g}"},
             )
         flaky = re.match(r"flaky(\d+)-", token)
         if flaky and attempt <= int(flaky.group(1)):

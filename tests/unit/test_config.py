@@ -69,6 +69,7 @@ def test_every_key_has_a_bridge_variable(tmp_path: Path) -> None:
         ("[server\n", {}, "not valid TOML"),
         ("", {"DATABASE_URL": "postgresql://x/y", "SUPABASE_URL": ""}, "tokens could not"),
         ("[outbox]\nbatch_size = 0\n", {}, "batch_size"),
+        ("[push]\nlease_seconds = 0.0\n", {}, "push.lease_seconds"),
     ],
     ids=[
         "unknown-key",
@@ -81,6 +82,7 @@ def test_every_key_has_a_bridge_variable(tmp_path: Path) -> None:
         "bad-toml",
         "no-way-to-verify-tokens",
         "zero-batch",
+        "zero-push-lease",
     ],
 )
 def test_bad_settings_fail_fast_naming_the_key(

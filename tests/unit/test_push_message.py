@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 
 from firebase_admin import exceptions, messaging
 
-from bridge.push.fcm import Device, build, classify
+from bridge.push.fcm import Device, build, classify, collapse_id
 from bridge.push.message import PAYLOAD_BUDGET, PushMessage, fit, merged_body, string_data
 
 
@@ -57,6 +58,22 @@ def test_message_is_grouped_per_conversation() -> None:
     }
     assert encoded["webpush"]["notification"]["tag"] == "conv-1"
     assert encoded["token"] == "tok"
+
+
+def test_collapse_id_fits_apns_and_web_push_topic() -> None:
+    """One short id per conversation, the same every time: 22 URL-safe base64
+    characters (web push Topic takes 32, apns-collapse-id 64 bytes); other
+    conversations, and ids that are not uuids, get their own."""
+    conversation = "c0000000-0000-4000-8000-000000000002"
+    key = collapse_id(conversation)
+    assert key == collapse_id(conversation) == collapse_id(conversation.upper())
+    assert re.fullmatch(r"[A-Za-z0-9_-]{22}", key)
+    assert collapse_id("c0000000-0000-4000-8000-000000000001") != key
+    assert re.fullmatch(r"[A-Za-z0-9_-]{22}", collapse_id("conv-1"))
+    msg = build(PushMessage("message", conversation, "Ava", "hi", {}, 1), Device("1", "tok"))
+    encoded = messaging._MessagingService.encode_message(msg)
+    assert encoded["apns"]["headers"] == {"apns-collapse-id": key}
+    assert encoded["webpush"]["headers"] == {"Topic": key}
 
 
 def test_device_repr_hides_the_token() -> None:
