@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 import logging
 import os
+import shutil
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -247,6 +249,30 @@ async def running(settings: Settings) -> AsyncIterator[Harness]:
 
 
 REPO = Path(__file__).resolve().parents[2]
+JS = REPO / "tests" / "js"
+
+
+async def run_seed_client(script: str, url: str, config: dict[str, Any], timeout: float) -> Any:
+    """Runs tests/js/`script` (the seed's socket.io-client from npm) against
+    `url` with `config`; returns the JSON it prints, failing with its output
+    when it exits non-zero."""
+    node = shutil.which("node")
+    assert node, "node is not installed"
+    assert (JS / "node_modules" / "socket.io-client").is_dir(), (
+        "run `npm install` in tests/js (make test does)"
+    )
+    proc = await asyncio.create_subprocess_exec(
+        node,
+        str(JS / script),
+        url,
+        json.dumps(config),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=JS,
+    )
+    stdout, stderr = await asyncio.wait_for(proc.communicate(), timeout)
+    assert proc.returncode == 0, stderr.decode() + stdout.decode()
+    return json.loads(stdout)
 
 
 async def start_daemon(

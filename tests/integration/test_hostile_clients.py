@@ -8,8 +8,6 @@ import asyncio
 import gc
 import json
 import logging
-import shutil
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -25,9 +23,14 @@ from tests.conftest import (
     LEO,
     MIA,
 )
-from tests.integration.bridge_harness import Harness, assert_quiet_log, fingerprint, token
+from tests.integration.bridge_harness import (
+    Harness,
+    assert_quiet_log,
+    fingerprint,
+    run_seed_client,
+    token,
+)
 
-JS = Path(__file__).resolve().parent.parent / "js"
 ABSENT_CONVERSATION = "c0000000-0000-4000-8000-0000000000ff"
 ALLOWED_ORIGIN = "http://localhost:5173"  # in the default cors_origins
 
@@ -385,8 +388,6 @@ async def test_seed_client_without_ack_hears_refusals(bridge: Harness) -> None:
     """socket.io-client itself, as the seed uses it (no acks): a message with
     `mediaUrl: ''` is delivered; a refused one arrives as `bridge_error` on
     the sending socket only."""
-    node = shutil.which("node")
-    assert node, "node is not installed"
     config = {
         "ava": AVA,
         "leo": LEO,
@@ -395,18 +396,7 @@ async def test_seed_client_without_ack_hears_refusals(bridge: Harness) -> None:
         "avaToken": token(AVA),
         "leoToken": token(LEO),
     }
-    proc = await asyncio.create_subprocess_exec(
-        node,
-        str(JS / "no_ack_errors.mjs"),
-        bridge.url,
-        json.dumps(config),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        cwd=JS,
-    )
-    stdout, stderr = await asyncio.wait_for(proc.communicate(), 30)
-    assert proc.returncode == 0, stderr.decode() + stdout.decode()
-    out = json.loads(stdout)
+    out = await run_seed_client("no_ack_errors.mjs", bridge.url, config, 30)
     assert out["delivered"]["content"] == "no attachment"
     assert out["delivered"]["message_type"] == "text"
     assert out["errors"] == [

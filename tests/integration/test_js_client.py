@@ -3,26 +3,14 @@ way the seed's React hooks drive it, against the real daemon."""
 
 from __future__ import annotations
 
-import asyncio
-import json
-import shutil
-from pathlib import Path
-
 from tests.conftest import AVA, CAMPAIGN_CONVERSATION, LEO
-from tests.integration.bridge_harness import Harness, token
-
-JS = Path(__file__).resolve().parent.parent / "js"
+from tests.integration.bridge_harness import Harness, run_seed_client, token
 
 
 async def test_seed_client_code_works_unchanged_but_for_the_token(bridge: Harness) -> None:
     """useSocket joins its rooms, ChatWindow joins the conversation and sees
     the partner typing (until the message is sent) and the message; ChatList gets its updates; a bad
     token's connect_error carries the reason."""
-    node = shutil.which("node")
-    assert node, "node is not installed"
-    assert (JS / "node_modules" / "socket.io-client").is_dir(), (
-        "run `npm install` in tests/js (make test does)"
-    )
     config = {
         "ava": AVA,
         "leo": LEO,
@@ -31,18 +19,7 @@ async def test_seed_client_code_works_unchanged_but_for_the_token(bridge: Harnes
         "leoToken": token(LEO),
         "expiredToken": token(LEO, ttl=-60),
     }
-    proc = await asyncio.create_subprocess_exec(
-        node,
-        str(JS / "seed_flow.mjs"),
-        bridge.url,
-        json.dumps(config),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        cwd=JS,
-    )
-    stdout, stderr = await asyncio.wait_for(proc.communicate(), 30)
-    assert proc.returncode == 0, stderr.decode() + stdout.decode()
-    out = json.loads(stdout)
+    out = await run_seed_client("seed_flow.mjs", bridge.url, config, 30)
     assert out["connectError"]["data"]["code"] == "expired_token"
     assert "expired" in out["connectError"]["message"]
     assert out["ava"]["joinAck"]["ok"] is True

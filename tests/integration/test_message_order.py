@@ -6,17 +6,12 @@ concurrently through the socket, REST and supabase-js."""
 from __future__ import annotations
 
 import asyncio
-import json
-import shutil
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 
 from tests.conftest import AVA, DIRECT_CONVERSATION, MIA
-from tests.integration.bridge_harness import Client, Harness, send_as, token
-
-JS = Path(__file__).resolve().parent.parent / "js"
+from tests.integration.bridge_harness import Client, Harness, run_seed_client, send_as, token
 
 
 def starting(items: list[str], prefix: str) -> list[str]:
@@ -100,8 +95,6 @@ async def test_seed_client_bursts_two_sockets_and_reconnect_flush_keep_order(
     then the phone's connection drops and 25 more, buffered by the client
     while offline, are flushed on reconnect. Mia receives all 75 with each
     socket's messages in the order sent, and history shows her live order."""
-    node = shutil.which("node")
-    assert node, "node is not installed"
     config = {
         "conversationId": DIRECT_CONVERSATION,
         "sender": AVA,
@@ -110,18 +103,7 @@ async def test_seed_client_bursts_two_sockets_and_reconnect_flush_keep_order(
         "receiverToken": token(MIA),
         "perBurst": 25,
     }
-    proc = await asyncio.create_subprocess_exec(
-        node,
-        str(JS / "send_order.mjs"),
-        bridge.url,
-        json.dumps(config),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        cwd=JS,
-    )
-    stdout, stderr = await asyncio.wait_for(proc.communicate(), 40)
-    assert proc.returncode == 0, stderr.decode() + stdout.decode()
-    out = json.loads(stdout)
+    out = await run_seed_client("send_order.mjs", bridge.url, config, 40)
     assert out["reconnected"] is True
     live: list[str] = out["received"]
     assert len(live) == 75 and len(set(live)) == 75
