@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
@@ -81,6 +83,21 @@ async def test_clients_cannot_call_it(
                 await db.fetchval(SEND, json.dumps(user_claims(LEO)), BID_CONVERSATION, "x", None)
 
 
+@asynccontextmanager
+async def group_committing(dsn: str) -> AsyncIterator[Store]:
+    """A Store on its own pool with two group-commit writers running."""
+    pool = await asyncpg.create_pool(dsn, min_size=2, max_size=4)
+    store = Store(pool)
+    writers = [asyncio.create_task(store.sends.run()) for _ in range(2)]
+    try:
+        yield store
+    finally:
+        for task in writers:
+            task.cancel()
+        await asyncio.gather(*writers, return_exceptions=True)
+        await pool.close()
+
+
 async def _send_together(
     store: Store, sends: list[tuple[str, str, str]]
 ) -> list[tuple[dict[str, Any], bool] | BaseException]:
@@ -98,22 +115,14 @@ async def test_group_commit_answers_each_send_for_itself(
 ) -> None:
     """Sends from Ava and Leo arrive at once and are written in batches,
     each stored once as its own sender. Then a burst in which Mia sends into
-    Ava and Leo's bid conversation: hers is refused with `not_found` (as for a missing one) and
-    changes nothing; the others of her batch are stored all the same."""
-    pool = await asyncpg.create_pool(db_dsn, min_size=1, max_size=4)
-    store = Store(pool)
-    writers = [asyncio.create_task(store.sends.run()) for _ in range(2)]
+    Ava and Leo's bid conversation: hers is refused with `not_found` (as for a
+    missing one) and changes nothing; the others of her batch are stored all the same."""
     clean = [(AVA if i % 2 else LEO, BID_CONVERSATION, f"batch-{i}") for i in range(20)]
     mixed = [(LEO, BID_CONVERSATION, f"mixed-{i}") for i in range(9)]
     mixed.append((MIA, BID_CONVERSATION, "mixed-intruder"))
-    try:
+    async with group_committing(db_dsn) as store:
         first = await _send_together(store, clean)
         second = await _send_together(store, mixed)
-    finally:
-        for task in writers:
-            task.cancel()
-        await asyncio.gather(*writers, return_exceptions=True)
-        await pool.close()
     *stored, refused = second
     assert isinstance(refused, StoreError) and refused.code == "not_found"
     expected = clean + mixed[:-1]
@@ -134,9 +143,6 @@ async def test_overlapping_batches_do_not_deadlock(db_dsn: str, db: asyncpg.Conn
     """Ava writes into her three conversations at once, 300 sends in an
     interleaved order, so two batches in flight cover the same
     conversations: every send is stored, none fails on a deadlock."""
-    pool = await asyncpg.create_pool(db_dsn, min_size=2, max_size=4)
-    store = Store(pool)
-    writers = [asyncio.create_task(store.sends.run()) for _ in range(2)]
     forward = [DIRECT_CONVERSATION, BID_CONVERSATION, CAMPAIGN_CONVERSATION]
     backward = forward[::-1]
     # The first is written alone; then batches of 64 that visit the three
@@ -145,13 +151,9 @@ async def test_overlapping_batches_do_not_deadlock(db_dsn: str, db: asyncpg.Conn
         (AVA, (forward if (i - 1) // 64 % 2 == 0 else backward)[i % 3], f"overlap-{i}")
         for i in range(1, 300)
     ]
-    try:
+    async with group_committing(db_dsn) as store:
         results = await _send_together(store, sends)
-    finally:
-        for task in writers:
-            task.cancel()
-        await asyncio.gather(*writers, return_exceptions=True)
-        await pool.close()
+        assert store.send_batch_failures == 0
     assert [r for r in results if isinstance(r, BaseException)] == []
     assert (
         await db.fetchval("select count(*) from public.messages where content like 'overlap-%'")
