@@ -18,7 +18,7 @@ service, and answers the way FCM does:
     down-...       503 UNAVAILABLE always
     anything else  200 {"name": "projects/<p>/messages/<id>"}
   `delay` slows every answer (a slow FCM); `retry_after` is the 429s'
-  Retry-After in seconds; `arrived` counts requests as they come in, before
+  Retry-After in seconds; `arrived` counts requests fully received, before
   the delay (a send in progress).
 """
 
@@ -172,11 +172,11 @@ class FcmStandIn:
     # -- messages:send ----------------------------------------------------------
 
     async def _send(self, request: web.Request) -> web.Response:
-        with self._lock:
-            self.arrived += 1
         # The whole request is in before FCM is slow to answer: a sender that
         # dies meanwhile has still sent the push (as with FCM).
         raw = await request.read()
+        with self._lock:
+            self.arrived += 1
         if self.delay:
             await asyncio.sleep(self.delay)
         auth = request.headers.get("Authorization", "")

@@ -153,6 +153,30 @@ async def test_a_stop_lets_a_push_in_progress_finish(
         await second.stop()
 
 
+async def test_a_stop_hands_a_retrying_push_over_at_once(
+    db_dsn: str, fcm: FcmStandIn, tmp_path: Path, db: asyncpg.Connection
+) -> None:
+    """A push waiting out a long Retry-After when the bridge stops is not
+    waited for: its lease is released, and the next instance sends it
+    without waiting for the (30 s) lease to run out."""
+    settings = push_settings(db_dsn, fcm, tmp_path, lease_seconds=30.0, max_backoff=60.0)
+    fcm.retry_after = 60.0
+    first = await started(settings)
+    await register(first, LEO, "busy1-phone")
+    await send(first, AVA, CAMPAIGN_CONVERSATION, "after the quota")
+    await eventually(lambda: fcm.attempts["busy1-phone"] == 1)
+    await first.stop()
+    released = "select lease_until <= now() from bridge.push_jobs where status = 'sending'"
+    assert await db.fetchval(released)
+    second = await started(settings)
+    try:
+        jobs = await job_settled(db, timeout=20)
+        assert [(j["status"], j["attempts"]) for j in jobs] == [("sent", 2)]
+        assert len(fcm.messages_to("busy1-phone")) == 1
+    finally:
+        await second.stop()
+
+
 def collapse_keys(message: dict[str, Any]) -> tuple[str, ...]:
     return (
         message["android"]["notification"]["tag"],
