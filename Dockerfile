@@ -14,5 +14,7 @@ COPY config.toml ./
 
 USER bridge
 EXPOSE 3000
-HEALTHCHECK --interval=30s --timeout=5s CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:3000/healthz').status != 200)"
+# `bridge health` reads the same settings as the daemon, so it follows
+# SOCKET_PORT / BRIDGE_SERVER_PORT.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s CMD ["bridge", "health"]
 CMD ["bridge", "run"]

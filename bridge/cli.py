@@ -1,5 +1,5 @@
 """The `bridge` command: `bridge run` (the default), `bridge token USER_ID`,
-`bridge migrate`, `bridge check`."""
+`bridge migrate`, `bridge check`, `bridge health`."""
 
 from __future__ import annotations
 
@@ -95,6 +95,33 @@ def _migrate(settings: Settings) -> int:
     return 0
 
 
+HEALTH_TIMEOUT = 4.0
+
+
+def _health(settings: Settings) -> int:
+    """The container's health check: /healthz on the configured port, exit 0
+    when it answers 200 (ok or degraded), 1 otherwise."""
+    import urllib.error
+    import urllib.request
+
+    host = settings.server.host
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    url = f"http://{host}:{settings.server.port}/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=HEALTH_TIMEOUT) as resp:
+            print(resp.read().decode(errors="replace"))
+            return 0 if resp.status == 200 else 1
+    except urllib.error.HTTPError as exc:
+        print(f"bridge health: {url} answered {exc.code}", file=sys.stderr)
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        print(f"bridge health: {url} unreachable: {reason}", file=sys.stderr)
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bridge", description=__doc__)
     parser.add_argument("--config", help="config file (default: $BRIDGE_CONFIG or config.toml)")
@@ -106,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
     sub.add_parser("migrate", help="apply the migrations (and the seed, embedded)")
     sub.add_parser("check", help="print whether the configuration can work, without starting")
+    sub.add_parser("health", help="ask the running daemon's /healthz (the container health check)")
     args = parser.parse_args(argv)
     logs.configure(args.log_level)
     try:
@@ -119,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
         return _migrate(settings)
     if args.command == "check":
         return _check(settings)
+    if args.command == "health":
+        return _health(settings)
     return _run(settings)
 
 

@@ -84,7 +84,19 @@ async def ensure_history_tables(conn: asyncpg.Connection) -> None:
     try:
         async with conn.transaction():
             await conn.execute("select pg_advisory_xact_lock($1)", MIGRATION_LOCK_KEY)
+            columns = {
+                r["column_name"]
+                for r in await conn.fetch(
+                    "select column_name from information_schema.columns"
+                    " where table_schema = 'supabase_migrations'"
+                    " and table_name = 'schema_migrations'"
+                )
+            }
             for statement in CLI_HISTORY_TABLES:
+                # `add column if not exists` still needs ownership: skip what
+                # is there, so a table the CLI created as another role works.
+                if "add column" in statement and statement.split()[-2] in columns:
+                    continue
                 await conn.execute(statement)
     except asyncpg.PostgresError as exc:
         raise MigrationError(f"cannot create supabase_migrations.schema_migrations: {exc}") from exc

@@ -43,23 +43,23 @@ def pg_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPos
         cluster.stop()
 
 
-# The two kinds of Supabase project the migrations must work on: Supabase's
-# default privileges on `public` (every new table and function granted to the
-# API roles), and "default privileges for new entities" off, the hosted
-# default since 2026-05-30 (`[api] auto_expose_new_tables = false`).
+# The two kinds of Supabase project the migrations must work on: "default
+# privileges for new entities" off, the hosted default since 2026-05-30 and
+# what the embedded bootstrap lays down (`[api] auto_expose_new_tables =
+# false`), and older projects with Supabase's default privileges on `public`
+# (every new table and function granted to the API roles).
 DEFAULT_GRANTS = "default_grants"
 NO_DEFAULT_GRANTS = "no_default_grants"
 GRANT_MODES = (DEFAULT_GRANTS, NO_DEFAULT_GRANTS)
-# Verbatim from supabase/cli apps/cli-go/internal/db/start/start.go
-# (RevokeDefaultDataApiPrivilegesSql, commit 1d1e7191268e068fe9cb6aba524d1c619a9c727b):
-# what Studio runs at project creation when the toggle is off.
-REVOKE_DEFAULT_DATA_API_PRIVILEGES = """
-alter default privileges for role postgres in schema public
-  revoke select, insert, update, delete on tables from anon, authenticated, service_role;
-alter default privileges for role postgres in schema public
-  revoke usage, select on sequences from anon, authenticated, service_role;
-alter default privileges for role postgres in schema public
-  revoke execute on functions from anon, authenticated, service_role;
+# Supabase's initial schema (supabase/postgres, migrations/db/init-scripts/
+# 00000000000000-initial-schema.sql, commit 7db7e1a9e34b9ffb9b0e3372ccf08eb4fa772f4b).
+SUPABASE_DEFAULT_PRIVILEGES = """
+alter default privileges in schema public
+  grant all on tables to anon, authenticated, service_role;
+alter default privileges in schema public
+  grant all on functions to anon, authenticated, service_role;
+alter default privileges in schema public
+  grant all on sequences to anon, authenticated, service_role;
 """
 # Parametrize a test module or test over both kinds of project:
 # `pytestmark = both_grant_modes` (the test must use `db`, `db_dsn`,
@@ -70,8 +70,8 @@ both_grant_modes = pytest.mark.parametrize("template_db", GRANT_MODES, indirect=
 @pytest.fixture(scope="session")
 async def template_db(pg_cluster: EmbeddedPostgres, request: pytest.FixtureRequest) -> str:
     """A template database with the Supabase bootstrap, every migration and
-    the seed; by default with Supabase's default privileges, or without them
-    when parametrized with NO_DEFAULT_GRANTS."""
+    the seed; by default with Supabase's default privileges (older
+    projects), without them when parametrized with NO_DEFAULT_GRANTS."""
     mode = getattr(request, "param", DEFAULT_GRANTS)
     name = TEMPLATE if mode == DEFAULT_GRANTS else f"{TEMPLATE}_{mode}"
     admin = await asyncpg.connect(pg_cluster.dsn)
@@ -84,15 +84,15 @@ async def template_db(pg_cluster: EmbeddedPostgres, request: pytest.FixtureReque
     finally:
         await admin.close()
     dsn = pg_cluster.dsn_for(name)
-    if mode == NO_DEFAULT_GRANTS:
-        conn = await asyncpg.connect(dsn)
-        try:
-            await apply_bootstrap(conn)
-            await conn.execute(REVOKE_DEFAULT_DATA_API_PRIVILEGES)
-        finally:
-            await conn.close()
-    # The bootstrap grants the default privileges again: run it only once here.
-    await prepare_database(dsn, SUPABASE_DIR, bootstrap=mode == DEFAULT_GRANTS, seed=True)
+    conn = await asyncpg.connect(dsn)
+    try:
+        await apply_bootstrap(conn)
+        if mode == DEFAULT_GRANTS:
+            await conn.execute(SUPABASE_DEFAULT_PRIVILEGES)
+    finally:
+        await conn.close()
+    # Not the bootstrap again: it would revoke the default privileges.
+    await prepare_database(dsn, SUPABASE_DIR, bootstrap=False, seed=True)
     return name
 
 

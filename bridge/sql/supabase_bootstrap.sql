@@ -33,10 +33,18 @@ create schema if not exists supabase_migrations;
 grant usage on schema public, extensions to anon, authenticated, service_role;
 grant usage on schema auth, storage to anon, authenticated, service_role;
 
--- Supabase grants the API roles everything in public and lets RLS decide.
-alter default privileges in schema public grant all on tables to anon, authenticated, service_role;
-alter default privileges in schema public grant all on sequences to anon, authenticated, service_role;
-alter default privileges in schema public grant execute on functions to anon, authenticated, service_role;
+-- "Default privileges for new entities" off, as supabase/config.toml says
+-- (`[api] auto_expose_new_tables = false`, the hosted default since
+-- 2026-05-30): new tables and functions in public get no grants to the API
+-- roles; the migrations grant what clients need. The supabase CLI's own
+-- statements (supabase/cli apps/cli-go/internal/db/start/start.go,
+-- RevokeDefaultDataApiPrivilegesSql), for the role running the migrations.
+alter default privileges in schema public
+  revoke select, insert, update, delete on tables from anon, authenticated, service_role;
+alter default privileges in schema public
+  revoke usage, select on sequences from anon, authenticated, service_role;
+alter default privileges in schema public
+  revoke execute on functions from anon, authenticated, service_role;
 
 create table if not exists auth.users (
   instance_id uuid,

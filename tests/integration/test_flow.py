@@ -5,11 +5,14 @@ roles and strangers are refused and write nothing."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from pathlib import Path
 
 import asyncpg
 import pytest
 
 from bridge.db import acting_as, user_claims
+from bridge.embedded import EmbeddedPostgres
 from tests.conftest import (
     AVA,
     BID_CONVERSATION,
@@ -217,3 +220,171 @@ async def test_closed_conversation_refuses_user_messages(db: asyncpg.Connection)
                 conv,
                 MIA,
             )
+
+
+# -- every transition of docs/flow.md, for its allowed and refused actors ------
+
+FLOW_DOC = Path(__file__).resolve().parents[2] / "docs" / "flow.md"
+# How to reach each state from a new conversation.
+PATH_TO = {
+    "influencer_responding": [],
+    "brand_owner_confirming": ["accept"],
+    "work_in_progress": ["accept", "confirm"],
+    "work_review": ["accept", "confirm", "submit_work"],
+}
+ROLE = {"brand owner": "brand_owner", "influencer": "influencer", "—": None}
+
+
+@dataclass(frozen=True)
+class Transition:
+    from_state: str
+    action: str
+    actor: str
+    to_state: str
+    awaiting: str | None
+    chat_status: str
+    message: str
+
+
+def documented_transitions() -> list[Transition]:
+    """The transition table of docs/flow.md, as written there."""
+    found = []
+    for line in FLOW_DOC.read_text().splitlines():
+        cells = [c.strip().strip("`") for c in line.strip().strip("|").split("|")]
+        if len(cells) != 7 or cells[0] in ("from state", "---"):
+            continue
+        from_state, action, who, to_state, awaiting, chat_status, message = cells
+        found.append(
+            Transition(
+                from_state, action, ROLE[who], to_state, ROLE[awaiting], chat_status, message
+            )
+        )
+    return found
+
+
+TRANSITIONS = [t for t in documented_transitions() if t.action != "connect"]
+
+
+def _doc_message(t: Transition, conversation_type: str) -> str:
+    return t.message.replace("bid (campaign)", conversation_type)
+
+
+async def _conversation_in(
+    db: asyncpg.Connection, conversation_type: str, flow_state: str
+) -> tuple[str, dict[str, str]]:
+    """A fresh bid (Ava and Leo) or campaign (Ava and Mia) conversation
+    walked to `flow_state`; returns its id and who plays which part."""
+    if conversation_type == "bid":
+        people = {"brand_owner": AVA, "influencer": LEO, "stranger": MIA}
+        bid = await place_bid(db, LEO, AVA)
+        async with acting_as(db, user_claims(AVA)):
+            conv = await db.fetchval("select id from public.start_bid_conversation($1)", bid)
+    else:
+        people = {"brand_owner": AVA, "influencer": MIA, "stranger": LEO}
+        async with acting_as(db, user_claims(AVA)):
+            conv = await db.fetchval(
+                "select id from public.start_campaign_conversation($1, $2)", CAMPAIGN_SUMMER, MIA
+            )
+    steps = {t.action: t.actor for t in TRANSITIONS}
+    for action in PATH_TO[flow_state]:
+        actor = steps[action]
+        assert actor is not None
+        await act(db, people[actor], str(conv), action)
+    return str(conv), people
+
+
+async def test_the_documented_table_is_the_one_the_database_enforces(
+    pg_cluster: EmbeddedPostgres, template_db: str
+) -> None:
+    """docs/flow.md lists the nine transitions (cancel in two states) and
+    public.flow_transitions holds exactly those, for bids and campaigns."""
+    documented = {
+        (
+            "new" if t.from_state == "(new)" else t.from_state,
+            t.action,
+            t.actor,
+            t.to_state,
+            t.awaiting,
+            t.chat_status,
+        )
+        for t in documented_transitions()
+    }
+    assert len(documented) == 9
+    assert {("work_in_progress", "cancel"), ("brand_owner_confirming", "cancel")} <= {
+        (d[0], d[1]) for d in documented
+    }
+    conn = await asyncpg.connect(pg_cluster.dsn_for(template_db))
+    try:
+        for conversation_type in ("bid", "campaign"):
+            rows = await conn.fetch(
+                "select from_state, action, actor_role::text, to_state, awaiting_role::text,"
+                " chat_status::text from public.flow_transitions where conversation_type = $1",
+                conversation_type,
+            )
+            assert {tuple(r) for r in rows} == documented
+    finally:
+        await conn.close()
+
+
+@pytest.mark.parametrize("conversation_type", ["bid", "campaign"])
+@pytest.mark.parametrize("t", TRANSITIONS, ids=lambda t: f"{t.from_state}-{t.action}")
+async def test_every_documented_transition_for_its_allowed_and_refused_actors(
+    db: asyncpg.Connection, conversation_type: str, t: Transition
+) -> None:
+    """From its state, the action is refused to the other participant (the
+    message names the role it needs and the caller's) and to a stranger
+    ("not found"), writing nothing; the documented actor takes it: state,
+    turn and chat status move as documented, the system message is posted,
+    and the answer is the conversation as committed (with that message)."""
+    conv, people = await _conversation_in(db, conversation_type, t.from_state)
+    assert t.actor is not None
+    other = "influencer" if t.actor == "brand_owner" else "brand_owner"
+    before = await state(db, conv)
+    with pytest.raises(asyncpg.InsufficientPrivilegeError) as refused:
+        await act(db, people[other], conv, t.action)
+    assert str(refused.value) == f'action "{t.action}" is for the {t.actor}; you are the {other}'
+    with pytest.raises(asyncpg.NoDataFoundError):
+        await act(db, people["stranger"], conv, t.action)
+    assert await state(db, conv) == before
+
+    row = await act(db, people[t.actor], conv, t.action)
+    assert (row["flow_state"], row["awaiting_role"], row["chat_status"]) == (
+        t.to_state,
+        t.awaiting,
+        t.chat_status,
+    )
+    last = await db.fetchrow(
+        "select id, sender_id, content, message_type from public.messages"
+        " where conversation_id = $1 order by created_at desc, id desc limit 1",
+        conv,
+    )
+    assert (last["sender_id"], last["content"], last["message_type"]) == (
+        uuid.UUID(people[t.actor]),
+        _doc_message(t, conversation_type),
+        "system",
+    )
+    assert row["last_message_id"] == last["id"]
+
+
+@pytest.mark.parametrize("conversation_type", ["bid", "campaign"])
+async def test_only_the_brand_owner_connects(
+    db: asyncpg.Connection, conversation_type: str
+) -> None:
+    """The first transition, (new) → connect: the influencer cannot start the
+    conversation ("not found", nothing written); the brand owner can."""
+    bid = await place_bid(db, LEO, AVA)
+    start = {
+        "bid": ("select id from public.start_bid_conversation($1)", (bid,)),
+        "campaign": (
+            "select id from public.start_campaign_conversation($1, $2)",
+            (CAMPAIGN_SUMMER, MIA),
+        ),
+    }[conversation_type]
+    influencer = LEO if conversation_type == "bid" else MIA
+    before = await db.fetchval("select count(*) from public.conversations")
+    with pytest.raises(asyncpg.NoDataFoundError):
+        async with acting_as(db, user_claims(influencer)):
+            await db.fetchval(start[0], *start[1])
+    assert await db.fetchval("select count(*) from public.conversations") == before
+    async with acting_as(db, user_claims(AVA)):
+        assert await db.fetchval(start[0], *start[1]) is not None

@@ -30,7 +30,7 @@ def test_missing_grants_are_recognised(message: str, kind: str, obj: str) -> Non
     [
         ("42501", 'new row violates row-level security policy for table "messages"'),
         ("42501", "sender 1 is not a participant of conversation 2"),
-        ("42501", 'action "cancel" belongs to the brand_owner, not the influencer'),
+        ("42501", 'action "cancel" is for the brand_owner; you are the influencer'),
         ("23514", "permission denied for table messages"),
     ],
 )
