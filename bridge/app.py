@@ -20,6 +20,7 @@ from aiohttp import web
 from bridge.auth import TokenVerifier, mint_token
 from bridge.config import Settings
 from bridge.db import Connection, keep_session
+from bridge.db_health import LIBRARY_LOGGER, DatabaseHealth
 from bridge.embedded import EmbeddedPostgres
 from bridge.fanout import DirectAsyncManager, DirectAsyncRedisManager
 from bridge.logs import LibraryNoiseFilter, install_noise_filters, remove_noise_filters
@@ -190,6 +191,7 @@ class BridgeApp:
         self.push_worker: PushWorker | None = None
         self.port: int | None = None
         self._gc_watch = GcWatch(self.metrics)
+        self.health = DatabaseHealth(self.metrics)
         self._noise_filter: LibraryNoiseFilter | None = None
 
     async def _database(self) -> str:
@@ -212,7 +214,7 @@ class BridgeApp:
             return PollDoorbell()
         if choice == "realtime":
             return realtime_doorbell(s)
-        return ListenDoorbell(dsn)
+        return ListenDoorbell(dsn, self.health)
 
     async def start(self) -> None:
         s = self.settings
@@ -234,6 +236,7 @@ class BridgeApp:
             manager.max_queued = s.server.max_queued_packets
             manager.on_slow_socket = self._slow_socket
         self._noise_filter = install_noise_filters()
+        logging.getLogger(LIBRARY_LOGGER).addFilter(self.health)
         sio = socket_server(
             manager,
             compression=s.server.websocket_compression,
@@ -253,6 +256,7 @@ class BridgeApp:
             self.metrics,
             max_message_chars=s.server.max_message_chars,
             storage_public_base=base,
+            health=self.health,
         )
         if isinstance(self.registry, RedisRegistry):
             self.registry.on_gone = self.gateway.user_gone
@@ -265,11 +269,12 @@ class BridgeApp:
             max_message_chars=s.server.max_message_chars,
             test_endpoints=not s.production,
             socket_count=self.gateway.online_count,
+            health=self.health,
         )
         app = web.Application(
             middlewares=[
                 cors_middleware(s.server.cors_origins),
-                make_error_middleware(self.metrics),
+                make_error_middleware(self.metrics, self.health),
                 make_auth_middleware(verifier, store.user_exists),
             ],
             client_max_size=256 * 1024,
@@ -291,6 +296,7 @@ class BridgeApp:
             lease=Lease(dsn),
             pushes=pushes,
             after_batch=self.push_worker.wake.set if self.push_worker else None,
+            health=self.health,
         )
         store.on_write = self.relay.wrote
         self.runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE)
@@ -304,6 +310,7 @@ class BridgeApp:
             asyncio.create_task(self.relay.run(), name="outbox-relay"),
             asyncio.create_task(self.gateway.run_timers(), name="socket-timers"),
             asyncio.create_task(self._prune(store), name="outbox-prune"),
+            asyncio.create_task(self.health.run_probe(self.pool), name="database-probe"),
             *(
                 asyncio.create_task(store.sends.run(), name=f"send-writer-{i}")
                 for i in range(SEND_WRITERS)
@@ -324,7 +331,9 @@ class BridgeApp:
             log.warning("pushes are off: no FCM credentials (GOOGLE_APPLICATION_CREDENTIALS)")
             return None
         self.fcm = FcmSender(s.fcm.credentials, s.fcm.project_id, s.fcm.endpoint)
-        self.push_worker = PushWorker(PushQueue(pool), self.fcm, s.push, self.metrics)
+        self.push_worker = PushWorker(
+            PushQueue(pool), self.fcm, s.push, self.metrics, health=self.health
+        )
         registry = self.registry
         assert registry is not None
         metrics, cooldown = self.metrics, s.push.cooldown
@@ -354,8 +363,8 @@ class BridgeApp:
                     log.info("outbox pruned", extra={"rows": pruned})
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("outbox prune failed")
+            except Exception as exc:
+                self.health.log_failure(exc, "outbox prune failed")
 
     async def stop(self) -> None:
         """Stops everything `start` started, in reverse; safe to call twice."""
@@ -392,6 +401,7 @@ class BridgeApp:
         noise_filter, self._noise_filter = self._noise_filter, None
         if noise_filter is not None:
             remove_noise_filters(noise_filter)
+        logging.getLogger(LIBRARY_LOGGER).removeFilter(self.health)
         log.info("bridge stopped")
 
 

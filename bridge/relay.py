@@ -17,6 +17,7 @@ import asyncpg
 
 from bridge import jsoncodec
 from bridge.db import Connection, redoable_transaction
+from bridge.db_health import DatabaseHealth, is_outage
 from bridge.metrics import Metrics
 from bridge.sources.base import Doorbell
 from bridge.store import Store
@@ -100,7 +101,9 @@ class OutboxRelay:
         pushes: PushSink | None = None,
         lease: Lease | None = None,
         after_batch: Callable[[], None] | None = None,
+        health: DatabaseHealth | None = None,
     ) -> None:
+        self.health = health or DatabaseHealth(metrics)
         self.store = store
         self.doorbell = doorbell
         self.emit = emit
@@ -133,9 +136,15 @@ class OutboxRelay:
                     backoff = 0.5
                 except asyncio.CancelledError:
                     raise
-                except Exception:
-                    log.exception("outbox relay cycle failed", extra={"backoff": backoff})
+                except Exception as exc:
                     self.metrics.inc("relay_errors")
+                    if is_outage(exc):
+                        # Resumes as soon as the health probe reaches the
+                        # database again, not after a grown backoff.
+                        self.health.failed(exc)
+                        await self.health.wait_back(MAX_BACKOFF)
+                        continue
+                    log.exception("outbox relay cycle failed", extra={"backoff": backoff})
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, MAX_BACKOFF)
         finally:

@@ -13,11 +13,12 @@ from aiohttp import web
 
 from bridge import payloads
 from bridge.auth import AuthError, Identity, TokenVerifier, bearer
+from bridge.db_health import RETRY_AFTER, DatabaseHealth, is_outage
 from bridge.logs import NOISE, describe
 from bridge.metrics import Metrics
 from bridge.payloads import PayloadError
 from bridge.presence_redis import PresenceRegistry
-from bridge.store import Store, StoreError
+from bridge.store import Store, StoreError, unavailable
 from bridge.translate import avatar_url, public_message
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ def json_error(status: int, code: str, message: str, **extra: Any) -> web.Respon
     return web.json_response({"error": {"code": code, "message": message, **extra}}, status=status)
 
 
-def make_error_middleware(metrics: Metrics) -> Any:
+def make_error_middleware(metrics: Metrics, health: DatabaseHealth) -> Any:
     @web.middleware
     async def errors(
         request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -42,7 +43,10 @@ def make_error_middleware(metrics: Metrics) -> Any:
         except PayloadError as exc:
             return web.json_response({"error": exc.as_dict()}, status=400)
         except StoreError as exc:
-            return json_error(exc.status, exc.code, exc.message)
+            response = web.json_response({"error": exc.as_dict()}, status=exc.status)
+            if exc.retryable:
+                response.headers["Retry-After"] = str(RETRY_AFTER)
+            return response
         except AuthError as exc:
             return json_error(401, exc.code, exc.message)
         except web.HTTPException as exc:
@@ -53,6 +57,11 @@ def make_error_middleware(metrics: Metrics) -> Any:
             )
             return json_error(exc.status, code, exc.reason)
         except Exception as exc:
+            if is_outage(exc):
+                health.failed(exc)
+                response = web.json_response({"error": unavailable().as_dict()}, status=503)
+                response.headers["Retry-After"] = str(RETRY_AFTER)
+                return response
             if request.path.startswith("/socket.io"):
                 # engine.io raises on transport packets it cannot decode: the
                 # client's junk, logged rate-limited without a traceback.
@@ -113,8 +122,10 @@ class RestApi:
         max_message_chars: int,
         test_endpoints: bool,
         socket_count: Callable[[], int],
+        health: DatabaseHealth | None = None,
     ) -> None:
         self.store = store
+        self.health = health or DatabaseHealth(metrics)
         self.registry = registry
         self.metrics = metrics
         self.storage_public_base = storage_public_base
@@ -141,14 +152,20 @@ class RestApi:
 
     async def healthz(self, request: web.Request) -> web.Response:
         try:
-            await self.store.pool.fetchval("select 1")
+            await self.store.pool.fetchval("select 1", timeout=2)
             database = "ok"
+            self.health.reached()
         except Exception as exc:
             database = f"error: {type(exc).__name__}"
+            if is_outage(exc) or isinstance(exc, TimeoutError):
+                self.health.failed(exc)
         status = 200 if database == "ok" else 503
         # Missing grants degrade but keep 200: a restart cannot fix them, and
         # an orchestrator pulling the bridge would stop what still works.
         problems = self.store.permissions.problems() if self.store.permissions else []
+        outage = self.health.problem()
+        if outage is not None:
+            problems = [*problems, outage]
         return web.json_response(
             {
                 "status": "ok" if status == 200 and not problems else "degraded",

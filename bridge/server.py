@@ -19,12 +19,13 @@ import socketio
 
 from bridge import payloads
 from bridge.auth import AuthError, TokenVerifier, bearer
+from bridge.db_health import DatabaseHealth, is_outage
 from bridge.metrics import Metrics
 from bridge.payloads import PayloadError
 from bridge.presence import Presence
 from bridge.presence_redis import PresenceRegistry
 from bridge.relay import to_change
-from bridge.store import Store, StoreError
+from bridge.store import Store, StoreError, unavailable
 from bridge.translate import TranslationError, public_message, translate, user_rooms
 
 log = logging.getLogger(__name__)
@@ -61,9 +62,11 @@ class SocketGateway:
         *,
         max_message_chars: int,
         storage_public_base: str,
+        health: DatabaseHealth | None = None,
     ) -> None:
         self.sio = sio
         self.store = store
+        self.health = health or DatabaseHealth(metrics)
         self.verifier = verifier
         self.presence = presence
         self.registry = registry
@@ -115,8 +118,8 @@ class SocketGateway:
             )
         try:
             known = await self.store.user_exists(identity.user_id)
-        except Exception:
-            log.exception("connect check failed")
+        except Exception as exc:
+            self.health.log_failure(exc, "connect check failed")
             raise socketio.exceptions.ConnectionRefusedError(
                 "the service is unavailable; try again",
                 {"code": "unavailable", "message": "the service is unavailable; try again"},
@@ -211,8 +214,8 @@ class SocketGateway:
                 await self.tick()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("socket timers failed")
+            except Exception as exc:
+                self.health.log_failure(exc, "socket timers failed")
             await asyncio.sleep(interval)
 
     # -- event plumbing ---------------------------------------------------------
@@ -230,7 +233,10 @@ class SocketGateway:
                 return {"ok": False, "error": exc.as_dict()}
             except StoreError as exc:
                 return {"ok": False, "error": exc.as_dict()}
-            except Exception:
+            except Exception as exc:
+                if is_outage(exc):
+                    self.health.failed(exc)
+                    return {"ok": False, "error": unavailable().as_dict()}
                 self.metrics.inc("event_errors")
                 log.exception("socket event failed", extra={"event": event, "sid": sid})
                 return error_ack("internal", "the event could not be handled")

@@ -27,14 +27,23 @@ log = logging.getLogger(__name__)
 class StoreError(Exception):
     """A request the database refused. `status` is the HTTP status it maps to."""
 
-    def __init__(self, code: str, message: str, status: int) -> None:
+    def __init__(self, code: str, message: str, status: int, *, retryable: bool = False) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.status = status
+        self.retryable = retryable
 
-    def as_dict(self) -> dict[str, str]:
-        return {"code": self.code, "message": self.message}
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.retryable:
+            out["retryable"] = True
+        return out
+
+
+def unavailable(message: str = "the database cannot be reached; try again") -> StoreError:
+    """A retryable refusal: nothing was wrong with the request."""
+    return StoreError("unavailable", message, 503, retryable=True)
 
 
 # SQLSTATE class or code -> (code, status). Client faults only; anything
@@ -88,7 +97,7 @@ SEND_BATCH = 64  # sends written in one statement at most
 SEND_WRITING = 2  # batches of sends being written at once
 
 
-_NOT_WRITTEN = StoreError("unavailable", "the message was not written; try again", 503)
+_NOT_WRITTEN = unavailable("the message was not written; try again")
 
 
 class _WriteAlone(Exception):
@@ -128,7 +137,7 @@ class Store(OutboxQueries):
             self._send_batch,
             max_batch=SEND_BATCH,
             max_writing=SEND_WRITING,
-            stopped=lambda: StoreError("unavailable", "the service is stopping; try again", 503),
+            stopped=lambda: unavailable("the service is stopping; try again"),
         )
 
     def _wrote(self) -> None:

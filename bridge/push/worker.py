@@ -25,6 +25,7 @@ from tenacity import (
 )
 
 from bridge.config import PushSettings
+from bridge.db_health import DatabaseHealth
 from bridge.metrics import Metrics
 from bridge.push.fcm import Device, Outcome
 from bridge.push.message import PushMessage, fit, merged_body
@@ -67,7 +68,9 @@ class PushWorker:
         sender: Sender,
         settings: PushSettings,
         metrics: Metrics,
+        health: DatabaseHealth | None = None,
     ) -> None:
+        self.health = health or DatabaseHealth(metrics)
         self.queue = queue
         self.sender = sender
         self.settings = settings
@@ -92,8 +95,8 @@ class PushWorker:
                     )
                 except asyncio.CancelledError:
                     raise
-                except Exception:
-                    log.exception("claiming push jobs failed")
+                except Exception as exc:
+                    self.health.log_failure(exc, "claiming push jobs failed")
                     jobs = []
                 for job in jobs:
                     self._claimed[job.id] = job.attempts
@@ -142,8 +145,8 @@ class PushWorker:
                 kept = await self.queue.renew(claims, lease)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("renewing push leases failed")
+            except Exception as exc:
+                self.health.log_failure(exc, "renewing push leases failed")
                 continue
             lost = [job for job in claims if job not in kept and job in self._claimed]
             for job in lost:

@@ -10,6 +10,7 @@ import logging
 
 import asyncpg
 
+from bridge.db_health import DatabaseHealth
 from bridge.sources.base import SupervisedDoorbell
 
 log = logging.getLogger(__name__)
@@ -23,9 +24,11 @@ class ListenDoorbell(SupervisedDoorbell):
     needs_arming = True
     task_name = "listen-doorbell"
 
-    def __init__(self, dsn: str) -> None:
+    def __init__(self, dsn: str, health: DatabaseHealth | None = None) -> None:
         super().__init__()
         self._dsn = dsn
+        # When the database went away, listen again as soon as it is back.
+        self._health = health
         self.connected = asyncio.Event()
 
     def _on_notify(self, *_args: object) -> None:
@@ -62,5 +65,8 @@ class ListenDoorbell(SupervisedDoorbell):
                 if conn is not None and not conn.is_closed():
                     with contextlib.suppress(Exception):
                         await conn.close()
-            await asyncio.sleep(backoff)
+            if self._health is not None and not self._health.up:
+                await self._health.wait_back(backoff)
+            else:
+                await asyncio.sleep(backoff)
             backoff = min(backoff * 2, MAX_BACKOFF)

@@ -1,0 +1,81 @@
+"""The database goes away and comes back: clients get a retryable answer,
+the log gets one line each way instead of a traceback per request, /healthz
+says so, and deliveries resume once it is back."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bridge.embedded import EmbeddedPostgres, free_port
+from bridge.migrate import prepare_database
+from tests.conftest import AVA, CAMPAIGN_CONVERSATION, LEO, SUPABASE_DIR
+from tests.integration.bridge_harness import running, settings_for
+
+
+@pytest.fixture
+async def own_cluster(tmp_path: Path) -> AsyncIterator[EmbeddedPostgres]:
+    """A Postgres of this test's own, since it is stopped mid-test."""
+    cluster = EmbeddedPostgres(tmp_path / "pg", free_port(), durable=False)
+    await asyncio.to_thread(cluster.start)
+    await prepare_database(cluster.dsn, SUPABASE_DIR, bootstrap=True, seed=True)
+    try:
+        yield cluster
+    finally:
+        await asyncio.to_thread(cluster.stop)
+
+
+async def test_outage_is_retryable_quiet_and_healed(
+    own_cluster: EmbeddedPostgres, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Postgres stops: socket sends are acked `unavailable` and retryable,
+    REST answers 503 with Retry-After, /healthz says degraded; ten socket
+    calls and five REST calls leave one warning and no traceback. Postgres
+    starts again: /healthz is ok, "back" is logged once, and Leo's next
+    message reaches Ava."""
+    async with running(settings_for(own_cluster.dsn)) as bridge:
+        ava = await bridge.client(AVA)
+        leo = await bridge.client(LEO)
+        send = {"conversationId": CAMPAIGN_CONVERSATION, "message": "before"}
+        assert (await leo.call("send_message", send))["ok"]
+        await ava.wait_for("new_message", lambda d: d["message"]["content"] == "before")
+        caplog.clear()
+        with caplog.at_level(logging.INFO):
+            await asyncio.to_thread(own_cluster.stop)
+            for i in range(10):
+                ack = await leo.call("send_message", {**send, "message": f"during {i}"})
+                assert ack["ok"] is False
+                assert ack["error"]["code"] == "unavailable" and ack["error"]["retryable"]
+            for _ in range(5):
+                status, body = await bridge.request(
+                    "POST",
+                    "/api/messages/send",
+                    LEO,
+                    json={"conversation_id": CAMPAIGN_CONVERSATION, "message": "rest"},
+                )
+                assert status == 503 and body["error"]["code"] == "unavailable"
+            async with bridge.http.post(f"{bridge.url}/api/messages/mark-seen") as resp:
+                assert resp.status in (401, 503)
+            status, health = await bridge.request("GET", "/healthz")
+            assert status == 503 and health["status"] == "degraded"
+            assert any("unreachable" in p for p in health["problems"])
+            gone = [r for r in caplog.records if r.getMessage() == "database unreachable"]
+            assert len(gone) == 1
+            assert [r for r in caplog.records if r.exc_info] == []
+
+            await asyncio.to_thread(own_cluster.start)
+            for _ in range(100):
+                status, health = await bridge.request("GET", "/healthz")
+                if status == 200:
+                    break
+                await asyncio.sleep(0.1)
+            assert status == 200 and health["status"] == "ok"
+            assert (await leo.call("send_message", {**send, "message": "after"}))["ok"]
+            await ava.wait_for("new_message", lambda d: d["message"]["content"] == "after")
+            back = [r for r in caplog.records if r.getMessage() == "database back"]
+            assert len(back) == 1
+            assert [r for r in caplog.records if r.exc_info] == []
