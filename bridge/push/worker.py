@@ -224,9 +224,10 @@ class PushWorker:
         except TransientPushError as exc:
             failed.append(f"gave up after {self.settings.max_attempts} attempts")
             log.warning("push gave up", extra={"job": job.id, "devices": len(exc.pending)})
-        self.metrics.inc("pushes_sent", sent)
+        # Counted once recorded, so the counters never run ahead of the table.
         if sent:
             await self._finish(job, "sent", "; ".join(failed) or None)
         else:
-            self.metrics.inc("pushes_failed")
             await self._finish(job, "failed", "; ".join(failed) or "no device")
+            self.metrics.inc("pushes_failed")
+        self.metrics.inc("pushes_sent", sent)
