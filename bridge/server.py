@@ -33,6 +33,23 @@ log = logging.getLogger(__name__)
 Ack = dict[str, Any]
 MAX_REPLAY = 1000  # more missed changes than this: the client resyncs over REST
 Handler = Callable[["SocketSession", Any], Awaitable[Ack]]
+# The seed's client events and the bridge's additions, one method each.
+CLIENT_EVENTS = (
+    "join",
+    "join_global_updates",
+    "request_global_notifications",
+    "join_conversation",
+    "leave_conversation",
+    "join_bid",
+    "join_campaign",
+    "send_message",
+    "typing_start",
+    "typing_stop",
+    "mark_seen",
+    "user_status",
+    "refresh_token",
+    "sync",
+)
 
 
 def now_iso() -> str:
@@ -82,23 +99,8 @@ class SocketGateway:
         self._partners: dict[tuple[str, str], str] = {}
         sio.on("connect", self.on_connect)
         sio.on("disconnect", self.on_disconnect)
-        for event, handler in {
-            "join": self.join,
-            "join_global_updates": self.join_global_updates,
-            "request_global_notifications": self.request_global_notifications,
-            "join_conversation": self.join_conversation,
-            "leave_conversation": self.leave_conversation,
-            "join_bid": self.join_bid,
-            "join_campaign": self.join_campaign,
-            "send_message": self.send_message,
-            "typing_start": self.typing_start,
-            "typing_stop": self.typing_stop,
-            "mark_seen": self.mark_seen,
-            "user_status": self.user_status,
-            "refresh_token": self.refresh_token,
-            "sync": self.sync,
-        }.items():
-            sio.on(event, self._guarded(event, handler))
+        for event in CLIENT_EVENTS:  # each handled by the method of its name
+            sio.on(event, self._guarded(event, getattr(self, event)))
 
     # -- connection lifecycle ---------------------------------------------------
 

@@ -6,25 +6,11 @@ from __future__ import annotations
 
 import asyncpg
 
+from bridge.server import CLIENT_EVENTS
 from tests.conftest import AVA, BID_CONVERSATION, CAMPAIGN_CONVERSATION, LEO
 from tests.integration.bridge_harness import Harness
 
-EVENTS = [
-    "join",
-    "join_conversation",
-    "leave_conversation",
-    "join_global_updates",
-    "request_global_notifications",
-    "join_bid",
-    "join_campaign",
-    "send_message",
-    "typing_start",
-    "typing_stop",
-    "mark_seen",
-    "user_status",
-    "refresh_token",
-    "sync",
-]
+EVENTS = list(CLIENT_EVENTS)
 
 # Leo has nothing unread in the bid conversation, so even a mark_seen that
 # happens to be well-formed changes nothing.

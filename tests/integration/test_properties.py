@@ -21,6 +21,7 @@ import yarl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bridge.server import CLIENT_EVENTS
 from tests.conftest import (
     AVA,
     BID,
@@ -33,22 +34,7 @@ from tests.conftest import (
 )
 from tests.integration.bridge_harness import Harness, assert_quiet_log, fingerprint, token
 
-EVENTS = [
-    "join",
-    "join_global_updates",
-    "request_global_notifications",
-    "join_conversation",
-    "leave_conversation",
-    "join_bid",
-    "join_campaign",
-    "send_message",
-    "typing_start",
-    "typing_stop",
-    "mark_seen",
-    "user_status",
-    "refresh_token",
-    "sync",
-]
+EVENTS = list(CLIENT_EVENTS)
 # Names a client must not be able to trigger, and names nobody handles.
 FOREIGN_EVENTS = ["connect", "disconnect", "connect_error", "message", "error", "*", "nope"]
 KEYS = [
