@@ -22,10 +22,11 @@ from bridge.config import Settings
 from bridge.db import Connection, keep_session
 from bridge.db_health import LIBRARY_LOGGER, DatabaseHealth
 from bridge.embedded import EmbeddedPostgres
-from bridge.fanout import DirectAsyncManager, DirectAsyncRedisManager
+from bridge.fanout import DirectAsyncManager, DirectAsyncRedisManager, emit_here
 from bridge.logs import LibraryNoiseFilter, install_noise_filters, remove_noise_filters
 from bridge.metrics import Metrics
 from bridge.migrate import prepare_database
+from bridge.outbox_tail import OutboxTail, RedisRing
 from bridge.permissions import PermissionWatch
 from bridge.preflight import ensure as preflight
 from bridge.preflight import jwks_url
@@ -192,6 +193,8 @@ class BridgeApp:
         self.port: int | None = None
         self._gc_watch = GcWatch(self.metrics)
         self.health = DatabaseHealth(self.metrics)
+        self.tail: OutboxTail | None = None
+        self.ring: RedisRing | None = None
         self._noise_filter: LibraryNoiseFilter | None = None
 
     async def _database(self) -> str:
@@ -285,20 +288,24 @@ class BridgeApp:
         pushes = self._pushes(self.pool)
         self.doorbell = self._doorbell(dsn)
         await self.doorbell.start()
+        # With several instances each tails the outbox for its own sockets.
+        self.tail = self._tail(store, sio, base)
+        if self.tail is not None:
+            await self.tail.start()  # before any socket connects
         self.relay = OutboxRelay(
             store,
             self.doorbell,
-            self._emitter(sio),
+            None if self.tail is not None else self._emitter(sio),
             storage_public_base=base,
             batch_size=s.outbox.batch_size,
             poll_interval=s.outbox.poll_interval,
             metrics=self.metrics,
             lease=Lease(dsn),
             pushes=pushes,
-            after_batch=self.push_worker.wake.set if self.push_worker else None,
+            after_batch=self._relayed_page,
             health=self.health,
         )
-        store.on_write = self.relay.wrote
+        store.on_write = self._wrote
         self.runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE)
         await self.runner.setup()
         site = web.TCPSite(self.runner, s.server.host, s.server.port)
@@ -311,6 +318,7 @@ class BridgeApp:
             asyncio.create_task(self.gateway.run_timers(), name="socket-timers"),
             asyncio.create_task(self._prune(store), name="outbox-prune"),
             asyncio.create_task(self.health.run_probe(self.pool), name="database-probe"),
+            *self._tail_tasks(),
             *(
                 asyncio.create_task(store.sends.run(), name=f"send-writer-{i}")
                 for i in range(SEND_WRITERS)
@@ -319,6 +327,50 @@ class BridgeApp:
         if self.push_worker is not None:
             self.tasks.append(asyncio.create_task(self.push_worker.run(), name="push-worker"))
         log.info("bridge listening", extra={"port": self.port, "embedded": s.embedded})
+
+    def _tail(self, store: Store, sio: socketio.AsyncServer, base: str) -> OutboxTail | None:
+        s = self.settings
+        if not s.redis.url:
+            return None
+        manager = sio.manager
+
+        async def emit(event: str, payload: dict[str, Any], rooms: Sequence[str]) -> None:
+            await emit_here(manager, event, payload, rooms)
+
+        tail = OutboxTail(
+            store,
+            emit,
+            storage_public_base=base,
+            batch_size=s.outbox.batch_size,
+            metrics=self.metrics,
+            health=self.health,
+        )
+        self.ring = RedisRing(s.redis.url, tail.ring)
+        return tail
+
+    def _tail_tasks(self) -> list[asyncio.Task[None]]:
+        if self.tail is None or self.ring is None:
+            return []
+        return [
+            asyncio.create_task(self.tail.run(), name="outbox-tail"),
+            asyncio.create_task(self.ring.run(), name="outbox-ring"),
+        ]
+
+    def _relayed_page(self) -> None:
+        """After the relay's page with changes: pushes to send, and other
+        instances' tails to wake."""
+        if self.push_worker is not None:
+            self.push_worker.wake.set()
+        if self.ring is not None:
+            self.ring.publish()
+
+    def _wrote(self) -> None:
+        """This process committed a change: its relay (if it holds the
+        lease) and its tail look now; other instances hear the relay's ring."""
+        if self.relay is not None:
+            self.relay.wrote()
+        if self.tail is not None:
+            self.tail.ring()
 
     def _slow_socket(self, sid: str) -> None:
         self.metrics.inc("slow_sockets_dropped")
@@ -382,6 +434,9 @@ class BridgeApp:
         doorbell, self.doorbell = self.doorbell, None
         if doorbell is not None:
             await doorbell.stop()
+        ring, self.ring = self.ring, None
+        if ring is not None:
+            await ring.close()
         registry, self.registry = self.registry, None
         if registry is not None:
             await registry.stop()

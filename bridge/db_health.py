@@ -33,7 +33,15 @@ _OUTAGE_STATES = {
 
 
 def is_outage(exc: BaseException) -> bool:
-    if isinstance(exc, OSError | asyncpg.InterfaceError | asyncpg.PostgresConnectionError):
+    # InternalClientError: a pooled connection left mid-operation when the
+    # server went away under it (the bridge never shares a connection).
+    connection_lost = (
+        OSError,
+        asyncpg.InterfaceError,
+        asyncpg.PostgresConnectionError,
+        asyncpg.InternalClientError,
+    )
+    if isinstance(exc, connection_lost):
         return True
     if isinstance(exc, asyncpg.PostgresError):
         state = getattr(exc, "sqlstate", None) or ""

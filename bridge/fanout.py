@@ -121,5 +121,12 @@ class DirectAsyncManager(socketio.AsyncManager):  # type: ignore[misc]
             self.on_slow_socket(sid)
 
 
+async def emit_here(manager: socketio.AsyncManager, event: str, data: Any, rooms: Any) -> None:
+    """Emits to this instance's own sockets only, whatever the manager (the
+    Redis managers would also publish to every other instance)."""
+    local = DirectAsyncManager if isinstance(manager, DirectAsyncManager) else socketio.AsyncManager
+    await local.emit(manager, event, data, "/", room=list(rooms))
+
+
 class DirectAsyncRedisManager(socketio.AsyncRedisManager, DirectAsyncManager):  # type: ignore[misc]
     """Redis pub/sub across instances; direct local delivery on each."""

@@ -40,6 +40,20 @@ class OutboxQueries:
         )
         return changes, page
 
+    async def tail_outbox(
+        self, done: str, upto: str | None, after_id: int, limit: int
+    ) -> tuple[list[asyncpg.Record], str, bool]:
+        """The page after an in-memory cursor (bridge.outbox_tail): its rows,
+        the window's snapshot, and whether the page ends that window."""
+        rows = await self.pool.fetch(
+            "select * from bridge.outbox_tail($1, $2, $3, $4)", done, upto, after_id, limit
+        )
+        changes = [r for r in rows if r["id"] is not None]
+        return changes, rows[0]["upto"], bool(rows[0]["complete"])
+
+    async def snapshot_now(self) -> str:
+        return str(await self.pool.fetchval("select pg_current_snapshot()::text"))
+
     @staticmethod
     async def advance_outbox(conn: Connection | asyncpg.Pool, page: OutboxPage) -> None:
         """Moves the relay's cursor past a page it has relayed."""

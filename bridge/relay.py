@@ -92,7 +92,7 @@ class OutboxRelay:
         self,
         store: Store,
         doorbell: Doorbell,
-        emit: Emitter,
+        emit: Emitter | None,
         *,
         storage_public_base: str,
         batch_size: int,
@@ -229,7 +229,8 @@ class OutboxRelay:
                 "untranslatable outbox row skipped", extra={"id": row["id"], "error": str(exc)}
             )
             return None
-        for emit in result.emits:
-            await self.emit(emit.event, emit.payload, emit.rooms)
-            self.metrics.inc("emits_out")
+        if self.emit is not None:  # None: every instance's tail emits (bridge/outbox_tail.py)
+            for emit in result.emits:
+                await self.emit(emit.event, emit.payload, emit.rooms)
+                self.metrics.inc("emits_out")
         return change, result.pushes

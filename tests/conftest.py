@@ -6,6 +6,10 @@ needs one."""
 from __future__ import annotations
 
 import itertools
+import shutil
+import socket
+import subprocess
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -143,18 +147,11 @@ async def bridge(db_dsn: str) -> AsyncIterator[Any]:
         yield harness
 
 
-@pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real Redis server on a free port (Debian's redis-server)."""
-    import shutil
-    import socket
-    import subprocess
-    import time
-
+def start_redis(port: int, workdir: Path) -> subprocess.Popen[bytes]:
+    """A real Redis server (Debian's redis-server) on `port`, without
+    persistence; returns once it accepts connections."""
     binary = shutil.which("redis-server")
     assert binary, "redis-server is not installed (make test installs it: scripts/ensure-services)"
-    port = free_port()
-    workdir = tmp_path_factory.mktemp("redis")
     proc = subprocess.Popen(
         [
             binary,
@@ -172,13 +169,21 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    return proc
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Redis server on a free port."""
+    port = free_port()
+    proc = start_redis(port, tmp_path_factory.mktemp("redis"))
     try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)
         yield f"redis://127.0.0.1:{port}/0"
     finally:
         proc.terminate()

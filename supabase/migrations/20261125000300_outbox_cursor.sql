@@ -79,54 +79,67 @@ language sql set search_path = '' as $$
 $$;
 revoke all on function bridge.skip_pending() from public;
 
--- The relay's next page, read without moving anything: the changes
+-- The next page after a cursor, read without moving anything: the changes
 -- visible in the window's snapshot `upto` (opened at this statement when
--- none is open) and not in `done`, after `after_id`, in id order. The relay
--- emits them and then moves the cursor with relay_advance, in the
--- transaction that writes their push jobs: a crash in between only means
--- the page is read and relayed again. Returns the window, the cursor it was
--- read from, whether this page ends the window, and the rows (no rows: one
--- row of nulls but for those).
-create function bridge.relay_peek(p_limit integer) returns table (
-  done text, upto text, complete boolean,
+-- p_upto is null) and not in `done`, after `after_id`, in id order. Returns
+-- the window, whether this page ends it, and the rows (no rows: one row of
+-- nulls but for those). Stateless: the relay reads from its stored cursor
+-- (relay_peek), each instance's own tail from one it keeps in memory.
+create function bridge.outbox_tail(
+  p_done text, p_upto text, p_after_id bigint, p_limit integer
+) returns table (
+  upto text, complete boolean,
   id bigint, topic text, conversation_id uuid, recipients uuid[], payload jsonb,
   created_at timestamptz
 )
 language plpgsql stable set search_path = '' as $$
 declare
-  _cursor bridge.relay_cursor;
-  _upto pg_snapshot;
+  _done pg_snapshot := p_done::pg_snapshot;
+  _upto pg_snapshot := coalesce(p_upto::pg_snapshot, pg_current_snapshot());
   _ids bigint[];
 begin
-  select * into strict _cursor from bridge.relay_cursor;
-  _upto := coalesce(_cursor.upto, pg_current_snapshot());
   -- Candidates through the xid index first (a window spans few
   -- transactions), then the page in id order.
   with candidates as materialized (
     select c.id, c.xid from bridge.outbox c
-    where c.xid >= pg_snapshot_xmin(_cursor.done) and c.xid < pg_snapshot_xmax(_upto)
+    where c.xid >= pg_snapshot_xmin(_done) and c.xid < pg_snapshot_xmax(_upto)
   )
   select array_agg(w.id order by w.id) into _ids
   from (
     select c.id from candidates c
     where pg_visible_in_snapshot(c.xid, _upto)
-      and not pg_visible_in_snapshot(c.xid, _cursor.done)
-      and c.id > (case when _cursor.upto is null then 0 else _cursor.after_id end)
+      and not pg_visible_in_snapshot(c.xid, _done)
+      and c.id > (case when p_upto is null then 0 else p_after_id end)
     order by c.id
     limit p_limit
   ) w;
   if coalesce(cardinality(_ids), 0) = 0 then
-    return query select _cursor.done::text, _upto::text, true, null::bigint, null::text,
+    return query select _upto::text, true, null::bigint, null::text,
       null::uuid, null::uuid[], null::jsonb, null::timestamptz;
     return;
   end if;
   return query
-    select _cursor.done::text, _upto::text, cardinality(_ids) < p_limit,
+    select _upto::text, cardinality(_ids) < p_limit,
       o.id, o.topic, o.conversation_id, o.recipients, o.payload, o.created_at
     from bridge.outbox o
     where o.id = any(_ids)
     order by o.id;
 end
+$$;
+revoke all on function bridge.outbox_tail(text, text, bigint, integer) from public;
+
+-- The relay's next page, from its stored cursor; it emits the page and then
+-- moves the cursor with relay_advance, in the transaction that writes the
+-- page's push jobs: a crash in between only means the page is relayed again.
+create function bridge.relay_peek(p_limit integer) returns table (
+  done text, upto text, complete boolean,
+  id bigint, topic text, conversation_id uuid, recipients uuid[], payload jsonb,
+  created_at timestamptz
+)
+language sql stable set search_path = '' as $$
+  select c.done::text, t.*
+  from bridge.relay_cursor c,
+    bridge.outbox_tail(c.done::text, c.upto::text, c.after_id, p_limit) t
 $$;
 revoke all on function bridge.relay_peek(integer) from public;
 

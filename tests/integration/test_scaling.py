@@ -9,6 +9,7 @@ import asyncio
 import dataclasses
 import signal
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -18,7 +19,7 @@ from bridge.app import BridgeApp
 from bridge.config import OutboxSettings, RedisSettings
 from bridge.db import acting_as, user_claims
 from bridge.embedded import free_port
-from tests.conftest import AVA, CAMPAIGN_CONVERSATION, LEO, MIA
+from tests.conftest import AVA, CAMPAIGN_CONVERSATION, LEO, MIA, start_redis
 from tests.integration.bridge_harness import Client, Harness, settings_for, start_daemon
 
 
@@ -226,3 +227,46 @@ async def test_users_of_a_killed_instance_are_announced_offline(
             doomed.kill()
             await doomed.wait()
         await survivor.stop()
+
+
+async def test_a_redis_restart_loses_no_delivery(db_dsn: str, tmp_path: Path) -> None:
+    """Two instances on a Redis of this test's own. Leo, on the instance that
+    relays, sends 150 messages; Redis is SIGKILLed after 50 and started
+    again after 100. Ava, on the other instance, gets all 150 on the socket
+    she had all along (no reconnect, no sync), each once, in order."""
+    port = free_port()
+    url = f"redis://127.0.0.1:{port}/0"
+    redis_proc = start_redis(port, tmp_path)
+    one, two = await start(db_dsn, url), await start(db_dsn, url)
+    try:
+        for _ in range(100):
+            if one.app.relay and one.app.relay.lease and one.app.relay.lease.held:
+                break
+            if two.app.relay and two.app.relay.lease and two.app.relay.lease.held:
+                break
+            await asyncio.sleep(0.05)
+        held = one.app.relay and one.app.relay.lease and one.app.relay.lease.held
+        relaying, other = (one, two) if held else (two, one)
+        leo = await relaying.client(LEO)
+        ava = await other.client(AVA)
+        texts = [f"r{i:03d}" for i in range(150)]
+        for i, text in enumerate(texts):
+            if i == 50:
+                redis_proc.kill()
+                redis_proc.wait(10)
+            if i == 100:
+                redis_proc = start_redis(port, tmp_path)
+            ack = await leo.call(
+                "send_message", {"conversationId": CAMPAIGN_CONVERSATION, "message": text}
+            )
+            assert ack["ok"], ack
+        got = await ava.wait_count(
+            "new_message", 150, lambda d: d["message"]["content"].startswith("r"), timeout=30
+        )
+        assert [d["message"]["content"] for d in got] == texts
+        assert ava.sio.connected
+    finally:
+        for harness in (one, two):
+            await harness.stop()
+        redis_proc.terminate()
+        redis_proc.wait(10)

@@ -19,6 +19,7 @@ def postgres_error(cls: type[asyncpg.PostgresError]) -> asyncpg.PostgresError:
         (ConnectionRefusedError(111, "refused"), True),
         (ConnectionResetError(), True),
         (asyncpg.InterfaceError("connection is closed"), True),
+        (asyncpg.InternalClientError("cannot switch to state 15"), True),
         (postgres_error(asyncpg.ConnectionDoesNotExistError), True),
         (postgres_error(asyncpg.AdminShutdownError), True),
         (postgres_error(asyncpg.CannotConnectNowError), True),
