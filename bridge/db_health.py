@@ -92,6 +92,21 @@ class DatabaseHealth:
             return False
         return True
 
+    async def after_failure(
+        self, exc: BaseException, backoff: float, *, cap: float, logger: logging.Logger, what: str
+    ) -> float:
+        """For a loop whose turn failed: in an outage, counted and resumed as
+        soon as the probe reaches the database (not after a grown backoff);
+        otherwise the bridge's bug, logged with its traceback, and a capped
+        backoff. Returns the next backoff."""
+        if is_outage(exc):
+            self.failed(exc)
+            await self.wait_back(cap)
+            return backoff
+        logger.exception(what, extra={"backoff": backoff})
+        await asyncio.sleep(backoff)
+        return min(backoff * 2, cap)
+
     async def wait_back(self, timeout: float) -> bool:
         """Waits until the database is back (or `timeout` passes)."""
         try:

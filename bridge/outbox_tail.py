@@ -24,7 +24,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from bridge.db_health import DatabaseHealth, is_outage
+from bridge.db_health import DatabaseHealth
 from bridge.metrics import Metrics
 from bridge.relay import to_change
 from bridge.sources.base import Bell
@@ -81,13 +81,9 @@ class OutboxTail:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                if is_outage(exc):
-                    self.health.failed(exc)
-                    await self.health.wait_back(MAX_BACKOFF)
-                    continue
-                log.exception("outbox tail failed", extra={"backoff": backoff})
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF)
+                backoff = await self.health.after_failure(
+                    exc, backoff, cap=MAX_BACKOFF, logger=log, what="outbox tail failed"
+                )
 
     async def _page(self) -> bool:
         """Emits the next page to this instance's sockets; returns whether a

@@ -17,7 +17,7 @@ import asyncpg
 
 from bridge import jsoncodec
 from bridge.db import Connection, redoable_transaction
-from bridge.db_health import DatabaseHealth, is_outage
+from bridge.db_health import DatabaseHealth
 from bridge.metrics import Metrics
 from bridge.sources.base import Doorbell
 from bridge.store import Store
@@ -138,15 +138,9 @@ class OutboxRelay:
                     raise
                 except Exception as exc:
                     self.metrics.inc("relay_errors")
-                    if is_outage(exc):
-                        # Resumes as soon as the health probe reaches the
-                        # database again, not after a grown backoff.
-                        self.health.failed(exc)
-                        await self.health.wait_back(MAX_BACKOFF)
-                        continue
-                    log.exception("outbox relay cycle failed", extra={"backoff": backoff})
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, MAX_BACKOFF)
+                    backoff = await self.health.after_failure(
+                        exc, backoff, cap=MAX_BACKOFF, logger=log, what="outbox relay cycle failed"
+                    )
         finally:
             await self._leave_doorbell()
             if self.lease is not None:
