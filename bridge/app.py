@@ -7,22 +7,22 @@ import asyncio
 import contextlib
 import gc
 import logging
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import asyncpg
 import socketio
 from aiohttp import web
 
-from bridge.auth import TokenVerifier, mint_token
+from bridge.auth import TokenVerifier
 from bridge.config import Settings
+from bridge.cors import cors_middleware
 from bridge.db import Connection, keep_session
 from bridge.db_health import LIBRARY_LOGGER, DatabaseHealth
 from bridge.embedded import EmbeddedPostgres
-from bridge.fanout import DirectAsyncManager, DirectAsyncRedisManager, emit_here
+from bridge.fanout import DirectAsyncManager, client_manager, emit_here
+from bridge.gc_tuning import GC_THRESHOLDS, GcWatch
 from bridge.logs import LibraryNoiseFilter, install_noise_filters, remove_noise_filters
 from bridge.metrics import Metrics
 from bridge.migrate import prepare_database
@@ -40,8 +40,8 @@ from bridge.rest import RestApi, make_auth_middleware, make_error_middleware
 from bridge.server import SocketGateway
 from bridge.sockets import socket_server
 from bridge.sources.base import Doorbell, PollDoorbell
+from bridge.sources.choice import doorbell_choice, realtime_doorbell
 from bridge.sources.listen import ListenDoorbell
-from bridge.sources.realtime import RealtimeDoorbell
 from bridge.store import Store
 from bridge.translate import Change, PushIntent
 
@@ -51,129 +51,11 @@ PRUNE_EVERY = 600.0
 # Batches of sends written at once (group commit, bridge/group_commit.py).
 SEND_WRITERS = 2
 SHUTDOWN_GRACE = 5.0  # seconds open requests and sockets get to finish on stop
-# CPython's default (700, 10, 10) promotes short-lived event payloads into the
-# old generation at thousands of emits a second, so a full collection over
-# every socket's objects (~0.4 s with 5,000 sockets) came every ~15 s and
-# stalled all deliveries. Rarer young collections let those payloads die by
-# reference counting first (bench/socket_latency.py: p99 390 ms -> 12 ms).
-GC_THRESHOLDS = (50_000, 20, 100)
 
 
 def storage_public_base(settings: Settings) -> str:
     base = settings.supabase.url.rstrip("/")
     return f"{base}/storage/v1/object/public/{settings.supabase.avatars_bucket}"
-
-
-SUPABASE_POOLER_PORT = 6543  # Supavisor's transaction mode: no LISTEN there
-
-
-def doorbell_choice(settings: Settings) -> str:
-    """`auto`: Supabase Realtime when the bridge talks to Supabase through the
-    transaction pooler (where LISTEN cannot work), else LISTEN."""
-    choice = settings.outbox.doorbell
-    if choice != "auto":
-        return choice
-    port = urlsplit(settings.database.url).port if settings.database.url else None
-    if settings.supabase.service_role_key and port == SUPABASE_POOLER_PORT:
-        return "realtime"
-    return "listen"
-
-
-REALTIME_TOKEN_TTL = 3600
-
-
-def realtime_doorbell(settings: Settings) -> RealtimeDoorbell:
-    """Connects with the service role key. With the project's JWT secret the
-    channel gets its own short-lived service-role tokens, refreshed at half
-    their life, so it never runs on an expired token."""
-    secret = settings.supabase.jwt_secret
-
-    def service_token() -> str:
-        return mint_token(
-            secret, "chat-bridge", REALTIME_TOKEN_TTL, role="service_role", iss="chat-bridge"
-        )
-
-    return RealtimeDoorbell(
-        settings.supabase.url,
-        settings.supabase.service_role_key,
-        access_token=service_token if secret else None,
-        refresh_every=REALTIME_TOKEN_TTL / 2 if secret else None,
-    )
-
-
-def client_manager(settings: Settings) -> socketio.AsyncManager:
-    """Where emits go: this process only, or every instance through Redis."""
-    direct = settings.server.fanout == "direct"
-    if settings.redis.url:
-        cls = DirectAsyncRedisManager if direct else socketio.AsyncRedisManager
-        return cls(settings.redis.url)
-    return DirectAsyncManager() if direct else socketio.AsyncManager()
-
-
-CORS_ALLOW_HEADERS = "Authorization, Content-Type"
-CORS_ALLOW_METHODS = "GET, POST, DELETE, OPTIONS"
-CORS_MAX_AGE = "600"
-
-
-def cors_middleware(origins: Sequence[str]) -> Any:
-    """The one place CORS headers are written, for the REST API and the
-    Socket.IO polling transport alike (engine.io's own CORS handling is off,
-    so no header is sent twice). Allowed origins get a preflight answer and
-    the allow headers on every response; any other origin gets none, and
-    Socket.IO refuses it outright, as engine.io would (browsers apply no CORS
-    to websockets)."""
-    allowed = set(origins)
-    anyone = "*" in allowed
-
-    @web.middleware
-    async def cors(request: web.Request, handler: Any) -> web.StreamResponse:
-        origin = request.headers.get("Origin")
-        if origin is None:
-            return await handler(request)  # type: ignore[no-any-return]
-        if not anyone and origin not in allowed:
-            if request.path.startswith("/socket.io"):
-                return web.json_response(
-                    {"error": {"code": "origin_not_allowed", "message": "origin not allowed"}},
-                    status=403,
-                )
-            return await handler(request)  # type: ignore[no-any-return]
-        if request.method == "OPTIONS":
-            response: web.StreamResponse = web.Response(status=204)
-            response.headers["Access-Control-Allow-Headers"] = CORS_ALLOW_HEADERS
-            response.headers["Access-Control-Allow-Methods"] = CORS_ALLOW_METHODS
-            response.headers["Access-Control-Max-Age"] = CORS_MAX_AGE
-        else:
-            response = await handler(request)
-        if not response.prepared:  # a websocket has sent its headers already
-            response.headers["Access-Control-Allow-Origin"] = origin
-            response.headers["Access-Control-Allow-Credentials"] = "true"
-            response.headers["Vary"] = "Origin"
-        return response
-
-    return cors
-
-
-class GcWatch:
-    """Counts garbage-collector pauses and logs the long ones: with thousands
-    of sockets a full collection can stall every delivery at once."""
-
-    SLOW = 0.05
-
-    def __init__(self, metrics: Metrics) -> None:
-        self.metrics = metrics
-        self._started = 0.0
-
-    def __call__(self, phase: str, info: dict[str, int]) -> None:
-        if phase == "start":
-            self._started = time.perf_counter()
-            return
-        took = time.perf_counter() - self._started
-        if took >= self.SLOW:
-            self.metrics.inc("gc_slow_pauses")
-            log.warning(
-                "slow garbage collection",
-                extra={"generation": info.get("generation"), "ms": round(took * 1000)},
-            )
 
 
 class BridgeApp:

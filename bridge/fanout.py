@@ -19,6 +19,7 @@ from engineio import packet as eio_packet
 from socketio import packet
 
 from bridge import jsoncodec
+from bridge.config import Settings
 
 
 def _encode_event(packet_class: Any, namespace: str, data: list[Any]) -> list[Any]:
@@ -130,3 +131,12 @@ async def emit_here(manager: socketio.AsyncManager, event: str, data: Any, rooms
 
 class DirectAsyncRedisManager(socketio.AsyncRedisManager, DirectAsyncManager):  # type: ignore[misc]
     """Redis pub/sub across instances; direct local delivery on each."""
+
+
+def client_manager(settings: Settings) -> socketio.AsyncManager:
+    """Where emits go: this process only, or every instance through Redis."""
+    direct = settings.server.fanout == "direct"
+    if settings.redis.url:
+        cls = DirectAsyncRedisManager if direct else socketio.AsyncRedisManager
+        return cls(settings.redis.url)
+    return DirectAsyncManager() if direct else socketio.AsyncManager()

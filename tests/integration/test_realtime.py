@@ -12,8 +12,8 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from bridge.app import doorbell_choice
 from bridge.config import DatabaseSettings, OutboxSettings, SupabaseSettings
+from bridge.sources.choice import doorbell_choice
 from bridge.sources.realtime import RealtimeDoorbell
 from tests.conftest import AVA, CAMPAIGN_CONVERSATION, LEO
 from tests.integration.bridge_harness import (
