@@ -224,7 +224,6 @@ class BridgeApp:
             emit,
             storage_public_base=base,
             batch_size=s.outbox.batch_size,
-            metrics=self.metrics,
             health=self.health,
         )
         self.ring = RedisRing(s.redis.url, tail.ring)

@@ -25,7 +25,6 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from bridge.db_health import DatabaseHealth
-from bridge.metrics import Metrics
 from bridge.relay import to_change
 from bridge.sources.base import Bell
 from bridge.store import Store
@@ -49,14 +48,12 @@ class OutboxTail:
         *,
         storage_public_base: str,
         batch_size: int,
-        metrics: Metrics,
         health: DatabaseHealth,
     ) -> None:
         self.store = store
         self.emit = emit
         self.storage_public_base = storage_public_base
         self.batch_size = batch_size
-        self.metrics = metrics
         self.health = health
         self._bell = Bell()
         self._done: str | None = None

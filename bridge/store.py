@@ -16,6 +16,7 @@ import asyncpg
 
 from bridge import jsoncodec
 from bridge.db import Connection, acting_as, user_claims
+from bridge.db_health import is_outage
 from bridge.group_commit import GroupCommit
 from bridge.outbox_store import OutboxQueries
 from bridge.payloads import MarkSeen, SendMessage
@@ -98,10 +99,6 @@ SEND_WRITING = 2  # batches of sends being written at once
 
 
 _NOT_WRITTEN = unavailable("the message was not written; try again")
-
-
-class _WriteAlone(Exception):
-    """A batch of one goes the single-send way."""
 
 
 def _send_item(user_id: str, req: SendMessage) -> dict[str, Any]:
@@ -190,31 +187,36 @@ class Store(OutboxQueries):
         one by one so that each gets its own answer."""
         order = sorted(range(len(batch)), key=lambda i: batch[i][1].conversation_id)
         results: list[Sent | BaseException] = [_NOT_WRITTEN] * len(batch)
-        try:
-            if len(batch) == 1:
-                raise _WriteAlone
-            async with _client_errors(self.permissions):
-                row = await self.pool.fetchval(
-                    "select bridge.send_messages_as($1::jsonb)",
-                    json.dumps([_send_item(*batch[i]) for i in order]),
-                )
+        together = len(batch) > 1
+        if together:
+            try:
+                async with _client_errors(self.permissions):
+                    row = await self.pool.fetchval(
+                        "select bridge.send_messages_as($1::jsonb)",
+                        json.dumps([_send_item(*batch[i]) for i in order]),
+                    )
+            except StoreError:
+                together = False  # one of them was refused
+            except asyncpg.PostgresError as exc:
+                together = False
+                if not is_outage(exc):  # not the client's doing, nor an outage
+                    self.send_batch_failures += 1
+                    log.warning(
+                        "send batch failed; writing it one by one",
+                        extra={"sqlstate": exc.sqlstate, "size": len(batch)},
+                    )
+        if together:
             for i, result in zip(order, _loads(row), strict=True):
                 try:
                     results[i] = _sent(batch[i][1], result)
                 except StoreError as exc:
                     results[i] = exc
-        except (StoreError, asyncpg.PostgresError, _WriteAlone) as exc:
-            if isinstance(exc, asyncpg.PostgresError):  # not the client's doing
-                self.send_batch_failures += 1
-                log.warning(
-                    "send batch failed; writing it one by one",
-                    extra={"sqlstate": exc.sqlstate, "size": len(batch)},
-                )
+        else:
             for i in order:
                 try:
                     results[i] = await self._send_one(*batch[i])
-                except StoreError as exc_one:
-                    results[i] = exc_one
+                except StoreError as exc:
+                    results[i] = exc
         self._wrote()
         return results
 
