@@ -25,6 +25,7 @@ from bridge.fanout import DirectAsyncManager, client_manager, emit_here
 from bridge.gc_tuning import GC_THRESHOLDS, GcWatch
 from bridge.logs import LibraryNoiseFilter, install_noise_filters, remove_noise_filters
 from bridge.metrics import Metrics
+from bridge.metrics_http import MetricsEndpoint
 from bridge.migrate import prepare_database
 from bridge.outbox_tail import OutboxTail, RedisRing
 from bridge.permissions import PermissionWatch
@@ -67,6 +68,7 @@ class BridgeApp:
         self.runner: web.AppRunner | None = None
         self.tasks: list[asyncio.Task[None]] = []
         self.doorbell: Doorbell | None = None
+        self.doorbell_kind = doorbell_choice(settings)
         self.relay: OutboxRelay | None = None
         self.gateway: SocketGateway | None = None
         self.registry: PresenceRegistry | None = None
@@ -93,7 +95,7 @@ class BridgeApp:
 
     def _doorbell(self, dsn: str) -> Doorbell:
         s = self.settings
-        choice = doorbell_choice(s)
+        choice = self.doorbell_kind
         log.info("outbox doorbell", extra={"doorbell": choice})
         if choice == "poll":
             return PollDoorbell()
@@ -125,6 +127,7 @@ class BridgeApp:
         sio = socket_server(
             manager,
             compression=s.server.websocket_compression,
+            metrics=self.metrics,
         )
         self.registry = (
             RedisRegistry(presence, s.redis.url, instance_ttl=s.presence.instance_ttl)
@@ -165,6 +168,7 @@ class BridgeApp:
             client_max_size=256 * 1024,
         )
         app.add_routes(rest.routes())
+        app.add_routes([self._metrics_endpoint(self.pool).route()])
         sio.attach(app)
 
         pushes = self._pushes(self.pool)
@@ -210,14 +214,31 @@ class BridgeApp:
             self.tasks.append(asyncio.create_task(self.push_worker.run(), name="push-worker"))
         log.info("bridge listening", extra={"port": self.port, "embedded": s.embedded})
 
+    def _metrics_endpoint(self, pool: asyncpg.Pool) -> MetricsEndpoint:
+        """GET /metrics; what it reads at scrape time, it reads from here."""
+        gateway, registry = self.gateway, self.registry
+        return MetricsEndpoint(
+            self.metrics,
+            pool=pool,
+            health=self.health,
+            sockets=gateway.online_count if gateway is not None else lambda: 0,
+            doorbell_kind=self.doorbell_kind,
+            doorbell=lambda: self.doorbell,
+            lease_held=lambda: self.relay.lease.held if self.relay and self.relay.lease else None,
+            tail_cursor=lambda: self.tail.cursor if self.tail is not None else None,
+            redis=registry.redis if isinstance(registry, RedisRegistry) else None,
+            token=self.settings.metrics.token,
+        )
+
     def _tail(self, store: Store, sio: socketio.AsyncServer, base: str) -> OutboxTail | None:
         s = self.settings
         if not s.redis.url:
             return None
-        manager = sio.manager
+        manager, metrics = sio.manager, self.metrics
 
         async def emit(event: str, payload: dict[str, Any], rooms: Sequence[str]) -> None:
             await emit_here(manager, event, payload, rooms)
+            metrics.emitted(event)
 
         tail = OutboxTail(
             store,
@@ -225,6 +246,7 @@ class BridgeApp:
             storage_public_base=base,
             batch_size=s.outbox.batch_size,
             health=self.health,
+            metrics=self.metrics,
         )
         self.ring = RedisRing(s.redis.url, tail.ring)
         return tail

@@ -126,6 +126,13 @@ class PresenceSettings:
 
 
 @dataclass(frozen=True)
+class MetricsSettings:
+    # Empty: GET /metrics is open (it shows no user data, like /healthz);
+    # set: it wants `Authorization: Bearer <token>`.
+    token: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings = ServerSettings()
     database: DatabaseSettings = DatabaseSettings()
@@ -135,6 +142,7 @@ class Settings:
     outbox: OutboxSettings = OutboxSettings()
     presence: PresenceSettings = PresenceSettings()
     push: PushSettings = PushSettings()
+    metrics: MetricsSettings = MetricsSettings()
 
     @property
     def embedded(self) -> bool:

@@ -24,6 +24,7 @@ import socketio
 from socketio import packet
 
 from bridge.logs import NOISE, describe, one_line
+from bridge.metrics import OTHER_EVENT, Metrics
 
 ERROR_EVENT = "bridge_error"
 # Events that Socket.IO and Engine.IO use themselves, on the server or in
@@ -55,7 +56,15 @@ class MalformedPacket(ValueError):
 
 
 class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]
-    """python-socketio's AsyncServer, with every client packet checked first."""
+    """python-socketio's AsyncServer, with every client packet checked first.
+    With `metrics` set, every emit and every refusal here is counted."""
+
+    metrics: Metrics | None = None
+
+    async def emit(self, event: str, *args: Any, **kwargs: Any) -> None:
+        if self.metrics is not None:
+            self.metrics.emitted(event)
+        await super().emit(event, *args, **kwargs)
 
     async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
         try:
@@ -131,6 +140,8 @@ class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]
         message: str,
     ) -> None:
         error = {"code": code, "message": message}
+        if self.metrics is not None:  # the name is the client's: not a label
+            self.metrics.client_event(OTHER_EVENT, code)
         if ack_id is not None:
             await self._send_packet(
                 eio_sid,

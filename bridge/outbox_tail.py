@@ -19,12 +19,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
 
 from bridge.db_health import DatabaseHealth
+from bridge.metrics import Metrics
 from bridge.relay import to_change
 from bridge.sources.base import Bell
 from bridge.store import Store
@@ -49,8 +51,10 @@ class OutboxTail:
         storage_public_base: str,
         batch_size: int,
         health: DatabaseHealth,
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = store
+        self.metrics = metrics
         self.emit = emit
         self.storage_public_base = storage_public_base
         self.batch_size = batch_size
@@ -62,6 +66,11 @@ class OutboxTail:
 
     def ring(self) -> None:
         self._bell.ring()
+
+    @property
+    def cursor(self) -> str | None:
+        """The snapshot this tail has emitted everything visible in."""
+        return self._done
 
     async def start(self) -> None:
         """Sets the cursor at now: what this instance's sockets will hear."""
@@ -96,6 +105,10 @@ class OutboxTail:
                 continue  # the relay logs and counts it
             for emit in result.emits:
                 await self.emit(emit.event, emit.payload, emit.rooms)
+            if self.metrics is not None:
+                self.metrics.delivered(time.time() - row["created_at"].timestamp())
+        if rows and self.metrics is not None:
+            self.metrics.outbox_batch("tail", len(rows))
         if complete:
             self._done, self._upto, self._after = upto, None, 0
         else:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
@@ -207,6 +208,8 @@ class OutboxRelay:
                 await Store.advance_outbox(conn, page)
         else:
             await Store.advance_outbox(self.store.pool, page)
+        if rows:
+            self.metrics.outbox_batch("relay", len(rows))
         if rows and self.after_batch is not None:
             self.after_batch()
         return len(rows), page.complete
@@ -227,4 +230,5 @@ class OutboxRelay:
             for emit in result.emits:
                 await self.emit(emit.event, emit.payload, emit.rooms)
                 self.metrics.inc("emits_out")
+            self.metrics.delivered(time.time() - row["created_at"].timestamp())
         return change, result.pushes

@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 IDENTITY = web.RequestKey("identity", Identity)
 PLATFORMS = ("android", "ios", "web")
 MAX_TOKEN_CHARS = 4096
-PUBLIC_PATHS = ("/healthz",)
+# No Supabase token: health, metrics (their own optional token) and the API document.
+PUBLIC_PATHS = ("/healthz", "/metrics", "/api/openapi.json")
 
 
 def json_error(status: int, code: str, message: str, **extra: Any) -> web.Response:

@@ -18,7 +18,7 @@ from typing import Any
 import socketio
 
 from bridge import payloads
-from bridge.auth import AuthError, TokenVerifier, bearer
+from bridge.auth import AuthError, Identity, TokenVerifier, bearer
 from bridge.db_health import DatabaseHealth, is_outage
 from bridge.metrics import Metrics
 from bridge.payloads import PayloadError
@@ -105,12 +105,30 @@ class SocketGateway:
     # -- connection lifecycle ---------------------------------------------------
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any) -> None:
+        try:
+            identity = await self._admit(environ, auth)
+        except socketio.exceptions.ConnectionRefusedError as exc:
+            refusal = exc.error_args.get("data") or {}
+            self.metrics.connect_refused(str(refusal.get("code", "refused")))
+            raise
+        session = SocketSession(sid, identity.user_id, identity.expires_at)
+        self.sessions[sid] = session
+        self._expire_at(session)
+        await self.sio.enter_room(sid, f"user_{identity.user_id}")
+        self.metrics.connected()
+        try:
+            if await self.registry.connect(identity.user_id, sid):
+                await self._announce_status(identity.user_id, "online")
+        except Exception:  # presence is best effort: the socket works without it
+            log.exception("presence update on connect failed")
+
+    async def _admit(self, environ: dict[str, Any], auth: Any) -> Identity:
+        """The connecting user, or ConnectionRefusedError with a code."""
         token = auth.get("token") if isinstance(auth, dict) else None
         token = token or bearer(environ.get("HTTP_AUTHORIZATION"))
         try:
             identity = await self.verifier.verify(token)
         except AuthError as exc:
-            self.metrics.inc("connects_refused")
             raise socketio.exceptions.ConnectionRefusedError(exc.message, exc.as_dict()) from None
         claimed = auth.get("userId") if isinstance(auth, dict) else None
         if claimed is not None and claimed != identity.user_id:
@@ -131,16 +149,7 @@ class SocketGateway:
                 "no chat profile for this user",
                 {"code": "unknown_user", "message": "no chat profile for this user"},
             )
-        session = SocketSession(sid, identity.user_id, identity.expires_at)
-        self.sessions[sid] = session
-        self._expire_at(session)
-        await self.sio.enter_room(sid, f"user_{identity.user_id}")
-        self.metrics.inc("connects")
-        try:
-            if await self.registry.connect(identity.user_id, sid):
-                await self._announce_status(identity.user_id, "online")
-        except Exception:  # presence is best effort: the socket works without it
-            log.exception("presence update on connect failed")
+        return identity
 
     async def on_disconnect(self, sid: str, *_reason: Any) -> None:
         session = self.sessions.pop(sid, None)
@@ -225,25 +234,31 @@ class SocketGateway:
     def _guarded(self, event: str, handler: Handler) -> Callable[..., Awaitable[Ack]]:
         @functools.wraps(handler)
         async def wrapper(sid: str, data: Any = None, *_rest: Any) -> Ack:
-            self.metrics.inc("events_in")
-            session = self.sessions.get(sid)
-            if session is None:
-                return error_ack("unauthorized", "not connected")
-            try:
-                return await handler(session, data)
-            except PayloadError as exc:
-                return {"ok": False, "error": exc.as_dict()}
-            except StoreError as exc:
-                return {"ok": False, "error": exc.as_dict()}
-            except Exception as exc:
-                if is_outage(exc):
-                    self.health.failed(exc)
-                    return {"ok": False, "error": unavailable().as_dict()}
-                self.metrics.inc("event_errors")
-                log.exception("socket event failed", extra={"event": event, "sid": sid})
-                return error_ack("internal", "the event could not be handled")
+            ack = await self._answer(event, handler, sid, data)
+            error = ack.get("error") if not ack.get("ok") else None
+            code = error.get("code") if isinstance(error, dict) else None
+            self.metrics.client_event(event, "ok" if error is None else str(code))
+            return ack
 
         return wrapper
+
+    async def _answer(self, event: str, handler: Handler, sid: str, data: Any) -> Ack:
+        session = self.sessions.get(sid)
+        if session is None:
+            return error_ack("unauthorized", "not connected")
+        try:
+            return await handler(session, data)
+        except PayloadError as exc:
+            return {"ok": False, "error": exc.as_dict()}
+        except StoreError as exc:
+            return {"ok": False, "error": exc.as_dict()}
+        except Exception as exc:
+            if is_outage(exc):
+                self.health.failed(exc)
+                return {"ok": False, "error": unavailable().as_dict()}
+            self.metrics.inc("event_errors")
+            log.exception("socket event failed", extra={"event": event, "sid": sid})
+            return error_ack("internal", "the event could not be handled")
 
     def _own_user(self, session: SocketSession, data: Any) -> None:
         user = payloads.id_payload(data, "userId", "user_id", field="userId", required=False)

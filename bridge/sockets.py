@@ -24,6 +24,7 @@ from engineio.async_drivers import aiohttp as eio_aiohttp
 
 from bridge import jsoncodec
 from bridge.hostile import GuardedServer
+from bridge.metrics import Metrics
 
 
 def websocket_class(compress: bool) -> type:
@@ -47,12 +48,13 @@ def socket_server(
     manager: socketio.AsyncManager,
     *,
     compression: bool,
+    metrics: Metrics | None = None,
     max_http_buffer_size: int = 1_000_000,
     **options: Any,
 ) -> socketio.AsyncServer:
     """The bridge's Socket.IO server: client packets checked before the
     library acts on them (bridge/hostile.py), events in per-socket order,
-    compression as configured."""
+    compression as configured, emits counted in `metrics`."""
     sio = GuardedServer(
         async_mode="aiohttp",
         cors_allowed_origins=[],  # cors_middleware answers for Socket.IO too
@@ -65,5 +67,6 @@ def socket_server(
         http_compression=compression,
         **options,
     )
+    sio.metrics = metrics
     sio.eio._async = {**sio.eio._async, "websocket": websocket_class(compression)}
     return sio

@@ -170,6 +170,7 @@ class PushWorker:
             raise
         except Exception as exc:
             self.metrics.inc("pushes_failed")
+            self.metrics.push_job("failed", "internal")
             log.exception("push job failed", extra={"job": job.id})
             await self._finish(job, "failed", f"internal: {type(exc).__name__}")
         finally:
@@ -181,6 +182,7 @@ class PushWorker:
         if not devices:
             self.metrics.inc("pushes_no_tokens")
             await self._finish(job, "no_tokens", None)
+            self.metrics.push_job("no_tokens")
             return
         badge = await self.queue.total_unread(job.user_id)
         title, body = fit(job.title, merged_body(job.body, job.merged), job.data)
@@ -192,7 +194,7 @@ class PushWorker:
             data={**job.data, "badge": str(badge), "merged": str(job.merged)},
             badge=badge,
         )
-        sent, failed = 0, []
+        sent, failed, gave_up = 0, [], False
         pending = devices
         try:
             async for attempt in AsyncRetrying(
@@ -208,6 +210,7 @@ class PushWorker:
                     outcomes = await self.sender.send(message, pending)
                     sent += sum(o.status == "sent" for o in outcomes)
                     for outcome in outcomes:
+                        self.metrics.push_send(outcome.status, outcome.reason)
                         if outcome.status == "dead":
                             self.metrics.inc("tokens_deactivated")
                             await self.queue.deactivate_token(
@@ -222,12 +225,18 @@ class PushWorker:
                         waits = [o.retry_after for o in retry if o.retry_after is not None]
                         raise TransientPushError(pending, max(waits) if waits else None)
         except TransientPushError as exc:
+            gave_up = True
             failed.append(f"gave up after {self.settings.max_attempts} attempts")
             log.warning("push gave up", extra={"job": job.id, "devices": len(exc.pending)})
         # Counted once recorded, so the counters never run ahead of the table.
         if sent:
             await self._finish(job, "sent", "; ".join(failed) or None)
+            self.metrics.push_job("sent")
         else:
             await self._finish(job, "failed", "; ".join(failed) or "no device")
             self.metrics.inc("pushes_failed")
+            # Why it reached nobody: retries ran out, FCM's code, or every token was dead.
+            self.metrics.push_job(
+                "failed", "gave_up" if gave_up else failed[0] if failed else "no_live_token"
+            )
         self.metrics.inc("pushes_sent", sent)
