@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from importlib import resources
 from typing import Any
 
 from aiohttp import web
@@ -28,6 +29,12 @@ PLATFORMS = ("android", "ios", "web")
 MAX_TOKEN_CHARS = 4096
 # No Supabase token: health, metrics (their own optional token) and the API document.
 PUBLIC_PATHS = ("/healthz", "/metrics", "/api/openapi.json")
+
+
+def openapi_document() -> bytes:
+    """bridge/openapi.json: the REST API's OpenAPI 3.1 document, written by
+    hand and checked against the routes by tests/integration/test_api_documents.py."""
+    return resources.files("bridge").joinpath("openapi.json").read_bytes()
 
 
 def json_error(status: int, code: str, message: str, **extra: Any) -> web.Response:
@@ -133,6 +140,7 @@ class RestApi:
         self.max_message_chars = max_message_chars
         self.test_endpoints = test_endpoints
         self.socket_count = socket_count
+        self._openapi = openapi_document()
 
     def routes(self) -> list[web.RouteDef]:
         routes = [
@@ -143,6 +151,7 @@ class RestApi:
             web.post("/api/messages/mark-seen", self.mark_seen),
             web.post("/api/fcm-tokens", self.register_token),
             web.delete("/api/fcm-tokens/{token}", self.remove_token),
+            web.get("/api/openapi.json", self.openapi),
         ]
         if self.test_endpoints:
             routes += [
@@ -150,6 +159,9 @@ class RestApi:
                 web.post("/test-message", self.test_message),
             ]
         return routes
+
+    async def openapi(self, request: web.Request) -> web.Response:
+        return web.Response(body=self._openapi, content_type="application/json")
 
     async def healthz(self, request: web.Request) -> web.Response:
         try:
