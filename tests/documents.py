@@ -1,0 +1,171 @@
+"""The API documents as tests read them: bridge/openapi.json (OpenAPI 3.1,
+JSON Schema 2020-12) and docs/asyncapi.yaml (AsyncAPI 3, schemas of the
+JSON Schema draft 7 family), with validators for payloads against them and
+what the code says it handles and emits."""
+
+from __future__ import annotations
+
+import ast
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+from referencing import Registry
+from referencing.jsonschema import DRAFT7, DRAFT202012
+
+REPO = Path(__file__).resolve().parent.parent
+OPENAPI = REPO / "bridge" / "openapi.json"
+ASYNCAPI = REPO / "docs" / "asyncapi.yaml"
+ASYNCAPI_SPEC = REPO / "tests/js/node_modules/@asyncapi/specs/schemas/3.0.0-without-$id.json"
+METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
+
+
+@cache
+def openapi() -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(OPENAPI.read_text())
+    return document
+
+
+@cache
+def asyncapi() -> dict[str, Any]:
+    document: dict[str, Any] = yaml.safe_load(ASYNCAPI.read_text())
+    return document
+
+
+def pointer(document: dict[str, Any], ref: str) -> Any:
+    node: Any = document
+    for part in ref.removeprefix("#/").split("/"):
+        node = node[part.replace("~1", "/").replace("~0", "~")]
+    return node
+
+
+def deref(document: dict[str, Any], node: Any) -> Any:
+    while isinstance(node, dict) and set(node) == {"$ref"}:
+        node = pointer(document, node["$ref"])
+    return node
+
+
+# -- REST ---------------------------------------------------------------------
+
+
+def openapi_operations() -> set[tuple[str, str]]:
+    """(METHOD, path) of every documented operation."""
+    return {
+        (method.upper(), path)
+        for path, item in openapi()["paths"].items()
+        for method in item
+        if method in METHODS
+    }
+
+
+def openapi_validator(method: str, path: str, status: int, media: str) -> Any:
+    """A validator of the documented response body (None: no schema)."""
+    responses = openapi()["paths"][path][method.lower()]["responses"]
+    response = deref(openapi(), responses.get(str(status)))
+    assert response is not None, f"{method} {path}: status {status} is not documented"
+    content = response.get("content", {})
+    assert media in content, f"{method} {path} {status}: {media} is not documented"
+    ref = {
+        "$ref": "urn:openapi#/paths/"
+        + path.replace("~", "~0").replace("/", "~1")
+        + f"/{method.lower()}/responses/{status}/content/"
+        + media.replace("/", "~1")
+        + "/schema"
+    }
+    registry = Registry().with_resource("urn:openapi", DRAFT202012.create_resource(openapi()))
+    return jsonschema.Draft202012Validator(ref, registry=registry)
+
+
+# -- Socket.IO ------------------------------------------------------------------
+
+
+def _message_of(operation: dict[str, Any]) -> dict[str, Any]:
+    messages = operation["messages"]
+    assert len(messages) == 1, operation
+    message: dict[str, Any] = deref(asyncapi(), messages[0])
+    return message
+
+
+def client_events() -> dict[str, dict[str, Any]]:
+    """Event name -> its `receive` operation."""
+    ops = asyncapi()["operations"].values()
+    return {_message_of(op)["name"]: op for op in ops if op["action"] == "receive"}
+
+
+def server_events() -> dict[str, dict[str, Any]]:
+    """Event name -> its `send` operation (Socket.IO packets that are no
+    emit, such as CONNECT_ERROR, included)."""
+    ops = asyncapi()["operations"].values()
+    return {_message_of(op)["name"]: op for op in ops if op["action"] == "send"}
+
+
+def _asyncapi_validator(ref: str) -> Any:
+    registry = Registry().with_resource("urn:asyncapi", DRAFT7.create_resource(asyncapi()))
+    return jsonschema.Draft7Validator({"$ref": "urn:asyncapi" + ref}, registry=registry)
+
+
+def _payload_ref(message_ref: str) -> str:
+    """The JSON pointer of a message's payload, through channel references."""
+    node = pointer(asyncapi(), message_ref)
+    while set(node) == {"$ref"}:
+        message_ref = node["$ref"]
+        node = pointer(asyncapi(), message_ref)
+    return f"{message_ref}/payload"
+
+
+def event_validator(event: str) -> Any:
+    """Validates the payload of a client or server event."""
+    op = {**client_events(), **server_events()}[event]
+    return _asyncapi_validator(_payload_ref(op["messages"][0]["$ref"]))
+
+
+def ack_validator(event: str) -> Any:
+    """Validates the ack of a client event."""
+    reply = client_events()[event]["reply"]
+    assert len(reply["messages"]) == 1
+    return _asyncapi_validator(_payload_ref(reply["messages"][0]["$ref"]))
+
+
+def problems(validator: Any, instance: Any) -> list[str]:
+    return [
+        f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message[:200]}"
+        for e in validator.iter_errors(instance)
+    ]
+
+
+# -- what the code emits --------------------------------------------------------
+
+
+def emitted_in_code() -> set[str]:
+    """Event names the bridge's code emits: `Emit("name", ...)` (translate)
+    and `<x>.emit("name" | NAME, ...)` with a literal or a module constant."""
+    events: set[str] = set()
+    for path in (REPO / "bridge").rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        constants = {
+            target.id: node.value.value
+            for node in tree.body
+            if isinstance(node, ast.Assign)
+            and isinstance(node.value, ast.Constant)
+            and isinstance(node.value.value, str)
+            for target in node.targets
+            if isinstance(target, ast.Name)
+        }
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call) or not node.args:
+                continue
+            func = node.func
+            named = (isinstance(func, ast.Name) and func.id == "Emit") or (
+                isinstance(func, ast.Attribute) and func.attr == "emit"
+            )
+            if not named:
+                continue
+            first = node.args[0]
+            if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                events.add(first.value)
+            elif isinstance(first, ast.Name) and first.id in constants:
+                events.add(constants[first.id])
+    return events
