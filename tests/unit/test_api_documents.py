@@ -62,9 +62,7 @@ def test_every_emitted_event_is_documented_and_nothing_else() -> None:
     """Each event name the code emits (translate's Emit, the gateway's and
     the guard's emits) is a documented server event, and each documented
     one is emitted somewhere (CONNECT_ERROR is a packet, not an emit)."""
-    documented = {
-        name for name, op in server_events().items() if "x-socketio-packet" not in op
-    }
+    documented = {name for name, op in server_events().items() if "x-socketio-packet" not in op}
     assert emitted_in_code() == documented
 
 

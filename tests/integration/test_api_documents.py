@@ -1,0 +1,230 @@
+"""The API documents against the running daemon: every route the aiohttp
+router serves is an operation of bridge/openapi.json and the other way
+round, and what real clients exchange with it (REST bodies; Socket.IO
+events, their payloads and acks; a refused connect) validates against
+the schemas of bridge/openapi.json and docs/asyncapi.yaml, with every
+documented event and endpoint seen at least once."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import asyncpg
+import pytest
+import socketio
+
+from bridge.db import acting_as, user_claims
+from bridge.server import CLIENT_EVENTS
+from tests.conftest import AVA, BID, BID_CONVERSATION, CAMPAIGN_AUTUMN, CAMPAIGN_SUMMER, LEO, MIA
+from tests.documents import (
+    ack_validator,
+    asyncapi,
+    event_validator,
+    openapi,
+    openapi_operations,
+    openapi_validator,
+    problems,
+    server_events,
+)
+from tests.integration.bridge_harness import Client, Harness, token
+
+SOCKET_IO_PATH = "/socket.io/"  # Engine.IO's transport: docs/asyncapi.yaml
+
+
+def served_operations(bridge: Harness) -> set[tuple[str, str]]:
+    runner = bridge.app.runner
+    assert runner is not None
+    served = set()
+    for route in runner.app.router.routes():
+        path = route.resource.canonical if route.resource is not None else ""
+        # HEAD is aiohttp's automatic twin of each GET.
+        if route.method == "HEAD" or path.startswith(SOCKET_IO_PATH):
+            continue
+        served.add((route.method, path))
+    return served
+
+
+async def test_every_route_is_documented_and_nothing_else(bridge: Harness) -> None:
+    """A route added to the daemon without an OpenAPI operation, or an
+    operation without a route, fails here; Socket.IO's own path is the
+    AsyncAPI document's server."""
+    assert served_operations(bridge) == openapi_operations()
+    assert asyncapi()["servers"]["bridge"]["pathname"] == SOCKET_IO_PATH
+    status, served = await bridge.request("GET", "/api/openapi.json")
+    assert status == 200 and served == openapi()
+
+
+class Recorder:
+    """Checks every REST answer and every socket exchange against the
+    documents as it happens, and remembers what it saw."""
+
+    def __init__(self, bridge: Harness) -> None:
+        self.bridge = bridge
+        self.failures: list[str] = []
+        self.rest_seen: set[tuple[str, str]] = set()
+        self.acks_seen: set[str] = set()
+
+    def check(self, what: str, validator: Any, instance: Any) -> None:
+        self.failures += [f"{what}: {p}" for p in problems(validator, instance)]
+
+    async def rest(
+        self, method: str, template: str, path: str, user: str | None, expect: int, **kw: Any
+    ) -> Any:
+        url = self.bridge.url + path
+        headers = {"Authorization": f"Bearer {token(user)}"} if user else {}
+        async with self.bridge.http.request(method, url, headers=headers, **kw) as resp:
+            assert resp.status == expect, (method, path, resp.status, await resp.text())
+            media = resp.headers["Content-Type"].split(";")[0]
+            body: Any = await resp.json() if media == "application/json" else await resp.text()
+        self.rest_seen.add((method, template))
+        self.check(
+            f"{method} {template} {expect}",
+            openapi_validator(method, template, expect, media),
+            body,
+        )
+        return body
+
+    async def call(self, client: Client, event: str, data: Any = None, *, bad: bool = False) -> Any:
+        """A client event; `bad`: a payload the document must refuse too."""
+        if bad:
+            assert problems(event_validator(event), data), f"{event}: {data!r} is documented"
+        else:
+            self.check(f"{event} payload", event_validator(event), data)
+        ack = await client.call(event, data)
+        self.check(f"{event} ack", ack_validator(event), ack)
+        self.acks_seen.add(event)
+        return ack
+
+    def check_events(self, clients: list[Client]) -> set[str]:
+        seen = set()
+        for client in clients:
+            for event, data in client.events:
+                if event not in server_events():
+                    self.failures.append(f"{event}: received but not documented")
+                    continue
+                seen.add(event)
+                self.check(f"{event} event", event_validator(event), data)
+        return seen
+
+
+async def test_live_payloads_match_the_documents(bridge: Harness, db: asyncpg.Connection) -> None:
+    """Ava and Leo use every client event and every REST endpoint the way
+    an app does, and a flow step, a profile edit, a new conversation, a
+    refused connect, refused events and an expiring token make the bridge
+    send every server event: all of it validates against the documents."""
+    r = Recorder(bridge)
+    ava, leo = await bridge.client(AVA), await bridge.client(LEO)
+    for client, user in ((ava, AVA), (leo, LEO)):
+        await r.call(client, "join", user)
+        await r.call(client, "join_global_updates", {"userId": user})
+        await r.call(client, "request_global_notifications", user)
+    await r.call(ava, "join_conversation", {"conversationId": BID_CONVERSATION})
+    await r.call(ava, "join_bid", {"bidId": BID})
+    await r.call(ava, "join_campaign", CAMPAIGN_AUTUMN)
+    await r.call(leo, "join_campaign", {"campaignId": CAMPAIGN_SUMMER})  # not his: not_found
+    await r.call(leo, "join_conversation", BID_CONVERSATION)
+    await r.call(leo, "typing_start", {"conversationId": BID_CONVERSATION})
+    await ava.wait_for("user_typing")
+    await ava.wait_for("typing_status_update")
+    await r.call(leo, "typing_stop", BID_CONVERSATION)
+    await r.call(leo, "leave_conversation", {"conversationId": BID_CONVERSATION})
+
+    sent = await r.call(
+        ava,
+        "send_message",
+        {"conversationId": BID_CONVERSATION, "message": "Hi Leo", "clientMessageId": "c-1"},
+    )
+    await r.call(
+        ava,
+        "send_message",
+        {"conversationId": BID_CONVERSATION, "message": "Hi Leo", "clientMessageId": "c-1"},
+    )
+    await r.call(ava, "send_message", {"conversationId": str(uuid.uuid4()), "message": "x"})
+    await leo.wait_for("notification")
+    await r.call(leo, "mark_seen", {"messageId": sent["message"]["id"]})
+    await ava.wait_for("message_seen")
+    await leo.wait_for("message_seen_update")
+    for text in ("one", "two"):
+        await r.call(ava, "send_message", {"conversationId": BID_CONVERSATION, "message": text})
+    await leo.wait_count("new_message", 3)
+    await r.call(leo, "mark_seen", {"conversationId": BID_CONVERSATION})
+    await ava.wait_for("messages_seen")
+    await leo.wait_for("messages_seen_update")
+
+    async with acting_as(db, user_claims(AVA)):
+        await db.execute("select public.apply_flow_action($1, 'confirm')", BID_CONVERSATION)
+        await db.execute("select public.start_campaign_conversation($1, $2)", CAMPAIGN_SUMMER, MIA)
+    await db.execute("update public.users set name = 'Leo C.' where id = $1", LEO)
+    await ava.wait_for("conversation_state_changed")
+    for action in ("state_changed", "conversation_created", "profile_updated"):
+        await ava.wait_for("conversation_list_updated", lambda d, a=action: d["action"] == a)
+
+    await r.call(leo, "user_status", {"status": "away"})
+    await ava.wait_for("user_status_update", lambda d: d["status"] == "away")
+    await r.call(ava, "refresh_token", {"token": token(AVA)})
+    await r.call(ava, "refresh_token", {"token": token(LEO)})  # user_mismatch
+    replay = await r.call(ava, "sync", {"lastEventId": 0})
+    assert replay["replayed"] > 0
+    await r.call(ava, "sync", {"lastEventId": "x"}, bad=True)  # invalid_field
+    await ava.sio.emit("join_conversation", {"conversationId": "not-a-uuid"})  # no ack
+    await ava.sio.emit("no_such_event", {})
+    await ava.wait_count("bridge_error", 2)
+
+    short = bridge.unconnected()
+    await short.connect(auth={"token": token(MIA, ttl=1)})
+    await short.wait_for("token_expired", timeout=10)
+    refused = bridge.unconnected()
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        await refused.connect(auth={"token": "not-a-jwt"})
+    r.check("connect_error", event_validator("connect_error"), refused.connect_errors[0])
+
+    seen = r.check_events([ava, leo, short]) | {"connect_error"}
+    assert r.acks_seen == set(CLIENT_EVENTS)
+    assert seen == set(server_events()), set(server_events()) - seen
+
+    await rest_round(r)
+    assert r.failures == []
+
+
+async def rest_round(r: Recorder) -> None:
+    """Every documented REST operation, with its usual answers and errors."""
+    body = {"conversation_id": BID_CONVERSATION, "message": "over REST", "client_message_id": "r-1"}
+    sent = await r.rest("POST", "/api/messages/send", "/api/messages/send", AVA, 201, json=body)
+    await r.rest("POST", "/api/messages/send", "/api/messages/send", AVA, 200, json=body)
+    await r.rest("POST", "/api/messages/send", "/api/messages/send", AVA, 400, json={})
+    await r.rest("POST", "/api/messages/send", "/api/messages/send", None, 401, json=body)
+    other = {"conversation_id": str(uuid.uuid4()), "message": "x"}
+    await r.rest("POST", "/api/messages/send", "/api/messages/send", AVA, 404, json=other)
+    await r.rest("GET", "/api/conversations", "/api/conversations", LEO, 200)
+    await r.rest("GET", "/api/conversations", f"/api/conversations?user_id={AVA}", LEO, 403)
+    history = "/api/conversations/{id}/messages"
+    page = await r.rest(
+        "GET", history, f"/api/conversations/{BID_CONVERSATION}/messages?limit=2", LEO, 200
+    )
+    assert page["messages"]
+    await r.rest("GET", history, f"/api/conversations/{uuid.uuid4()}/messages", LEO, 404)
+    await r.rest("GET", history, "/api/conversations/nope/messages", LEO, 400)
+    seen = {"message_id": sent["message"]["id"]}
+    await r.rest("POST", "/api/messages/mark-seen", "/api/messages/mark-seen", LEO, 200, json=seen)
+    tokens = "/api/fcm-tokens"
+    device = {"token": "leo-device-1", "platform": "android"}
+    await r.rest("POST", tokens, tokens, LEO, 200, json=device)
+    await r.rest("POST", tokens, tokens, LEO, 400, json={"token": "t", "platform": "pager"})
+    await r.rest("DELETE", "/api/fcm-tokens/{token}", "/api/fcm-tokens/leo-device-1", LEO, 200)
+    await r.rest("DELETE", "/api/fcm-tokens/{token}", "/api/fcm-tokens/leo-device-1", LEO, 404)
+    await r.rest("GET", "/healthz", "/healthz", None, 200)
+    await r.rest("GET", "/metrics", "/metrics", None, 200)
+    await r.rest("GET", "/api/openapi.json", "/api/openapi.json", None, 200)
+    await r.rest("GET", "/test-socket", "/test-socket", LEO, 200)
+    await r.rest(
+        "POST",
+        "/test-message",
+        "/test-message",
+        LEO,
+        201,
+        json={**body, "client_message_id": "t-1"},
+    )
+    await asyncio.sleep(0)
+    assert r.rest_seen == openapi_operations()
