@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Histogram, disable_created_metrics
 from prometheus_client import Counter as PromCounter
@@ -134,6 +135,16 @@ class Metrics:
             ["outcome", "reason"],
             registry=r,
         )
+        # Label children by labels: `.labels()` costs ~3 us, a dict lookup
+        # far less, and emits run thousands of times a second.
+        self._children: dict[tuple[Any, ...], Any] = {}
+
+    def _child(self, family: Any, *labels: str) -> Any:
+        key = (id(family), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = family.labels(*labels)
+        return child
 
     # -- the /healthz counters ---------------------------------------------------
 
@@ -147,29 +158,29 @@ class Metrics:
 
     def connected(self) -> None:
         self.counts["connects"] += 1
-        self._connects.labels("accepted").inc()
+        self._child(self._connects, "accepted").inc()
 
     def connect_refused(self, code: str) -> None:
         self.counts["connects_refused"] += 1
-        self._connects.labels(code).inc()
+        self._child(self._connects, code).inc()
 
     def client_event(self, event: str, result: str) -> None:
         """`result`: "ok", or the error code the client was answered."""
         self.counts["events_in"] += 1
-        self._events.labels(event, result).inc()
+        self._child(self._events, event, result).inc()
 
     def emitted(self, event: str) -> None:
-        self._emits.labels(event).inc()
+        self._child(self._emits, event).inc()
 
     def delivered(self, seconds: float) -> None:
         """A change's events went out `seconds` after its transaction."""
         self._latency.observe(max(seconds, 0.0))
 
     def outbox_batch(self, reader: str, changes: int) -> None:
-        self._batches.labels(reader).observe(changes)
+        self._child(self._batches, reader).observe(changes)
 
     def push_job(self, status: str, reason: str = "") -> None:
-        self._push_jobs.labels(status, reason).inc()
+        self._child(self._push_jobs, status, reason).inc()
 
     def push_send(self, outcome: str, reason: str = "") -> None:
-        self._push_sends.labels(outcome, reason).inc()
+        self._child(self._push_sends, outcome, reason).inc()
