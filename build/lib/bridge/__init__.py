@@ -1,0 +1,1 @@
+"""chat-bridge: Supabase changes to Socket.IO events and FCM pushes."""

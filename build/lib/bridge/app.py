@@ -1,0 +1,376 @@
+"""Building the daemon and running its lifecycle. Background tasks are
+started in `start()` and cancelled and awaited in `stop()`, nowhere else."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import socketio
+from aiohttp import web
+
+from bridge.auth import TokenVerifier
+from bridge.config import Settings
+from bridge.cors import cors_middleware
+from bridge.db import Connection, keep_session
+from bridge.db_health import LIBRARY_LOGGER, DatabaseHealth
+from bridge.embedded import EmbeddedPostgres
+from bridge.fanout import DirectAsyncManager, client_manager, emit_here
+from bridge.gc_tuning import GC_THRESHOLDS, GcWatch
+from bridge.logs import LibraryNoiseFilter, install_noise_filters, remove_noise_filters
+from bridge.metrics import Metrics
+from bridge.metrics_http import MetricsEndpoint
+from bridge.migrate import prepare_database
+from bridge.outbox_tail import OutboxTail, RedisRing
+from bridge.permissions import PermissionWatch
+from bridge.preflight import ensure as preflight
+from bridge.preflight import jwks_url
+from bridge.presence import LocalRegistry, Presence
+from bridge.presence_redis import PresenceRegistry, RedisRegistry
+from bridge.push.fcm import FcmSender
+from bridge.push.queue import PushQueue
+from bridge.push.worker import PushWorker
+from bridge.relay import Lease, OutboxRelay, PushSink
+from bridge.rest import RestApi, make_auth_middleware, make_error_middleware
+from bridge.server import SocketGateway
+from bridge.sockets import socket_server
+from bridge.sources.base import Doorbell, PollDoorbell
+from bridge.sources.choice import doorbell_choice, realtime_doorbell
+from bridge.sources.listen import ListenDoorbell
+from bridge.store import Store
+from bridge.translate import Change, PushIntent
+
+log = logging.getLogger(__name__)
+
+PRUNE_EVERY = 600.0
+# Batches of sends written at once (group commit, bridge/group_commit.py).
+SEND_WRITERS = 2
+SHUTDOWN_GRACE = 5.0  # seconds open requests and sockets get to finish on stop
+
+
+def storage_public_base(settings: Settings) -> str:
+    base = settings.supabase.url.rstrip("/")
+    return f"{base}/storage/v1/object/public/{settings.supabase.avatars_bucket}"
+
+
+class BridgeApp:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.metrics = Metrics()
+        self.embedded: EmbeddedPostgres | None = None
+        self.pool: asyncpg.Pool | None = None
+        self.runner: web.AppRunner | None = None
+        self.tasks: list[asyncio.Task[None]] = []
+        self.doorbell: Doorbell | None = None
+        self.doorbell_kind = doorbell_choice(settings)
+        self.relay: OutboxRelay | None = None
+        self.gateway: SocketGateway | None = None
+        self.registry: PresenceRegistry | None = None
+        self.fcm: FcmSender | None = None
+        self.push_worker: PushWorker | None = None
+        self.port: int | None = None
+        self._gc_watch = GcWatch(self.metrics)
+        self.health = DatabaseHealth(self.metrics)
+        self.tail: OutboxTail | None = None
+        self.ring: RedisRing | None = None
+        self._noise_filter: LibraryNoiseFilter | None = None
+
+    async def _database(self) -> str:
+        s = self.settings
+        supabase_dir = Path(s.database.supabase_dir)
+        if s.embedded:
+            self.embedded = EmbeddedPostgres(s.database.data_dir, s.database.embedded_port)
+            dsn = await asyncio.to_thread(self.embedded.start)
+            await prepare_database(dsn, supabase_dir, bootstrap=True, seed=True)
+            return dsn
+        if s.database.migrate:
+            await prepare_database(s.database.url, supabase_dir, bootstrap=False, seed=False)
+        return s.database.url
+
+    def _doorbell(self, dsn: str) -> Doorbell:
+        s = self.settings
+        choice = self.doorbell_kind
+        log.info("outbox doorbell", extra={"doorbell": choice})
+        if choice == "poll":
+            return PollDoorbell()
+        if choice == "realtime":
+            return realtime_doorbell(s)
+        return ListenDoorbell(dsn, self.health)
+
+    async def start(self) -> None:
+        s = self.settings
+        gc.callbacks.append(self._gc_watch)
+        dsn = await self._database()
+        await preflight(s, dsn)  # PreflightError names every cause
+        self.pool = await asyncpg.create_pool(
+            dsn, min_size=2, max_size=s.database.pool_size, reset=keep_session
+        )
+        store = Store(self.pool, PermissionWatch(self.metrics))
+        verifier = TokenVerifier(s.jwt_secret, jwks_url(s))
+        presence = Presence(
+            grace=s.presence.offline_grace,
+            typing_ttl=s.presence.typing_ttl,
+            typing_throttle=s.presence.typing_throttle,
+        )
+        manager = client_manager(s)
+        if isinstance(manager, DirectAsyncManager):
+            manager.max_queued = s.server.max_queued_packets
+            manager.on_slow_socket = self._slow_socket
+        self._noise_filter = install_noise_filters()
+        logging.getLogger(LIBRARY_LOGGER).addFilter(self.health)
+        sio = socket_server(
+            manager,
+            compression=s.server.websocket_compression,
+            metrics=self.metrics,
+        )
+        self.registry = (
+            RedisRegistry(presence, s.redis.url, instance_ttl=s.presence.instance_ttl)
+            if s.redis.url
+            else LocalRegistry(presence)
+        )
+        base = storage_public_base(s)
+        self.gateway = SocketGateway(
+            sio,
+            store,
+            verifier,
+            presence,
+            self.registry,
+            self.metrics,
+            max_message_chars=s.server.max_message_chars,
+            storage_public_base=base,
+            health=self.health,
+        )
+        if isinstance(self.registry, RedisRegistry):
+            self.registry.on_gone = self.gateway.user_gone
+        await self.registry.start()
+        rest = RestApi(
+            store,
+            self.registry,
+            self.metrics,
+            storage_public_base=base,
+            max_message_chars=s.server.max_message_chars,
+            test_endpoints=not s.production,
+            socket_count=self.gateway.online_count,
+            health=self.health,
+        )
+        app = web.Application(
+            middlewares=[
+                cors_middleware(s.server.cors_origins),
+                make_error_middleware(self.metrics, self.health),
+                make_auth_middleware(verifier, store.user_exists),
+            ],
+            client_max_size=256 * 1024,
+        )
+        app.add_routes(rest.routes())
+        app.add_routes([self._metrics_endpoint(self.pool).route()])
+        sio.attach(app)
+
+        pushes = self._pushes(self.pool)
+        self.doorbell = self._doorbell(dsn)
+        await self.doorbell.start()
+        # With several instances each tails the outbox for its own sockets.
+        self.tail = self._tail(store, sio, base)
+        if self.tail is not None:
+            await self.tail.start()  # before any socket connects
+        self.relay = OutboxRelay(
+            store,
+            self.doorbell,
+            None if self.tail is not None else self._emitter(sio),
+            storage_public_base=base,
+            batch_size=s.outbox.batch_size,
+            poll_interval=s.outbox.poll_interval,
+            metrics=self.metrics,
+            lease=Lease(dsn),
+            pushes=pushes,
+            after_batch=self._relayed_page,
+            health=self.health,
+        )
+        store.on_write = self._wrote
+        self.runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, s.server.host, s.server.port)
+        await site.start()
+        server = getattr(site, "_server", None)
+        sockets = getattr(server, "sockets", None) or []
+        self.port = sockets[0].getsockname()[1] if sockets else s.server.port
+        self.tasks = [
+            asyncio.create_task(self.relay.run(), name="outbox-relay"),
+            asyncio.create_task(self.gateway.run_timers(), name="socket-timers"),
+            asyncio.create_task(self._prune(store), name="outbox-prune"),
+            asyncio.create_task(self.health.run_probe(self.pool), name="database-probe"),
+            *self._tail_tasks(),
+            *(
+                asyncio.create_task(store.sends.run(), name=f"send-writer-{i}")
+                for i in range(SEND_WRITERS)
+            ),
+        ]
+        if self.push_worker is not None:
+            self.tasks.append(asyncio.create_task(self.push_worker.run(), name="push-worker"))
+        log.info("bridge listening", extra={"port": self.port, "embedded": s.embedded})
+
+    def _metrics_endpoint(self, pool: asyncpg.Pool) -> MetricsEndpoint:
+        """GET /metrics; what it reads at scrape time, it reads from here."""
+        gateway, registry = self.gateway, self.registry
+        return MetricsEndpoint(
+            self.metrics,
+            pool=pool,
+            health=self.health,
+            sockets=gateway.online_count if gateway is not None else lambda: 0,
+            doorbell_kind=self.doorbell_kind,
+            doorbell=lambda: self.doorbell,
+            lease_held=lambda: self.relay.lease.held if self.relay and self.relay.lease else None,
+            tail_cursor=lambda: self.tail.cursor if self.tail is not None else None,
+            redis=registry.redis if isinstance(registry, RedisRegistry) else None,
+            token=self.settings.metrics.token,
+        )
+
+    def _tail(self, store: Store, sio: socketio.AsyncServer, base: str) -> OutboxTail | None:
+        s = self.settings
+        if not s.redis.url:
+            return None
+        manager, metrics = sio.manager, self.metrics
+
+        async def emit(event: str, payload: dict[str, Any], rooms: Sequence[str]) -> None:
+            await emit_here(manager, event, payload, rooms)
+            metrics.emitted(event)
+
+        tail = OutboxTail(
+            store,
+            emit,
+            storage_public_base=base,
+            batch_size=s.outbox.batch_size,
+            health=self.health,
+            metrics=self.metrics,
+        )
+        self.ring = RedisRing(s.redis.url, tail.ring)
+        return tail
+
+    def _tail_tasks(self) -> list[asyncio.Task[None]]:
+        if self.tail is None or self.ring is None:
+            return []
+        return [
+            asyncio.create_task(self.tail.run(), name="outbox-tail"),
+            asyncio.create_task(self.ring.run(), name="outbox-ring"),
+        ]
+
+    def _relayed_page(self) -> None:
+        """After the relay's page with changes: pushes to send, and other
+        instances' tails to wake."""
+        if self.push_worker is not None:
+            self.push_worker.wake.set()
+        if self.ring is not None:
+            self.ring.publish()
+
+    def _wrote(self) -> None:
+        """This process committed a change: its relay (if it holds the
+        lease) and its tail look now; other instances hear the relay's ring."""
+        if self.relay is not None:
+            self.relay.wrote()
+        if self.tail is not None:
+            self.tail.ring()
+
+    def _slow_socket(self, sid: str) -> None:
+        self.metrics.inc("slow_sockets_dropped")
+        log.warning("socket dropped: it stopped reading", extra={"sid": sid})
+
+    def _pushes(self, pool: asyncpg.Pool) -> PushSink | None:
+        """The push pipeline, when FCM credentials are configured."""
+        s = self.settings
+        if not s.fcm.credentials:
+            log.warning("pushes are off: no FCM credentials (GOOGLE_APPLICATION_CREDENTIALS)")
+            return None
+        self.fcm = FcmSender(s.fcm.credentials, s.fcm.project_id, s.fcm.endpoint)
+        self.push_worker = PushWorker(
+            PushQueue(pool), self.fcm, s.push, self.metrics, health=self.health
+        )
+        registry = self.registry
+        assert registry is not None
+        metrics, cooldown = self.metrics, s.push.cooldown
+
+        async def enqueue(conn: Connection, change: Change, intents: Sequence[PushIntent]) -> None:
+            for intent in intents:
+                if await registry.is_viewing(intent.user_id, intent.conversation_id):
+                    metrics.inc("pushes_suppressed")
+                    continue
+                await PushQueue.enqueue(conn, intent, change.id, cooldown)
+                metrics.inc("pushes_queued")
+
+        return enqueue
+
+    def _emitter(self, sio: socketio.AsyncServer) -> Any:
+        async def emit(event: str, payload: dict[str, Any], rooms: Sequence[str]) -> None:
+            await sio.emit(event, payload, to=list(rooms))
+
+        return emit
+
+    async def _prune(self, store: Store) -> None:
+        while True:
+            await asyncio.sleep(PRUNE_EVERY)
+            try:
+                pruned = await store.prune_outbox(self.settings.outbox.retention_hours)
+                if pruned:
+                    log.info("outbox pruned", extra={"rows": pruned})
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.health.log_failure(exc, "outbox prune failed")
+
+    async def stop(self) -> None:
+        """Stops everything `start` started, in reverse; safe to call twice."""
+        tasks, self.tasks = self.tasks, []
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._gc_watch in gc.callbacks:
+            gc.callbacks.remove(self._gc_watch)
+        runner, self.runner = self.runner, None
+        if runner is not None:
+            await runner.cleanup()  # sockets close; disconnect handlers still see the registry
+        doorbell, self.doorbell = self.doorbell, None
+        if doorbell is not None:
+            await doorbell.stop()
+        ring, self.ring = self.ring, None
+        if ring is not None:
+            await ring.close()
+        registry, self.registry = self.registry, None
+        if registry is not None:
+            await registry.stop()
+        pool, self.pool = self.pool, None
+        if pool is not None:
+            try:
+                await asyncio.wait_for(pool.close(), SHUTDOWN_GRACE)
+            except TimeoutError:
+                log.warning("database connections still busy on stop; closing them")
+                pool.terminate()
+        fcm, self.fcm = self.fcm, None
+        if fcm is not None:
+            await fcm.close()
+        embedded, self.embedded = self.embedded, None
+        if embedded is not None:
+            await asyncio.to_thread(embedded.stop)
+        noise_filter, self._noise_filter = self._noise_filter, None
+        if noise_filter is not None:
+            remove_noise_filters(noise_filter)
+        logging.getLogger(LIBRARY_LOGGER).removeFilter(self.health)
+        log.info("bridge stopped")
+
+
+async def serve(settings: Settings) -> None:
+    """Runs until cancelled (SIGINT / SIGTERM)."""
+    gc.set_threshold(*GC_THRESHOLDS)
+    app = BridgeApp(settings)
+    try:
+        await app.start()
+        gc.freeze()  # start-up objects live forever: keep them out of every collection
+        print(f"chat-bridge listening on http://{settings.server.host}:{app.port}", flush=True)
+        await asyncio.Event().wait()
+    finally:
+        await app.stop()

@@ -1,0 +1,65 @@
+"""Connection-level helpers shared by the store, the tests and the bench:
+running statements as a signed-in user, the way PostgREST does."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+# A plain connection or one lent by a pool: both run the same statements.
+Connection = asyncpg.Connection | PoolConnectionProxy
+
+
+async def keep_session(_conn: asyncpg.Connection) -> None:
+    """The pool's reset between borrowers: nothing to do, and no round trip.
+    Pool connections never carry session state: roles, claims and advisory
+    locks are all transaction-local (`set_config(..., true)`, `*_xact_lock`);
+    LISTEN and the relay lease use connections of their own. (asyncpg's
+    default reset costs a query on every release.)"""
+
+
+@asynccontextmanager
+async def redoable_transaction(conn: Connection) -> AsyncIterator[Connection]:
+    """A transaction whose COMMIT does not wait for its WAL to reach disk
+    (`synchronous_commit = off` for it alone), begun in the same round trip.
+    Only for work that a crash may undo without harm because it is simply
+    done again, such as the relay's acknowledgement. It is still atomic, and
+    any later synchronous commit (a push marked sent) flushes it first."""
+    await conn.execute("begin; set local synchronous_commit = off")
+    try:
+        yield conn
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await conn.execute("rollback")
+        raise
+    await conn.execute("commit")
+
+
+def user_claims(user_id: str, role: str = "authenticated", **extra: Any) -> dict[str, Any]:
+    """The JWT claims PostgREST would set for a signed-in user."""
+    return {"sub": user_id, "role": role, "aud": "authenticated", **extra}
+
+
+@asynccontextmanager
+async def acting_as(
+    conn: Connection, claims: Mapping[str, Any] | None
+) -> AsyncIterator[Connection]:
+    """A transaction in which statements run as the API role of `claims`
+    (anon when None), with `request.jwt.claims` set: RLS and grants apply
+    exactly as they do for supabase-js."""
+    role = "anon" if claims is None else str(claims.get("role", "authenticated"))
+    if role not in ("anon", "authenticated", "service_role"):
+        raise ValueError(f"not an API role: {role!r}")
+    async with conn.transaction():
+        await conn.execute(
+            "select set_config('role', $1, true), set_config('request.jwt.claims', $2, true)",
+            role,
+            json.dumps(dict(claims or {"role": "anon"})),
+        )
+        yield conn

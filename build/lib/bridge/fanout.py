@@ -1,0 +1,142 @@
+"""Socket.IO fan-out without a task per recipient.
+
+python-socketio's AsyncManager.emit creates one asyncio task per recipient
+socket and waits for all of them; each task only puts the already encoded
+packet on that socket's queue. For chat traffic (a few recipients per emit,
+thousands of emits a second) the task churn dominates. These managers encode
+once and put the packet on each queue directly, in order. Emits that want an
+ack callback keep the stock path. The Redis variant slots the same local
+delivery under python-socketio's Redis pub/sub, so emits still cross
+instances.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import socketio
+from engineio import packet as eio_packet
+from socketio import packet
+
+from bridge import jsoncodec
+from bridge.config import Settings
+
+
+def _encode_event(packet_class: Any, namespace: str, data: list[Any]) -> list[Any]:
+    """A Socket.IO EVENT packet, encoded once for every recipient. Chat
+    payloads are JSON: written straight as `2[<nsp>,]<json>`, which is what
+    python-socketio's Packet writes for them, without its recursive search
+    for binary parts (which showed in profiles at thousands of emits a
+    second). Data that JSON cannot hold (bytes) takes the library's path."""
+    try:
+        body = jsoncodec.dumps(data)
+    except TypeError:
+        encoded = packet_class(packet.EVENT, namespace=namespace, data=data).encode()
+        return encoded if isinstance(encoded, list) else [encoded]
+    prefix = "2" if namespace in (None, "/") else f"2{namespace},"
+    return [prefix + body]
+
+
+class DirectAsyncManager(socketio.AsyncManager):  # type: ignore[misc]
+    # Packets waiting for one socket at most (0: no bound); set by the app.
+    max_queued = 0
+    # Called with the user's sid when a socket is dropped for being slow.
+    on_slow_socket: Any = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._dropped: set[str] = set()  # engine.io sids cut off for being slow
+
+    async def emit(
+        self,
+        event: str,
+        data: Any,
+        namespace: str,
+        room: Any = None,
+        skip_sid: Any = None,
+        callback: Any = None,
+        to: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        if callback is not None:
+            await super().emit(
+                event,
+                data,
+                namespace,
+                room=room,
+                skip_sid=skip_sid,
+                callback=callback,
+                to=to,
+                **kwargs,
+            )
+            return
+        room = to or room
+        if namespace not in self.rooms:
+            return
+        if isinstance(data, tuple):
+            args = list(data)
+        elif data is not None:
+            args = [data]
+        else:
+            args = []
+        skip = set(skip_sid) if isinstance(skip_sid, list) else {skip_sid}
+        parts = _encode_event(self.server.packet_class, namespace, [event, *args])
+        eio_packets = [eio_packet.Packet(eio_packet.MESSAGE, p) for p in parts]
+        slow: list[tuple[str, str]] = []
+        for sid, eio_sid in self.get_participants(namespace, room):
+            if sid in skip or eio_sid in self._dropped:
+                continue
+            if self.max_queued and self._queued(eio_sid) >= self.max_queued:
+                slow.append((sid, eio_sid))
+                continue
+            for eio_pkt in eio_packets:
+                await self.server._send_eio_packet(eio_sid, eio_pkt)
+        for sid, eio_sid in slow:
+            self._drop_slow(sid, eio_sid)
+
+    def _queued(self, eio_sid: str) -> int:
+        socket = self.server.eio.sockets.get(eio_sid)
+        return socket.queue.qsize() if socket is not None else 0
+
+    def _drop_slow(self, sid: str, eio_sid: str) -> None:
+        """A socket that does not read what it is sent: its connection is
+        cut at once (a graceful close would queue behind what it never
+        read), which releases its queue; the client sees the transport
+        close, reconnects and `sync`s what it missed. Everyone else's
+        deliveries never waited on it."""
+        socket = self.server.eio.sockets.get(eio_sid)
+        if socket is None or socket.closing or socket.closed:
+            return
+        # Sent nothing more while its connection winds down; forgotten once gone.
+        self._dropped = {s for s in self._dropped if s in self.server.eio.sockets}
+        self._dropped.add(eio_sid)
+        queue = socket.queue  # its backlog goes now, not when the socket is gone
+        while not queue.empty():
+            queue.get_nowait()
+            queue.task_done()
+        request = self.server.environ.get(eio_sid, {}).get("aiohttp.request")
+        transport = getattr(request, "transport", None)
+        if transport is not None:
+            transport.abort()
+        if self.on_slow_socket is not None:
+            self.on_slow_socket(sid)
+
+
+async def emit_here(manager: socketio.AsyncManager, event: str, data: Any, rooms: Any) -> None:
+    """Emits to this instance's own sockets only, whatever the manager (the
+    Redis managers would also publish to every other instance)."""
+    local = DirectAsyncManager if isinstance(manager, DirectAsyncManager) else socketio.AsyncManager
+    await local.emit(manager, event, data, "/", room=list(rooms))
+
+
+class DirectAsyncRedisManager(socketio.AsyncRedisManager, DirectAsyncManager):  # type: ignore[misc]
+    """Redis pub/sub across instances; direct local delivery on each."""
+
+
+def client_manager(settings: Settings) -> socketio.AsyncManager:
+    """Where emits go: this process only, or every instance through Redis."""
+    direct = settings.server.fanout == "direct"
+    if settings.redis.url:
+        cls = DirectAsyncRedisManager if direct else socketio.AsyncRedisManager
+        return cls(settings.redis.url)
+    return DirectAsyncManager() if direct else socketio.AsyncManager()

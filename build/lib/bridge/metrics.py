@@ -1,0 +1,175 @@
+"""What the bridge did, counted once for both /healthz and /metrics.
+
+`Metrics.counts` holds the flat counters /healthz shows (`inc`); the same
+object owns the app's own Prometheus registry (never the process-wide
+default one, so several daemons in one process, as in the tests, keep
+their figures apart). Every flat counter is exported there too, as
+`bridge_<name>_total`; the labelled families below break some of them down
+(by event, by reason). Call sites use the methods here, so each thing is
+counted in one place. What is read at scrape time rather than counted
+(sockets, outbox lag, pool, doorbell, Redis) is in bridge/metrics_http.py.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Histogram, disable_created_metrics
+from prometheus_client import Counter as PromCounter
+from prometheus_client.core import CounterMetricFamily, Metric
+
+# `*_created` series double the output and nobody here reads them.
+disable_created_metrics()  # type: ignore[no-untyped-call]
+
+PREFIX = "bridge"
+# Commit (the writing transaction's start, outbox.created_at) to emit.
+LATENCY_BUCKETS = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+)
+BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
+# Client events that never reached a handler (unknown, reserved, malformed).
+OTHER_EVENT = "(other)"
+
+# Help texts of the flat counters; others get a generic one.
+COUNTER_HELP = {
+    "connects": "Socket.IO connections accepted",
+    "connects_refused": "Socket.IO connections refused (any reason)",
+    "events_in": "client events handled (any result)",
+    "event_errors": "client events that failed with an internal error",
+    "changes_in": "outbox changes read by the relay",
+    "changes_untranslatable": "outbox changes skipped as untranslatable",
+    "emits_out": "emits of the relay (single instance)",
+    "relay_errors": "failed relay turns",
+    "relay_standby_waits": "relay turns spent waiting for the lease",
+    "database_unavailable": "requests and turns that found the database unreachable",
+    "rest_errors": "REST requests that failed with an internal error",
+    "permission_errors": "permission denied on a path RLS allows (a missing grant)",
+    "slow_sockets_dropped": "sockets cut off for not reading",
+    "pushes_queued": "push jobs written",
+    "pushes_suppressed": "pushes not written: the person has the conversation open",
+    "pushes_sent": "pushes FCM accepted (per device)",
+    "pushes_failed": "push jobs that reached no device",
+    "pushes_no_tokens": "push jobs for people without an active token",
+    "push_retries": "push attempts retried after a transient FCM error",
+    "push_leases_lost": "push jobs taken over by another instance",
+    "tokens_deactivated": "FCM tokens switched off (unregistered, invalid, sender mismatch)",
+    "gc_slow_pauses": "garbage collections that paused the loop for long",
+}
+
+
+class _FlatCounters:
+    """Exports the /healthz counters as Prometheus counters."""
+
+    def __init__(self, counts: Counter[str]) -> None:
+        self.counts = counts
+
+    def collect(self) -> Iterator[Metric]:
+        for name, value in sorted(self.counts.items()):
+            help_text = COUNTER_HELP.get(name, f"{name} (as on /healthz)")
+            yield CounterMetricFamily(f"{PREFIX}_{name}", help_text, value=value)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self.registry = CollectorRegistry()
+        r = self.registry
+        r.register(_FlatCounters(self.counts))
+        self._connects = PromCounter(
+            f"{PREFIX}_socket_connects",
+            "Socket.IO connects by result: accepted, or the refusal's code",
+            ["result"],
+            registry=r,
+        )
+        self._events = PromCounter(
+            f"{PREFIX}_client_events",
+            "client events by name and result: ok, or the error code of the ack",
+            ["event", "result"],
+            registry=r,
+        )
+        self._emits = PromCounter(
+            f"{PREFIX}_emits",
+            "Socket.IO emits by event (one per emit, whatever the number of recipients)",
+            ["event"],
+            registry=r,
+        )
+        self._latency = Histogram(
+            f"{PREFIX}_commit_to_emit_seconds",
+            "from a change's transaction (outbox.created_at) to its emit by this instance",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self._batches = Histogram(
+            f"{PREFIX}_outbox_batch_changes",
+            "changes per outbox page read with changes (relay: the lease holder; tail: "
+            "each instance's own reader with several instances)",
+            ["reader"],
+            buckets=BATCH_BUCKETS,
+            registry=r,
+        )
+        self._push_jobs = PromCounter(
+            f"{PREFIX}_push_jobs",
+            "push jobs finished, by status (sent, failed, no_tokens) and the reason of a failure",
+            ["status", "reason"],
+            registry=r,
+        )
+        self._push_sends = PromCounter(
+            f"{PREFIX}_push_sends",
+            "FCM answers per device: sent, dead (token switched off), transient (retried) "
+            "or failed, with FCM's error code",
+            ["outcome", "reason"],
+            registry=r,
+        )
+
+    # -- the /healthz counters ---------------------------------------------------
+
+    def inc(self, name: str, by: int = 1) -> None:
+        self.counts[name] += by
+
+    def snapshot(self) -> dict[str, int]:
+        return dict(self.counts)
+
+    # -- labelled: each also moves its flat counter where there is one ---------
+
+    def connected(self) -> None:
+        self.counts["connects"] += 1
+        self._connects.labels("accepted").inc()
+
+    def connect_refused(self, code: str) -> None:
+        self.counts["connects_refused"] += 1
+        self._connects.labels(code).inc()
+
+    def client_event(self, event: str, result: str) -> None:
+        """`result`: "ok", or the error code the client was answered."""
+        self.counts["events_in"] += 1
+        self._events.labels(event, result).inc()
+
+    def emitted(self, event: str) -> None:
+        self._emits.labels(event).inc()
+
+    def delivered(self, seconds: float) -> None:
+        """A change's events went out `seconds` after its transaction."""
+        self._latency.observe(max(seconds, 0.0))
+
+    def outbox_batch(self, reader: str, changes: int) -> None:
+        self._batches.labels(reader).observe(changes)
+
+    def push_job(self, status: str, reason: str = "") -> None:
+        self._push_jobs.labels(status, reason).inc()
+
+    def push_send(self, outcome: str, reason: str = "") -> None:
+        self._push_sends.labels(outcome, reason).inc()

@@ -1,0 +1,111 @@
+"""The outbox's SQL: the relay's pages and cursor, replay for `sync`,
+pruning, and the doorbell's arming. Mixed into bridge.store.Store, which
+owns the pool."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+
+from bridge.db import Connection
+
+DOORBELL_LOCK_KEY = 7406001  # the advisory lock of bridge.ring_doorbell()
+
+
+@dataclass(frozen=True)
+class OutboxPage:
+    """Where a page read by the relay sits: the cursor it was read from, the
+    window's snapshot, whether it ends the window, and its last id."""
+
+    done: str
+    upto: str
+    complete: bool
+    last_id: int
+
+
+class OutboxQueries:
+    pool: asyncpg.Pool
+
+    async def peek_outbox(self, limit: int) -> tuple[list[asyncpg.Record], OutboxPage]:
+        """The relay's next page of changes in id order (bridge.relay_peek),
+        read without moving anything, and where it ends."""
+        rows = await self.pool.fetch("select * from bridge.relay_peek($1)", limit)
+        changes = [r for r in rows if r["id"] is not None]
+        page = OutboxPage(
+            done=rows[0]["done"],
+            upto=rows[0]["upto"],
+            complete=bool(rows[0]["complete"]),
+            last_id=int(changes[-1]["id"]) if changes else 0,
+        )
+        return changes, page
+
+    async def tail_outbox(
+        self, done: str, upto: str | None, after_id: int, limit: int
+    ) -> tuple[list[asyncpg.Record], str, bool]:
+        """The page after an in-memory cursor (bridge.outbox_tail): its rows,
+        the window's snapshot, and whether the page ends that window."""
+        rows = await self.pool.fetch(
+            "select * from bridge.outbox_tail($1, $2, $3, $4)", done, upto, after_id, limit
+        )
+        changes = [r for r in rows if r["id"] is not None]
+        return changes, rows[0]["upto"], bool(rows[0]["complete"])
+
+    async def snapshot_now(self) -> str:
+        return str(await self.pool.fetchval("select pg_current_snapshot()::text"))
+
+    @staticmethod
+    async def advance_outbox(conn: Connection | asyncpg.Pool, page: OutboxPage) -> None:
+        """Moves the relay's cursor past a page it has relayed."""
+        await conn.execute(
+            "select bridge.relay_advance($1, $2, $3, $4)",
+            page.done,
+            page.upto,
+            page.complete,
+            page.last_id,
+        )
+
+    async def missed_changes(
+        self, user_id: str, after_id: int, limit: int
+    ) -> tuple[list[asyncpg.Record], bool]:
+        """Changes for `user_id` after `after_id`, oldest first, sent live or
+        not yet: a row being emitted while the socket reconnected may commit
+        only after this query, so "already processed" would miss it. Whatever
+        is replayed here and sent live again is deduplicated by event_id.
+        Second: whether the history still reaches back that far (False:
+        pruned, or more than `limit` missed: the client must resync)."""
+        oldest = await self.pool.fetchval("select min(id) from bridge.outbox")
+        if oldest is not None and after_id + 1 < oldest:
+            return [], False
+        rows = await self.pool.fetch(
+            "select id, topic, conversation_id, recipients, payload, created_at"
+            " from bridge.outbox where id > $2 and recipients @> array[$1::uuid]"
+            " order by id limit $3",
+            user_id,
+            after_id,
+            limit + 1,
+        )
+        if len(rows) > limit:
+            return [], False
+        return list(rows), True
+
+    async def latest_change_id(self) -> int:
+        return int(await self.pool.fetchval("select coalesce(max(id), 0) from bridge.outbox"))
+
+    async def prune_outbox(self, retention_hours: float) -> int:
+        status = await self.pool.execute(
+            "delete from bridge.outbox"
+            " where created_at < now() - make_interval(secs => $1) and bridge.is_relayed(xid)",
+            retention_hours * 3600,
+        )
+        return int(status.split()[-1])
+
+    async def arm_doorbell(self) -> None:
+        """Asks writers to NOTIFY; returns once every writer that saw the bell
+        unarmed has committed (their rows are then visible)."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("update bridge.doorbell set armed = true")
+            await conn.execute("select pg_advisory_xact_lock($1)", DOORBELL_LOCK_KEY)
+
+    async def disarm_doorbell(self) -> None:
+        await self.pool.execute("update bridge.doorbell set armed = false where armed")

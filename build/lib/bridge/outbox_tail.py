@@ -1,0 +1,163 @@
+"""Each instance's own reader of the outbox, with several instances.
+
+Python-socketio's Redis pub/sub is at-most-once: a Redis restart or stall
+silently drops emits meant for the sockets of other instances. So with
+`REDIS_URL` set, delivery does not go through it: every instance tails
+`bridge.outbox` itself from a cursor it keeps in memory (the snapshot cursor
+of bridge.outbox_tail, gap-free though ids commit out of order) and emits to
+its own sockets only. The lease holder's relay still writes push jobs, keeps
+the stored cursor and prunes, but emits nothing.
+
+What Redis still carries may be lost: the rings that wake other instances'
+tails (a lost ring costs at most a poll), typing and presence. A tail starts
+at the snapshot of its start: its sockets connected after it and catch up
+on older changes with `sync`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from bridge.db_health import DatabaseHealth
+from bridge.metrics import Metrics
+from bridge.relay import to_change
+from bridge.sources.base import Bell
+from bridge.store import Store
+from bridge.translate import TranslationError, translate
+
+log = logging.getLogger(__name__)
+
+RING_CHANNEL = "bridge:outbox-ring"
+MAX_BACKOFF = 5.0
+# Without a ring (Redis away) a tail still looks this often.
+TAIL_POLL = 1.0
+
+LocalEmit = Callable[[str, dict[str, Any], Sequence[str]], Awaitable[None]]
+
+
+class OutboxTail:
+    def __init__(
+        self,
+        store: Store,
+        emit: LocalEmit,
+        *,
+        storage_public_base: str,
+        batch_size: int,
+        health: DatabaseHealth,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.store = store
+        self.metrics = metrics
+        self.emit = emit
+        self.storage_public_base = storage_public_base
+        self.batch_size = batch_size
+        self.health = health
+        self._bell = Bell()
+        self._done: str | None = None
+        self._upto: str | None = None
+        self._after = 0
+
+    def ring(self) -> None:
+        self._bell.ring()
+
+    @property
+    def cursor(self) -> str | None:
+        """The snapshot this tail has emitted everything visible in."""
+        return self._done
+
+    async def start(self) -> None:
+        """Sets the cursor at now: what this instance's sockets will hear."""
+        self._done = await self.store.snapshot_now()
+
+    async def run(self) -> None:
+        backoff = 0.2
+        while True:
+            try:
+                more = await self._page()
+                backoff = 0.2
+                if not more:
+                    await self._bell.wait(TAIL_POLL)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                backoff = await self.health.after_failure(
+                    exc, backoff, cap=MAX_BACKOFF, logger=log, what="outbox tail failed"
+                )
+
+    async def _page(self) -> bool:
+        """Emits the next page to this instance's sockets; returns whether a
+        window is still open (read on at once)."""
+        assert self._done is not None, "start() sets the cursor"
+        rows, upto, complete = await self.store.tail_outbox(
+            self._done, self._upto, self._after, self.batch_size
+        )
+        for row in rows:
+            try:
+                result = translate(to_change(row), self.storage_public_base)
+            except (TranslationError, ValueError, TypeError):
+                continue  # the relay logs and counts it
+            for emit in result.emits:
+                await self.emit(emit.event, emit.payload, emit.rooms)
+            if self.metrics is not None:
+                self.metrics.delivered(time.time() - row["created_at"].timestamp())
+        if rows and self.metrics is not None:
+            self.metrics.outbox_batch("tail", len(rows))
+        if complete:
+            self._done, self._upto, self._after = upto, None, 0
+        else:
+            self._upto, self._after = upto, int(rows[-1]["id"])
+        return not complete
+
+
+class RedisRing:
+    """Wakes every instance's tail when any instance saw the outbox move.
+    Best effort by design: a lost ring only means the next poll."""
+
+    def __init__(self, redis_url: str, on_ring: Callable[[], None]) -> None:
+        self.redis: aioredis.Redis = aioredis.Redis.from_url(redis_url)
+        self.on_ring = on_ring
+        self._pending: asyncio.Task[Any] | None = None
+
+    def publish(self) -> None:
+        """Fire and forget; at most one publish in flight (they carry nothing)."""
+        if self._pending is None or self._pending.done():
+            self._pending = asyncio.ensure_future(self._publish())
+
+    async def _publish(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.redis.publish(RING_CHANNEL, b"")
+
+    async def run(self) -> None:
+        backoff = 0.2
+        while True:
+            pubsub = self.redis.pubsub()
+            try:
+                await pubsub.subscribe(RING_CHANNEL)
+                self.on_ring()  # rings may have been missed meanwhile
+                backoff = 0.2
+                async for message in pubsub.listen():
+                    if message.get("type") == "message":
+                        self.on_ring()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("outbox ring from Redis lost", extra={"error": repr(exc)})
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF)
+
+    async def close(self) -> None:
+        if self._pending is not None:
+            self._pending.cancel()
+            with contextlib.suppress(BaseException):
+                await self._pending
+        await self.redis.aclose()

@@ -1,0 +1,234 @@
+"""The outbox consumer: reads the next page of changes in id order
+(bridge.relay_peek), translates and emits them, and only then moves its
+cursor past them (bridge.relay_advance), in the transaction that writes
+their push jobs. A crash before that commit leaves the cursor where it was,
+so the page is relayed again (at-least-once); a row that cannot be
+translated is logged, counted and passed so it cannot block the rows behind
+it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol
+
+import asyncpg
+
+from bridge import jsoncodec
+from bridge.db import Connection, redoable_transaction
+from bridge.db_health import DatabaseHealth
+from bridge.metrics import Metrics
+from bridge.sources.base import Doorbell
+from bridge.store import Store
+from bridge.translate import Change, PushIntent, TranslationError, translate
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF = 30.0
+# How long the relay waits for this process's own next write before it asks
+# other writers to ring: a busy bridge costs writers no NOTIFY, and a write
+# from elsewhere waits at most this long while the bridge is busy.
+LINGER = 0.02
+LEASE_KEY = 7406002  # session advisory lock held by the one relaying instance
+
+
+class Lease:
+    """Leadership of the relay among bridge instances: a session-level
+    advisory lock on a dedicated connection. One instance relays, so changes
+    go out in commit order; when it dies its connection (and the lock) goes,
+    and a standby takes over within a poll interval."""
+
+    def __init__(self, dsn: str) -> None:
+        self._dsn = dsn
+        self._conn: asyncpg.Connection | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._conn is not None and not self._conn.is_closed()
+
+    async def try_acquire(self) -> bool:
+        if self.held:
+            return True
+        await self.release()
+        conn = await asyncpg.connect(
+            self._dsn, server_settings={"application_name": "chat-bridge relay lease"}
+        )
+        if await conn.fetchval("select pg_try_advisory_lock($1)", LEASE_KEY):
+            self._conn = conn
+            log.info("relay lease acquired")
+            return True
+        await conn.close()
+        return False
+
+    async def release(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None and not conn.is_closed():
+            await conn.close()
+
+
+class Emitter(Protocol):
+    async def __call__(self, event: str, payload: dict[str, Any], rooms: Sequence[str]) -> None: ...
+
+
+# Called inside the batch transaction, so push jobs commit with the ack.
+PushSink = Callable[[Connection, Change, Sequence[PushIntent]], Awaitable[None]]
+
+
+def to_change(row: asyncpg.Record) -> Change:
+    payload = row["payload"]
+    return Change(
+        id=int(row["id"]),
+        topic=str(row["topic"]),
+        conversation_id=str(row["conversation_id"]) if row["conversation_id"] else None,
+        recipients=tuple(str(r) for r in row["recipients"]),
+        payload=jsoncodec.loads(payload) if isinstance(payload, str) else payload,
+        created_at=row["created_at"].isoformat(),
+    )
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        store: Store,
+        doorbell: Doorbell,
+        emit: Emitter | None,
+        *,
+        storage_public_base: str,
+        batch_size: int,
+        poll_interval: float,
+        metrics: Metrics,
+        pushes: PushSink | None = None,
+        lease: Lease | None = None,
+        after_batch: Callable[[], None] | None = None,
+        health: DatabaseHealth | None = None,
+    ) -> None:
+        self.health = health or DatabaseHealth(metrics)
+        self.store = store
+        self.doorbell = doorbell
+        self.emit = emit
+        self.storage_public_base = storage_public_base
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.metrics = metrics
+        self.pushes = pushes
+        self.lease = lease
+        self.after_batch = after_batch
+        self.idle = asyncio.Event()
+
+    def wrote(self) -> None:
+        """This process committed a change: wake the relay, if it is the
+        instance relaying (a standby has nothing to do with it)."""
+        if self.lease is None or self.lease.held:
+            self.doorbell.ring()
+
+    async def run(self) -> None:
+        backoff = 0.5
+        try:
+            while True:
+                try:
+                    if self.lease is not None and not await self.lease.try_acquire():
+                        self.metrics.inc("relay_standby_waits")
+                        self.idle.set()
+                        await self.doorbell.wait(self.poll_interval)
+                        continue
+                    await self._cycle()
+                    backoff = 0.5
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    self.metrics.inc("relay_errors")
+                    backoff = await self.health.after_failure(
+                        exc, backoff, cap=MAX_BACKOFF, logger=log, what="outbox relay cycle failed"
+                    )
+        finally:
+            await self._leave_doorbell()
+            if self.lease is not None:
+                await self.lease.release()
+
+    async def _leave_doorbell(self) -> None:
+        """On stop: a relaying bridge that leaves the bell armed would have
+        every writer NOTIFY nobody from then on. The next relay arms it again
+        when it goes idle (after looking at the outbox)."""
+        if not self.doorbell.needs_arming or (self.lease is not None and not self.lease.held):
+            return
+        try:
+            await asyncio.wait_for(self.store.disarm_doorbell(), 2)
+        except (Exception, asyncio.CancelledError) as exc:  # the database may be gone too
+            log.warning("could not disarm the doorbell on stop", extra={"error": repr(exc)})
+
+    async def _cycle(self) -> None:
+        """One turn. While this process keeps writing, its own rings
+        (`Doorbell.ring`, from Store.on_write) wake the relay at once and no
+        writer is asked to NOTIFY. After LINGER seconds without a ring the
+        bell is armed for other writers (supabase-js, other instances) and
+        the relay sleeps; on waking it delivers first and disarms after."""
+        await self.drain()
+        if await self.doorbell.wait(LINGER):
+            return
+        if self.doorbell.needs_arming:
+            await self.store.arm_doorbell()
+            if await self.drain():
+                await self.store.disarm_doorbell()
+                return
+        self.idle.set()
+        await self.doorbell.wait(self.poll_interval)
+        self.idle.clear()
+        if self.doorbell.needs_arming:
+            await self.drain()
+            await self.store.disarm_doorbell()
+
+    async def drain(self) -> int:
+        """Relays pending changes until the window opened by the first page
+        is done; returns how many. (What commits meanwhile rang the doorbell
+        and is relayed on the next turn.)"""
+        total = 0
+        while True:
+            n, complete = await self._batch()
+            total += n
+            if complete:
+                return total
+
+    async def _batch(self) -> tuple[int, bool]:
+        """Reads a page, emits it, then moves the cursor past it, in the
+        transaction that writes the page's push jobs when it has any. A crash
+        before that commit only means the page is relayed again
+        (at-least-once), so the commit need not wait for the disk either."""
+        rows, page = await self.store.peek_outbox(self.batch_size)
+        pushes: list[tuple[Change, Sequence[PushIntent]]] = []
+        for row in rows:
+            delivered = await self._deliver(row)
+            if delivered is not None and delivered[1] and self.pushes is not None:
+                pushes.append(delivered)
+        if pushes and self.pushes is not None:
+            async with self.store.pool.acquire() as conn, redoable_transaction(conn):
+                for change, intents in pushes:
+                    await self.pushes(conn, change, intents)
+                await Store.advance_outbox(conn, page)
+        else:
+            await Store.advance_outbox(self.store.pool, page)
+        if rows:
+            self.metrics.outbox_batch("relay", len(rows))
+        if rows and self.after_batch is not None:
+            self.after_batch()
+        return len(rows), page.complete
+
+    async def _deliver(self, row: asyncpg.Record) -> tuple[Change, Sequence[PushIntent]] | None:
+        """Emits one change; returns it with its push intents."""
+        self.metrics.inc("changes_in")
+        try:
+            change = to_change(row)
+            result = translate(change, self.storage_public_base)
+        except (TranslationError, ValueError, TypeError) as exc:
+            self.metrics.inc("changes_untranslatable")
+            log.error(
+                "untranslatable outbox row skipped", extra={"id": row["id"], "error": str(exc)}
+            )
+            return None
+        if self.emit is not None:  # None: every instance's tail emits (bridge/outbox_tail.py)
+            for emit in result.emits:
+                await self.emit(emit.event, emit.payload, emit.rooms)
+                self.metrics.inc("emits_out")
+            self.metrics.delivered(time.time() - row["created_at"].timestamp())
+        return change, result.pushes

@@ -1,0 +1,72 @@
+"""The Socket.IO server object and the transport choices behind it.
+
+Order: python-socketio runs each client event in a task of its own by
+default (`async_handlers=True`), so two events from one socket race (10
+sends back to back were stored 0,1,8,2,9,...). Here events are handled
+inline in the socket's own read loop: one socket's events run one after
+another in the order they arrived, while every socket has its own loop, so
+sockets never wait for each other. Handlers must therefore not block for
+long (they don't: database calls are bounded by the pool's timeouts).
+
+Compression: aiohttp negotiates permessage-deflate on every websocket by
+default, which keeps a zlib compressor and decompressor per socket (about
+140 KB each socket) and costs CPU on every frame; chat frames are small.
+It is a setting (`server.websocket_compression`), off by default.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import socketio
+from aiohttp.web import WebSocketResponse
+from engineio.async_drivers import aiohttp as eio_aiohttp
+
+from bridge import jsoncodec
+from bridge.hostile import GuardedServer
+from bridge.metrics import Metrics
+
+
+def websocket_class(compress: bool) -> type:
+    """Engine.IO's aiohttp websocket wrapper with compression chosen."""
+
+    class WebSocket(eio_aiohttp.WebSocket):  # type: ignore[misc]
+        async def __call__(self, environ: dict[str, Any]) -> WebSocketResponse:
+            request = environ["aiohttp.request"]
+            self._sock = WebSocketResponse(
+                max_msg_size=self.server.max_http_buffer_size, compress=compress
+            )
+            await self._sock.prepare(request)
+            self.environ = environ
+            await self.handler(self)
+            return self._sock
+
+    return WebSocket
+
+
+def socket_server(
+    manager: socketio.AsyncManager,
+    *,
+    compression: bool,
+    metrics: Metrics | None = None,
+    max_http_buffer_size: int = 1_000_000,
+    **options: Any,
+) -> socketio.AsyncServer:
+    """The bridge's Socket.IO server: client packets checked before the
+    library acts on them (bridge/hostile.py), events in per-socket order,
+    compression as configured, emits counted in `metrics`."""
+    sio = GuardedServer(
+        async_mode="aiohttp",
+        cors_allowed_origins=[],  # cors_middleware answers for Socket.IO too
+        client_manager=manager,
+        max_http_buffer_size=max_http_buffer_size,
+        # Per-socket order: see the module docstring.
+        async_handlers=False,
+        json=jsoncodec,
+        # Long-polling answers are small too; keep gzip for big ones only.
+        http_compression=compression,
+        **options,
+    )
+    sio.metrics = metrics
+    sio.eio._async = {**sio.eio._async, "websocket": websocket_class(compression)}
+    return sio

@@ -1,0 +1,95 @@
+"""The doorbell interface."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Protocol
+
+
+class Doorbell(Protocol):
+    # Whether writers must be asked to ring (bridge.doorbell.armed); false
+    # for doorbells that hear every insert anyway (Realtime) or none (poll).
+    needs_arming: bool
+
+    async def start(self) -> None: ...
+
+    def ring(self) -> None:
+        """A ring from inside this process (it committed a change itself)."""
+        ...
+
+    async def wait(self, timeout: float) -> bool:
+        """Waits up to `timeout` s for a ring; returns whether it rang."""
+        ...
+
+    async def stop(self) -> None: ...
+
+
+class Bell:
+    """An asyncio.Event a doorbell rings and the relay waits on."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def ring(self) -> None:
+        self._event.set()
+
+    async def wait(self, timeout: float) -> bool:
+        try:
+            await asyncio.wait_for(self._event.wait(), timeout)
+        except TimeoutError:
+            return False
+        finally:
+            self._event.clear()
+        return True
+
+
+class SupervisedDoorbell:
+    """A doorbell whose connection belongs to one supervisor task, which
+    keeps it up for the doorbell's lifetime (subclasses write `_supervise`)."""
+
+    needs_arming = False
+    task_name = "doorbell"
+
+    def __init__(self) -> None:
+        self._bell = Bell()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._supervise(), name=self.task_name)
+
+    def ring(self) -> None:
+        self._bell.ring()
+
+    async def wait(self, timeout: float) -> bool:
+        return await self._bell.wait(timeout)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _supervise(self) -> None:
+        raise NotImplementedError
+
+
+class PollDoorbell:
+    """No ring at all: the relay looks every poll interval."""
+
+    needs_arming = False
+
+    def __init__(self) -> None:
+        self._bell = Bell()
+
+    async def start(self) -> None:
+        return None
+
+    def ring(self) -> None:
+        self._bell.ring()
+
+    async def wait(self, timeout: float) -> bool:
+        return await self._bell.wait(timeout)
+
+    async def stop(self) -> None:
+        return None

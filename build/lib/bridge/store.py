@@ -1,0 +1,392 @@
+"""The SQL of client requests and of the bridge's own reads (the outbox's
+is in bridge/outbox_store.py, mixed into Store). Client requests run *as the
+user* (RLS and grants apply, exactly as for supabase-js); only membership
+checks and the outbox run with the bridge's own rights. Database errors become StoreErrors
+that say whether the client or the database is at fault."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+
+from bridge import jsoncodec
+from bridge.db import Connection, acting_as, user_claims
+from bridge.db_health import is_outage
+from bridge.group_commit import GroupCommit
+from bridge.outbox_store import OutboxQueries
+from bridge.payloads import MarkSeen, SendMessage
+from bridge.permissions import PermissionWatch, grant_problem
+
+log = logging.getLogger(__name__)
+
+
+class StoreError(Exception):
+    """A request the database refused. `status` is the HTTP status it maps to."""
+
+    def __init__(self, code: str, message: str, status: int, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+        self.retryable = retryable
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.retryable:
+            out["retryable"] = True
+        return out
+
+
+def unavailable(message: str = "the database cannot be reached; try again") -> StoreError:
+    """A retryable refusal: nothing was wrong with the request."""
+    return StoreError("unavailable", message, 503, retryable=True)
+
+
+# SQLSTATE class or code -> (code, status). Client faults only; anything
+# else is the database's (or our) fault and is re-raised as it is.
+_CLIENT_ERRORS: dict[str, tuple[str, int]] = {
+    "42501": ("forbidden", 403),
+    "P0002": ("not_found", 404),
+    "23503": ("not_found", 404),
+    "23514": ("rejected", 409),
+    "23505": ("conflict", 409),
+    "22023": ("invalid_request", 400),
+    "22P02": ("invalid_request", 400),
+    "22001": ("too_long", 400),
+    "22021": ("invalid_request", 400),
+    "54000": ("too_long", 400),
+}
+
+
+@asynccontextmanager
+async def _client_errors(permissions: PermissionWatch | None = None) -> AsyncIterator[None]:
+    try:
+        yield
+    except asyncpg.PostgresError as exc:
+        state = getattr(exc, "sqlstate", None) or ""
+        mapped = _CLIENT_ERRORS.get(state)
+        if mapped is None:
+            raise
+        message = str(getattr(exc, "message", None) or exc)
+        missing_grant = grant_problem(state, message)
+        if missing_grant is not None:
+            # Not the client's fault: the operator hears of it, the client
+            # gets no internals and may retry once the grant is fixed.
+            if permissions is not None:
+                permissions.report(missing_grant)
+            raise StoreError(
+                "unavailable", "the server cannot do this right now (database permissions)", 503
+            ) from exc
+        if state == "42501" and "row-level security" in message:
+            # Writing into someone else's conversation: the same answer as
+            # for one that does not exist, so ids of others' leak nothing.
+            raise StoreError("not_found", "conversation not found", 404) from exc
+        raise StoreError(mapped[0], message, mapped[1]) from exc
+
+
+def _loads(value: Any) -> Any:
+    return jsoncodec.loads(value) if isinstance(value, str) else value
+
+
+Sent = tuple[dict[str, Any], bool]  # (message, created)
+SEND_BATCH = 64  # sends written in one statement at most
+SEND_WRITING = 2  # batches of sends being written at once
+
+
+_NOT_WRITTEN = unavailable("the message was not written; try again")
+
+
+def _send_item(user_id: str, req: SendMessage) -> dict[str, Any]:
+    return {
+        "claims": user_claims(user_id),
+        "conversation_id": req.conversation_id,
+        "content": req.content,
+        "message_type": req.message_type,
+        "media_url": req.media_url,
+        "client_message_id": req.client_message_id,
+    }
+
+
+def _sent(req: SendMessage, result: dict[str, Any]) -> Sent:
+    message = result["message"]
+    if message is None or message["conversation_id"] != req.conversation_id:
+        raise StoreError(
+            "conflict", "clientMessageId was already used for another conversation", 409
+        )
+    return message, bool(result["created"])
+
+
+class Store(OutboxQueries):
+    def __init__(self, pool: asyncpg.Pool, permissions: PermissionWatch | None = None) -> None:
+        self.pool = pool
+        self.permissions = permissions
+        # Called after this process committed a change clients must hear
+        # about: the relay wakes at once instead of waiting for a doorbell.
+        self.on_write: Callable[[], None] | None = None
+        self.send_batch_failures = 0  # batches the database failed as a whole
+        # Group commit of sends; its writer tasks are started by the app.
+        self.sends: GroupCommit[tuple[str, SendMessage], Sent] = GroupCommit(
+            self._send_batch,
+            max_batch=SEND_BATCH,
+            max_writing=SEND_WRITING,
+            stopped=lambda: unavailable("the service is stopping; try again"),
+        )
+
+    def _wrote(self) -> None:
+        if self.on_write is not None:
+            self.on_write()
+
+    @asynccontextmanager
+    async def as_user(self, user_id: str) -> AsyncIterator[Connection]:
+        async with (
+            self.pool.acquire() as conn,
+            _client_errors(self.permissions),
+            acting_as(conn, user_claims(user_id)),
+        ):
+            yield conn
+
+    # -- writes as the user ---------------------------------------------------
+
+    async def send_message(self, user_id: str, req: SendMessage) -> tuple[dict[str, Any], bool]:
+        """Stores a message as `user_id`; returns (message, created). A retry
+        with a known client_message_id returns the stored message. Sends are
+        group-committed when the writers run (`sends.run`), else written
+        alone; either way each is written as its own user under RLS."""
+        if self.sends.running:
+            return await self.sends.submit((user_id, req))
+        result = await self._send_one(user_id, req)
+        self._wrote()
+        return result
+
+    async def _send_one(self, user_id: str, req: SendMessage) -> tuple[dict[str, Any], bool]:
+        """One round trip: bridge.send_message_as switches to the user's role
+        and claims inside its own statement."""
+        async with _client_errors(self.permissions):
+            row = await self.pool.fetchval(
+                "select bridge.send_message_as($1::jsonb, $2, $3, $4, $5, $6)",
+                json.dumps(user_claims(user_id)),
+                req.conversation_id,
+                req.content,
+                req.message_type,
+                req.media_url,
+                req.client_message_id,
+            )
+        return _sent(req, _loads(row))
+
+    async def _send_batch(self, batch: list[tuple[str, SendMessage]]) -> list[Sent | BaseException]:
+        """Writes a batch in one statement (bridge.send_messages_as), in
+        conversation order: each message locks its conversation's row until
+        the commit, so two batches that took their locks in different orders
+        could deadlock. If the database refuses one of them (or the batch as
+        a whole fails) the statement writes nothing, and the batch is written
+        one by one so that each gets its own answer."""
+        order = sorted(range(len(batch)), key=lambda i: batch[i][1].conversation_id)
+        results: list[Sent | BaseException] = [_NOT_WRITTEN] * len(batch)
+        together = len(batch) > 1
+        if together:
+            try:
+                async with _client_errors(self.permissions):
+                    row = await self.pool.fetchval(
+                        "select bridge.send_messages_as($1::jsonb)",
+                        json.dumps([_send_item(*batch[i]) for i in order]),
+                    )
+            except StoreError:
+                together = False  # one of them was refused
+            except asyncpg.PostgresError as exc:
+                together = False
+                if not is_outage(exc):  # not the client's doing, nor an outage
+                    self.send_batch_failures += 1
+                    log.warning(
+                        "send batch failed; writing it one by one",
+                        extra={"sqlstate": exc.sqlstate, "size": len(batch)},
+                    )
+        if together:
+            for i, result in zip(order, _loads(row), strict=True):
+                try:
+                    results[i] = _sent(batch[i][1], result)
+                except StoreError as exc:
+                    results[i] = exc
+        else:
+            for i in order:
+                try:
+                    results[i] = await self._send_one(*batch[i])
+                except StoreError as exc:
+                    results[i] = exc
+        self._wrote()
+        return results
+
+    async def mark_seen(self, user_id: str, req: MarkSeen) -> tuple[str, int]:
+        """Marks one message, or all of a conversation, read by `user_id`;
+        returns (conversation id, messages marked)."""
+        async with self.as_user(user_id) as conn:
+            conversation_id = req.conversation_id
+            if req.message_id is not None:
+                found = await conn.fetchrow(
+                    "select conversation_id, sender_id from public.messages where id = $1",
+                    req.message_id,
+                )
+                if found is None or (
+                    conversation_id is not None and str(found["conversation_id"]) != conversation_id
+                ):
+                    raise StoreError("not_found", "message not found", 404)
+                if str(found["sender_id"]) == user_id:
+                    raise StoreError("forbidden", "only the receiver marks a message seen", 403)
+                conversation_id = str(found["conversation_id"])
+            elif not await conn.fetchval(
+                "select exists (select 1 from public.conversations where id = $1)", conversation_id
+            ):
+                raise StoreError("not_found", "conversation not found", 404)
+            marked = await conn.fetchval(
+                "select public.mark_conversation_read($1, $2)", conversation_id, req.message_id
+            )
+        assert conversation_id is not None
+        if marked:
+            self._wrote()
+        return conversation_id, int(marked)
+
+    async def register_token(self, user_id: str, token: str, platform: str) -> dict[str, Any]:
+        async with self.as_user(user_id) as conn:
+            row = await conn.fetchval(
+                "select jsonb_build_object('id', t.id, 'platform', t.platform,"
+                " 'is_active', t.is_active, 'last_used_at', t.last_used_at)"
+                " from public.register_fcm_token($1, $2) t",
+                token,
+                platform,
+            )
+        result: dict[str, Any] = _loads(row)
+        return result
+
+    async def remove_token(self, user_id: str, token: str) -> bool:
+        async with self.as_user(user_id) as conn:
+            status = await conn.execute("delete from public.fcm_tokens where token = $1", token)
+        return status.endswith(" 1")
+
+    # -- reads as the user ------------------------------------------------------
+
+    async def conversation_list(self, user_id: str, role: str | None) -> list[dict[str, Any]]:
+        async with self.as_user(user_id) as conn:
+            rows = await conn.fetch(
+                """
+                select jsonb_build_object(
+                  'id', c.id,
+                  'conversation_type', c.conversation_type,
+                  'brand_owner_id', c.brand_owner_id,
+                  'influencer_id', c.influencer_id,
+                  'other_user_id', o.id,
+                  'bid_id', c.bid_id,
+                  'campaign_id', c.campaign_id,
+                  'flow_state', c.flow_state,
+                  'awaiting_role', c.awaiting_role,
+                  'chat_status', c.chat_status,
+                  'unread_count', case when c.brand_owner_id = $1
+                    then c.brand_owner_unread_count else c.influencer_unread_count end,
+                  'last_message_at', c.last_message_at,
+                  'created_at', c.created_at,
+                  'updated_at', coalesce(c.last_message_at, c.created_at),
+                  'other_user', case when o.id is null then null else jsonb_build_object(
+                    'id', o.id, 'name', o.name, 'role', o.role,
+                    'profile_image_url', o.profile_image_url, 'last_seen_at', o.last_seen_at)
+                    end,
+                  'last_message', case when m.id is null then null else to_jsonb(m.*) end)
+                from public.conversations c
+                left join public.users o on o.id = case when c.brand_owner_id = $1
+                  then c.influencer_id else c.brand_owner_id end
+                left join public.messages m on m.id = c.last_message_id
+                where $1 in (c.brand_owner_id, c.influencer_id)
+                  and ($2::text is null
+                       or ($2 = 'brand_owner' and c.brand_owner_id = $1)
+                       or ($2 = 'influencer' and c.influencer_id = $1))
+                order by coalesce(c.last_message_at, c.created_at) desc, c.id
+                """,
+                user_id,
+                role,
+            )
+        return [_loads(r[0]) for r in rows]
+
+    async def messages_page(
+        self, user_id: str, conversation_id: str, page: int, limit: int, before: str | None
+    ) -> dict[str, Any]:
+        """Newest first in conversation order (seq): page/limit as the seed,
+        or a stable `before` cursor (a message id). Messages come oldest first."""
+        async with self.as_user(user_id) as conn:
+            if not await conn.fetchval(
+                "select exists (select 1 from public.conversations where id = $1)", conversation_id
+            ):
+                raise StoreError("not_found", "conversation not found", 404)
+            cursor = None
+            if before is not None:
+                cursor = await conn.fetchval(
+                    "select seq from public.messages where id = $1 and conversation_id = $2",
+                    before,
+                    conversation_id,
+                )
+                if cursor is None:
+                    raise StoreError("not_found", "cursor message not found", 404)
+            rows = await conn.fetch(
+                "select to_jsonb(m.*) from public.messages m"
+                " where m.conversation_id = $1 and ($2::bigint is null or m.seq < $2)"
+                " order by m.seq desc"
+                " limit $3 offset $4",
+                conversation_id,
+                cursor,
+                limit + 1,
+                0 if cursor is not None else (page - 1) * limit,
+            )
+        messages = [_loads(r[0]) for r in rows[:limit]]
+        messages.reverse()
+        return {
+            "messages": messages,
+            "page": page,
+            "limit": limit,
+            "has_more": len(rows) > limit,
+            "next_cursor": messages[0]["id"] if messages and len(rows) > limit else None,
+        }
+
+    # -- the bridge's own reads -------------------------------------------------
+
+    async def user_exists(self, user_id: str) -> bool:
+        return bool(
+            await self.pool.fetchval(
+                "select exists (select 1 from public.users where id = $1)", user_id
+            )
+        )
+
+    async def may_join(self, user_id: str, kind: str, ident: str) -> bool:
+        """Whether `user_id` takes part in the bid or campaign."""
+        queries = {
+            "bid": "select exists (select 1 from public.bids"
+            " where id = $2 and $1 in (brand_owner_id, influencer_id))",
+            "campaign": "select exists (select 1 from public.campaigns where id = $2"
+            " and brand_owner_id = $1) or exists (select 1 from public.conversations"
+            " where campaign_id = $2 and influencer_id = $1)",
+        }
+        return bool(await self.pool.fetchval(queries[kind], user_id, ident))
+
+    async def conversation_partner(self, user_id: str, conversation_id: str) -> str | None:
+        """The other participant, or None when `user_id` is not in the conversation."""
+        partner = await self.pool.fetchval(
+            "select case when brand_owner_id = $1 then influencer_id else brand_owner_id end"
+            " from public.conversations where id = $2 and $1 in (brand_owner_id, influencer_id)",
+            user_id,
+            conversation_id,
+        )
+        return str(partner) if partner is not None else None
+
+    async def partners(self, user_id: str) -> list[str]:
+        rows = await self.pool.fetch(
+            "select distinct case when brand_owner_id = $1 then influencer_id"
+            " else brand_owner_id end as partner from public.conversations"
+            " where $1 in (brand_owner_id, influencer_id)",
+            user_id,
+        )
+        return [str(r["partner"]) for r in rows]
+
+    async def touch_last_seen(self, user_id: str) -> None:
+        await self.pool.execute(
+            "update public.users set last_seen_at = now() where id = $1", user_id
+        )
