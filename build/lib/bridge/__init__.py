@@ -1,1 +1,0 @@
-"""chat-bridge: Supabase changes to Socket.IO events and FCM pushes."""
