@@ -17,7 +17,7 @@ from bridge.db_health import RETRY_AFTER, DatabaseHealth, is_outage
 from bridge.logs import NOISE, describe
 from bridge.metrics import Metrics
 from bridge.payloads import PayloadError
-from bridge.presence_redis import PresenceRegistry
+from bridge.presence import PresenceRegistry
 from bridge.store import Store, StoreError, unavailable
 from bridge.translate import avatar_url, public_message
 

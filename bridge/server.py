@@ -21,17 +21,15 @@ from bridge import payloads
 from bridge.auth import AuthError, TokenVerifier, bearer
 from bridge.db_health import DatabaseHealth, is_outage
 from bridge.metrics import Metrics
+from bridge.outbox.replay import replay_missed
 from bridge.payloads import PayloadError
-from bridge.presence import Presence
-from bridge.presence_redis import PresenceRegistry
-from bridge.relay import to_change
+from bridge.presence import Presence, PresenceRegistry
 from bridge.store import Store, StoreError, unavailable
-from bridge.translate import TranslationError, public_message, translate, user_rooms
+from bridge.translate import public_message, user_rooms
 
 log = logging.getLogger(__name__)
 
 Ack = dict[str, Any]
-MAX_REPLAY = 1000  # more missed changes than this: the client resyncs over REST
 Handler = Callable[["SocketSession", Any], Awaitable[Ack]]
 # The seed's client events and the bridge's additions, one method each.
 CLIENT_EVENTS = (
@@ -407,24 +405,14 @@ class SocketGateway:
         is in now; or answers `resync: true` when that is too far back (then
         reload the chat list and messages over REST). Delivery around the
         reconnect is at-least-once: drop events whose event_id you have."""
-        raw = payloads.last_event_id(data)
-        rows, complete = await self.store.missed_changes(session.user_id, raw, MAX_REPLAY)
-        latest = await self.store.latest_change_id()
-        if not complete:
-            return {"ok": True, "resync": True, "replayed": 0, "lastEventId": latest}
-        rooms = set(self.sio.rooms(session.sid))
-        replayed = 0
-        for row in rows:
-            try:
-                result = translate(to_change(row), self.storage_public_base)
-            except TranslationError:
-                continue
-            for emit in result.emits:
-                if rooms.intersection(emit.rooms):
-                    await self.sio.emit(emit.event, emit.payload, to=session.sid)
-                    replayed += 1
-        last = int(rows[-1]["id"]) if rows else max(raw, 0)
-        return {"ok": True, "resync": False, "replayed": replayed, "lastEventId": last}
+        return await replay_missed(
+            self.store,
+            self.sio,
+            session.sid,
+            session.user_id,
+            payloads.last_event_id(data),
+            self.storage_public_base,
+        )
 
     def online_count(self) -> int:
         return len(self.sessions)

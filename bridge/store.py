@@ -1,5 +1,5 @@
 """The SQL of client requests and of the bridge's own reads (the outbox's
-is in bridge/outbox_store.py, mixed into Store). Client requests run *as the
+is in bridge/outbox/store.py, mixed into Store). Client requests run *as the
 user* (RLS and grants apply, exactly as for supabase-js); only membership
 checks and the outbox run with the bridge's own rights. Database errors become StoreErrors
 that say whether the client or the database is at fault."""
@@ -18,7 +18,7 @@ from bridge import jsoncodec
 from bridge.db import Connection, acting_as, user_claims
 from bridge.db_health import is_outage
 from bridge.group_commit import GroupCommit
-from bridge.outbox_store import OutboxQueries
+from bridge.outbox.store import OutboxQueries
 from bridge.payloads import MarkSeen, SendMessage
 from bridge.permissions import PermissionWatch, grant_problem
 
