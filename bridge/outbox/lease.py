@@ -7,9 +7,9 @@ import logging
 
 import asyncpg
 
-log = logging.getLogger(__name__)
+from bridge import locks
 
-LEASE_KEY = 7406002  # session advisory lock held by the one relaying instance
+log = logging.getLogger(__name__)
 
 
 class Lease:
@@ -33,7 +33,7 @@ class Lease:
         conn = await asyncpg.connect(
             self._dsn, server_settings={"application_name": "chat-bridge relay lease"}
         )
-        if await conn.fetchval("select pg_try_advisory_lock($1)", LEASE_KEY):
+        if await conn.fetchval("select pg_try_advisory_lock($1)", locks.RELAY_LEASE):
             self._conn = conn
             log.info("relay lease acquired")
             return True

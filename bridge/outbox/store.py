@@ -8,11 +8,9 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from bridge import jsoncodec
+from bridge import jsoncodec, locks
 from bridge.db import Connection
 from bridge.translate import Change
-
-DOORBELL_LOCK_KEY = 7406001  # the advisory lock of bridge.ring_doorbell()
 
 
 def to_change(row: asyncpg.Record) -> Change:
@@ -119,7 +117,7 @@ class OutboxQueries:
         unarmed has committed (their rows are then visible)."""
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute("update bridge.doorbell set armed = true")
-            await conn.execute("select pg_advisory_xact_lock($1)", DOORBELL_LOCK_KEY)
+            await conn.execute("select pg_advisory_xact_lock($1)", locks.DOORBELL)
 
     async def disarm_doorbell(self) -> None:
         await self.pool.execute("update bridge.doorbell set armed = false where armed")
