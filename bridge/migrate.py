@@ -18,14 +18,17 @@ from pathlib import Path
 import asyncpg
 
 from bridge import locks
+from bridge.errors import BridgeError
 
 log = logging.getLogger(__name__)
 
 _MIGRATION_NAME = re.compile(r"^(?P<version>\d+)_(?P<name>[A-Za-z0-9_\-]+)\.sql$")
 
 
-class MigrationError(RuntimeError):
+class MigrationError(BridgeError, RuntimeError):
     """A migration file is misnamed or failed to apply."""
+
+    code = "migration_failed"
 
 
 @dataclass(frozen=True)

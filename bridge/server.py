@@ -18,13 +18,13 @@ from typing import Any
 import socketio
 
 from bridge import payloads
-from bridge.auth import AuthError, TokenVerifier, bearer
+from bridge.auth import TokenVerifier, bearer
 from bridge.db_health import DatabaseHealth, is_outage
+from bridge.errors import AuthError, BridgeError, PayloadError, unavailable
 from bridge.metrics import Metrics
 from bridge.outbox.replay import replay_missed
-from bridge.payloads import PayloadError
 from bridge.presence import Presence, PresenceRegistry
-from bridge.store import Store, StoreError, unavailable
+from bridge.store import Store
 from bridge.translate import public_message, user_rooms
 
 log = logging.getLogger(__name__)
@@ -229,14 +229,12 @@ class SocketGateway:
                 return error_ack("unauthorized", "not connected")
             try:
                 return await handler(session, data)
-            except PayloadError as exc:
-                return {"ok": False, "error": exc.as_dict()}
-            except StoreError as exc:
-                return {"ok": False, "error": exc.as_dict()}
+            except BridgeError as exc:
+                return exc.ack()
             except Exception as exc:
                 if is_outage(exc):
                     self.health.failed(exc)
-                    return {"ok": False, "error": unavailable().as_dict()}
+                    return unavailable().ack()
                 self.metrics.inc("event_errors")
                 log.exception("socket event failed", extra={"event": event, "sid": sid})
                 return error_ack("internal", "the event could not be handled")
@@ -392,7 +390,7 @@ class SocketGateway:
         try:
             identity = await self.verifier.verify(token if isinstance(token, str) else None)
         except AuthError as exc:
-            return {"ok": False, "error": exc.as_dict()}
+            return exc.ack()
         if identity.user_id != session.user_id:
             return error_ack("user_mismatch", "the new token is for another user")
         session.expires_at = identity.expires_at

@@ -17,34 +17,13 @@ import asyncpg
 from bridge import jsoncodec
 from bridge.db import Connection, acting_as, user_claims
 from bridge.db_health import is_outage
+from bridge.errors import StoreError, unavailable
 from bridge.group_commit import GroupCommit
 from bridge.outbox.store import OutboxQueries
 from bridge.payloads import MarkSeen, SendMessage
 from bridge.permissions import PermissionWatch, grant_problem
 
 log = logging.getLogger(__name__)
-
-
-class StoreError(Exception):
-    """A request the database refused. `status` is the HTTP status it maps to."""
-
-    def __init__(self, code: str, message: str, status: int, *, retryable: bool = False) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
-        self.retryable = retryable
-
-    def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"code": self.code, "message": self.message}
-        if self.retryable:
-            out["retryable"] = True
-        return out
-
-
-def unavailable(message: str = "the database cannot be reached; try again") -> StoreError:
-    """A retryable refusal: nothing was wrong with the request."""
-    return StoreError("unavailable", message, 503, retryable=True)
 
 
 # SQLSTATE class or code -> (code, status). Client faults only; anything
