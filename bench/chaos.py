@@ -10,6 +10,17 @@ conversations at a steady rate while:
   --realtime  rings the relay through the Realtime stand-in, and drops its
               connections every two seconds (no LISTEN, slow poll only).
 
+With --instances 2 two daemons share the database and a real Redis (each
+user's socket on one of them, as a load balancer would place it) and
+--fault picks what happens mid-run:
+
+  kill-holder    SIGKILL of the instance holding the relay lease, back 1 s later
+  kill-other     SIGKILL of the other instance, back 1 s later
+  redis-restart  Redis SIGKILLed and started again (empty) 2 s later
+  db-outage      Postgres stopped for --outage seconds (writers retry)
+
+and the report prints sent / delivered / duplicated for that fault.
+
 At the end every recipient must hold every message of its conversations.
 Pushes are at least once to FCM: a job whose sender was killed mid-send is
 taken over after its lease and may reach FCM twice; the report counts those
@@ -19,6 +30,8 @@ none). --fcm-delay slows FCM so that pushes are in flight at the kill.
 
 Usage: python bench/chaos.py [--messages 10000] [--rate 500] [--kill] [--realtime]
                              [--fcm-delay 1.0]
+       python bench/chaos.py --instances 2 --fault kill-holder|kill-other|redis-restart|db-outage
+                             [--outage 10]
 """
 
 from __future__ import annotations
@@ -42,6 +55,7 @@ sys.path.insert(0, str(REPO))
 from bridge.auth import mint_token  # noqa: E402
 from bridge.embedded import EmbeddedPostgres, free_port  # noqa: E402
 from bridge.migrate import prepare_database  # noqa: E402
+from tests.conftest import start_redis  # noqa: E402
 from tests.integration.bridge_harness import ReconnectingClient, start_daemon  # noqa: E402
 from tests.integration.fcm_standin import FcmStandIn  # noqa: E402
 from tests.integration.realtime_standin import RealtimeStandIn  # noqa: E402
@@ -97,7 +111,6 @@ async def run(args: argparse.Namespace, pg: EmbeddedPostgres, tmp: Path) -> None
     fcm.start()
     account = fcm.service_account(tmp / "service-account.json")
     port = free_port()
-    url = f"http://127.0.0.1:{port}"
     env = {
         "GOOGLE_APPLICATION_CREDENTIALS": str(account),
         "FCM_PROJECT_ID": fcm.project_id,
@@ -117,12 +130,26 @@ async def run(args: argparse.Namespace, pg: EmbeddedPostgres, tmp: Path) -> None
                 SECRET, "00000000-0000-4000-8000-000000000000", 86400, role="service_role"
             ),
         }
-    daemon = await start_daemon(pg.dsn, port, SECRET, env)
+    redis = None
+    redis_port = free_port()
+    ports = [port]
+    if args.instances > 1:
+        redis = start_redis(redis_port, tmp)
+        env |= {
+            "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+            "BRIDGE_PRESENCE_INSTANCE_TTL": "2",
+        }
+        ports.append(free_port())
+    daemons = {port: await start_daemon(pg.dsn, port, SECRET, env)}
+    if args.instances > 1:
+        await wait_for_lease(pg.dsn)  # so the first instance is the lease holder
+        daemons[ports[1]] = await start_daemon(pg.dsn, ports[1], SECRET, env)
     recipients: list[ReconnectingClient] = []
     try:
-        for _, brand_owner, influencer in conversations:
-            for user in (brand_owner, influencer):
-                recipient = ReconnectingClient(url, user, SECRET)
+        for k, (_, brand_owner, influencer) in enumerate(conversations):
+            for j, user in enumerate((brand_owner, influencer)):
+                at = ports[(k + j) % len(ports)]
+                recipient = ReconnectingClient(f"http://127.0.0.1:{at}", user, SECRET)
                 await recipient.start()
                 recipients.append(recipient)
         by_user = {r.user: r for r in recipients}
@@ -139,29 +166,55 @@ async def run(args: argparse.Namespace, pg: EmbeddedPostgres, tmp: Path) -> None
                 conv, bo, inf = conversations[(k * per_writer + n) % len(conversations)]
                 sender = bo if n % 2 else inf
                 text = f"m-{k}-{n}"
-                await conns[k].execute(
-                    "insert into public.messages (conversation_id, sender_id, content)"
-                    " values ($1, $2, $3)",
-                    conv,
-                    sender,
-                    text,
-                )
+                while True:  # through a database outage, as an app would
+                    try:
+                        await conns[k].execute(
+                            "insert into public.messages (conversation_id, sender_id, content)"
+                            " values ($1, $2, $3)",
+                            conv,
+                            sender,
+                            text,
+                        )
+                        break
+                    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                        await asyncio.sleep(0.2)
+                        with contextlib.suppress(OSError, asyncpg.PostgresError):
+                            conns[k] = await asyncpg.connect(pg.dsn)
                 expected[bo].add(text)
                 expected[inf].add(text)
                 delay = start + (n + 1) * interval - time.perf_counter()
                 if delay > 0:
                     await asyncio.sleep(delay)
 
+        async def kill(victim: int, name: str) -> None:
+            daemons[victim].send_signal(signal.SIGKILL)
+            await daemons[victim].wait()
+            chaos_log.append(f"{name} killed (-9) at {time.perf_counter() - t0:.1f} s")
+            await asyncio.sleep(1.0)
+            daemons[victim] = await start_daemon(pg.dsn, victim, SECRET, env)
+            chaos_log.append(f"{name} back at {time.perf_counter() - t0:.1f} s")
+
         async def chaos() -> None:
-            nonlocal daemon
-            if args.kill:
+            nonlocal redis
+            if args.kill or args.fault:
                 await asyncio.sleep(args.messages / args.rate / 2)
-                daemon.send_signal(signal.SIGKILL)
-                await daemon.wait()
-                chaos_log.append(f"daemon killed (-9) at {time.perf_counter() - t0:.1f} s")
-                await asyncio.sleep(1.0)
-                daemon = await start_daemon(pg.dsn, port, SECRET, env)
-                chaos_log.append(f"daemon back at {time.perf_counter() - t0:.1f} s")
+            if args.kill or args.fault == "kill-holder":
+                await kill(ports[0], "the lease holder" if redis else "the daemon")
+            if args.fault == "kill-other":
+                await kill(ports[1], "the other instance")
+            if args.fault == "redis-restart" and redis is not None:
+                redis.kill()
+                redis.wait(10)
+                chaos_log.append(f"redis killed (-9) at {time.perf_counter() - t0:.1f} s")
+                await asyncio.sleep(2.0)
+                redis = start_redis(redis_port, tmp)
+                chaos_log.append(f"redis back (empty) at {time.perf_counter() - t0:.1f} s")
+            if args.fault == "db-outage":
+                await asyncio.to_thread(pg.stop)
+                chaos_log.append(f"postgres stopped at {time.perf_counter() - t0:.1f} s")
+                await asyncio.sleep(args.outage)
+                await asyncio.to_thread(pg.start)
+                chaos_log.append(f"postgres back at {time.perf_counter() - t0:.1f} s")
             if realtime is not None:
                 drops = 0
                 while time.perf_counter() - t0 < args.messages / args.rate:
@@ -229,6 +282,12 @@ async def run(args: argparse.Namespace, pg: EmbeddedPostgres, tmp: Path) -> None
                 print("last event ids seen (min/max):", lasts[0], lasts[-1])
             finally:
                 await dbg.close()
+        if args.fault:
+            print(
+                f"fault: {args.fault}; instances: {args.instances}; sent: {sent};"
+                f" delivered: {delivered} of {2 * sent};"
+                f" duplicated: {sum(r.duplicates for r in recipients)}"
+            )
         print(
             f"messages committed: {sent}; deliveries expected: {2 * sent};"
             f" delivered: {delivered}; missing: {missing}"
@@ -248,12 +307,31 @@ async def run(args: argparse.Namespace, pg: EmbeddedPostgres, tmp: Path) -> None
         for recipient in recipients:
             with contextlib.suppress(Exception):
                 await recipient.sio.disconnect()
-        daemon.terminate()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(daemon.wait(), 20)
+        for daemon in daemons.values():
+            daemon.terminate()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(daemon.wait(), 20)
+        if redis is not None:
+            redis.terminate()
+            redis.wait(10)
         if realtime is not None:
             await realtime.stop()
         fcm.stop()
+
+
+async def wait_for_lease(dsn: str) -> None:
+    """Returns once an instance holds the relay lease."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        for _ in range(200):
+            if await conn.fetchval(
+                "select count(*) from pg_stat_activity"
+                " where application_name = 'chat-bridge relay lease'"
+            ):
+                return
+            await asyncio.sleep(0.05)
+    finally:
+        await conn.close()
 
 
 def main() -> None:
@@ -264,7 +342,14 @@ def main() -> None:
     parser.add_argument("--kill", action="store_true")
     parser.add_argument("--realtime", action="store_true")
     parser.add_argument("--fcm-delay", type=float, default=0.0, help="FCM latency (s)")
+    parser.add_argument("--instances", type=int, choices=(1, 2), default=1)
+    parser.add_argument(
+        "--fault", choices=("kill-holder", "kill-other", "redis-restart", "db-outage")
+    )
+    parser.add_argument("--outage", type=float, default=10.0, help="db-outage length (s)")
     args = parser.parse_args()
+    if args.fault in ("kill-other", "redis-restart") and args.instances < 2:
+        parser.error(f"--fault {args.fault} needs --instances 2")
     with tempfile.TemporaryDirectory() as tmp:
         pg = EmbeddedPostgres(tmp, free_port(), extra_settings={"max_connections": "300"})
         pg.start()

@@ -8,8 +8,12 @@ straight into Postgres, as supabase-js writes would arrive. For every
 message the receiver's `new_message` arrival is timed against the moment
 the writer's COMMIT returned.
 
+With --instances 2 the sockets are split over two daemons sharing a real
+Redis (Debian's redis-server), as behind a load balancer: each instance
+tails the outbox and emits to its own sockets.
+
 Usage: python bench/socket_latency.py [--sockets 5000] [--rate 1000]
-       [--seconds 20] [--fanout direct|stock]
+       [--seconds 20] [--fanout direct|stock] [--instances 1|2]
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ sys.path.insert(0, str(REPO))
 from bridge.auth import mint_token  # noqa: E402
 from bridge.embedded import EmbeddedPostgres, free_port  # noqa: E402
 from bridge.migrate import prepare_database  # noqa: E402
+from tests.conftest import start_redis  # noqa: E402
 from tests.integration.bridge_harness import start_daemon  # noqa: E402
 
 SECRET = "bench-secret-that-is-at-least-32-characters-long"
@@ -77,6 +82,7 @@ class Stats:
         self.latencies: list[float] = []
         self.timeline: list[tuple[float, float]] = []
         self.deliveries = 0
+        self.early = 0  # arrived before the writer's COMMIT had returned to it
         self.connected = 0
         self.errors = 0
 
@@ -122,7 +128,11 @@ async def lean_client(
                     event = json.loads(data[2:])[1]
                     message = event["message"]
                     sent = stats.sent_at.get(message["content"])
-                    if message["sender_id"] != user and sent is not None:
+                    if message["sender_id"] == user:
+                        continue
+                    if sent is None:
+                        stats.early += 1
+                    else:
                         stats.latencies.append(now - sent)
                         stats.timeline.append((sent, now - sent))
     except (aiohttp.ClientError, TimeoutError) as exc:
@@ -170,13 +180,19 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def run(args: argparse.Namespace, pg: EmbeddedPostgres) -> None:
+async def run(args: argparse.Namespace, pg: EmbeddedPostgres, tmp: Path) -> None:
     conversations = await populate(pg.dsn, args.sockets)
-    port = free_port()
-    daemon = await start_daemon(pg.dsn, port, SECRET, {"BRIDGE_SERVER_FANOUT": args.fanout})
+    env = {"BRIDGE_SERVER_FANOUT": args.fanout}
+    redis = None
+    if args.instances > 1:
+        redis_port = free_port()
+        redis = start_redis(redis_port, tmp)
+        env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
+    ports = [free_port() for _ in range(args.instances)]
+    daemons = [await start_daemon(pg.dsn, port, SECRET, env) for port in ports]
     stats = Stats()
     stop = asyncio.Event()
-    url = f"http://127.0.0.1:{port}"
+    urls = [f"http://127.0.0.1:{port}" for port in ports]
     try:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
             users = [u for _, b, i in conversations for u in (b, i)]
@@ -184,9 +200,12 @@ async def run(args: argparse.Namespace, pg: EmbeddedPostgres) -> None:
             t0 = time.perf_counter()
             for start in range(0, len(users), 250):
                 batch_ready = []
-                for user in users[start : start + 250]:
+                for k, user in enumerate(users[start : start + 250], start):
                     ready = asyncio.Event()
                     batch_ready.append(ready)
+                    # The two of a conversation on different instances, and
+                    # each instance with half of the receivers.
+                    url = urls[(k // 2 + k) % len(urls)]
                     tasks.append(
                         asyncio.create_task(lean_client(session, url, user, stats, ready, stop))
                     )
@@ -212,15 +231,16 @@ async def run(args: argparse.Namespace, pg: EmbeddedPostgres) -> None:
             during = stats.deliveries
             sent = len(stats.sent_at)
             for _ in range(100):
-                if len(stats.latencies) >= sent:
+                if len(stats.latencies) + stats.early >= sent:
                     break
                 await asyncio.sleep(0.1)
             stop.set()
             lat = [x * 1000 for x in stats.latencies]
-            print(f"fan-out: {args.fanout}")
+            print(f"fan-out: {args.fanout}; instances: {args.instances}")
             print(
                 f"messages: {sent} in {args.seconds:.0f} s ({sent / args.seconds:.0f}/s);"
-                f" new_message received by recipients: {len(lat)}"
+                f" new_message received by recipients: {len(lat) + stats.early}"
+                f" ({stats.early} before the writer's COMMIT returned, not timed)"
             )
             print(
                 f"deliveries (all events, all sockets) while sending: {during}"
@@ -245,8 +265,12 @@ async def run(args: argparse.Namespace, pg: EmbeddedPostgres) -> None:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
     finally:
-        daemon.terminate()
-        await asyncio.wait_for(daemon.wait(), 30)
+        for daemon in daemons:
+            daemon.terminate()
+            await asyncio.wait_for(daemon.wait(), 30)
+        if redis is not None:
+            redis.terminate()
+            redis.wait(10)
 
 
 def main() -> None:
@@ -255,12 +279,13 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=1000)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--fanout", choices=("direct", "stock"), default="direct")
+    parser.add_argument("--instances", type=int, choices=(1, 2), default=1)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         pg = EmbeddedPostgres(tmp, free_port(), extra_settings={"max_connections": "400"})
         pg.start()
         try:
-            asyncio.run(run(args, pg))
+            asyncio.run(run(args, pg, Path(tmp)))
         finally:
             pg.stop()
 

@@ -9,7 +9,7 @@ import gc
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import socketio
@@ -27,24 +27,27 @@ from bridge.logs import LibraryNoiseFilter, install_noise_filters, remove_noise_
 from bridge.metrics import Metrics
 from bridge.metrics_http import MetricsEndpoint
 from bridge.migrate import prepare_database
-from bridge.outbox_tail import OutboxTail, RedisRing
+from bridge.outbox.doorbells.base import Doorbell, PollDoorbell
+from bridge.outbox.doorbells.choice import doorbell_choice, realtime_doorbell
+from bridge.outbox.doorbells.listen import ListenDoorbell
+from bridge.outbox.lease import Lease
+from bridge.outbox.relay import OutboxRelay, PushSink
+from bridge.outbox.tail import OutboxTail
 from bridge.permissions import PermissionWatch
 from bridge.preflight import ensure as preflight
 from bridge.preflight import jwks_url
-from bridge.presence import LocalRegistry, Presence
-from bridge.presence_redis import PresenceRegistry, RedisRegistry
+from bridge.presence import Presence, PresenceRegistry, open_registry
 from bridge.push.fcm import FcmSender
 from bridge.push.queue import PushQueue
 from bridge.push.worker import PushWorker
-from bridge.relay import Lease, OutboxRelay, PushSink
 from bridge.rest import RestApi, make_auth_middleware, make_error_middleware
 from bridge.server import SocketGateway
 from bridge.sockets import socket_server
-from bridge.sources.base import Doorbell, PollDoorbell
-from bridge.sources.choice import doorbell_choice, realtime_doorbell
-from bridge.sources.listen import ListenDoorbell
 from bridge.store import Store
 from bridge.translate import Change, PushIntent
+
+if TYPE_CHECKING:
+    from bridge.outbox.ring import RedisRing
 
 log = logging.getLogger(__name__)
 
@@ -129,11 +132,7 @@ class BridgeApp:
             compression=s.server.websocket_compression,
             metrics=self.metrics,
         )
-        self.registry = (
-            RedisRegistry(presence, s.redis.url, instance_ttl=s.presence.instance_ttl)
-            if s.redis.url
-            else LocalRegistry(presence)
-        )
+        self.registry = open_registry(presence, s.redis.url, instance_ttl=s.presence.instance_ttl)
         base = storage_public_base(s)
         self.gateway = SocketGateway(
             sio,
@@ -146,8 +145,7 @@ class BridgeApp:
             storage_public_base=base,
             health=self.health,
         )
-        if isinstance(self.registry, RedisRegistry):
-            self.registry.on_gone = self.gateway.user_gone
+        self.registry.on_gone = self.gateway.user_gone
         await self.registry.start()
         rest = RestApi(
             store,
@@ -226,7 +224,7 @@ class BridgeApp:
             doorbell=lambda: self.doorbell,
             lease_held=lambda: self.relay.lease.held if self.relay and self.relay.lease else None,
             tail_cursor=lambda: self.tail.cursor if self.tail is not None else None,
-            redis=registry.redis if isinstance(registry, RedisRegistry) else None,
+            redis=getattr(registry, "redis", None),  # the Redis backend's client, if in use
             token=self.settings.metrics.token,
         )
 
@@ -248,6 +246,8 @@ class BridgeApp:
             health=self.health,
             metrics=self.metrics,
         )
+        from bridge.outbox.ring import RedisRing  # redis only with REDIS_URL
+
         self.ring = RedisRing(s.redis.url, tail.ring)
         return tail
 

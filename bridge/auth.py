@@ -14,6 +14,8 @@ from typing import Any
 import aiohttp
 import jwt
 
+from bridge.errors import AuthError
+
 log = logging.getLogger(__name__)
 
 AUDIENCE = "authenticated"
@@ -21,18 +23,6 @@ ASYMMETRIC = ("ES256", "RS256")
 JWKS_TTL = 600.0
 JWKS_MIN_REFETCH = 60.0
 LEEWAY = 5
-
-
-class AuthError(Exception):
-    """A token was refused; `code` says why in one word, `message` in a sentence."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-    def as_dict(self) -> dict[str, str]:
-        return {"code": self.code, "message": self.message}
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from bridge.errors import BridgeError
+
 LOCAL_JWT_SECRET = "super-secret-jwt-token-with-at-least-32-characters-long"
 
 
-class ConfigError(ValueError):
+class ConfigError(BridgeError, ValueError):
     """A setting is unknown, missing or of the wrong type."""
+
+    code = "invalid_setting"
 
 
 @dataclass(frozen=True)

@@ -18,13 +18,17 @@ import subprocess
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+from bridge.errors import BridgeError
+
 log = logging.getLogger(__name__)
 
 SERVICE_USER = "bridgepg"
 
 
-class EmbeddedPostgresError(RuntimeError):
+class EmbeddedPostgresError(BridgeError, RuntimeError):
     """The local cluster could not be created or started."""
+
+    code = "embedded_postgres"
 
 
 def _candidate_bin_dirs() -> Iterator[Path]:

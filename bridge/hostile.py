@@ -23,6 +23,7 @@ from typing import Any
 import socketio
 from socketio import packet
 
+from bridge.errors import BridgeError
 from bridge.logs import NOISE, describe, one_line
 from bridge.metrics import OTHER_EVENT, Metrics
 
@@ -51,8 +52,11 @@ RESERVED_EVENTS = frozenset(
 MAX_EVENT_NAME = 100
 
 
-class MalformedPacket(ValueError):
-    pass
+class MalformedPacket(BridgeError, ValueError):
+    """A client packet python-socketio must not act on."""
+
+    code = "invalid_packet"
+    status = 400
 
 
 class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]

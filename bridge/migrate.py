@@ -17,15 +17,18 @@ from pathlib import Path
 
 import asyncpg
 
+from bridge import locks
+from bridge.errors import BridgeError
+
 log = logging.getLogger(__name__)
 
-# Serialises concurrent migrators (several bridge instances starting at once).
-MIGRATION_LOCK_KEY = 7406000
 _MIGRATION_NAME = re.compile(r"^(?P<version>\d+)_(?P<name>[A-Za-z0-9_\-]+)\.sql$")
 
 
-class MigrationError(RuntimeError):
+class MigrationError(BridgeError, RuntimeError):
     """A migration file is misnamed or failed to apply."""
+
+    code = "migration_failed"
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,7 @@ def bootstrap_sql() -> str:
 
 async def apply_bootstrap(conn: asyncpg.Connection) -> None:
     async with conn.transaction():
-        await conn.execute("select pg_advisory_xact_lock($1)", MIGRATION_LOCK_KEY)
+        await conn.execute("select pg_advisory_xact_lock($1)", locks.MIGRATION)
         await conn.execute(bootstrap_sql())
 
 
@@ -83,7 +86,7 @@ async def ensure_history_tables(conn: asyncpg.Connection) -> None:
     """Creates the CLI's migration history tables where they are missing."""
     try:
         async with conn.transaction():
-            await conn.execute("select pg_advisory_xact_lock($1)", MIGRATION_LOCK_KEY)
+            await conn.execute("select pg_advisory_xact_lock($1)", locks.MIGRATION)
             columns = {
                 r["column_name"]
                 for r in await conn.fetch(
@@ -108,7 +111,7 @@ async def apply_migrations(conn: asyncpg.Connection, migrations_dir: Path) -> li
     await ensure_history_tables(conn)
     for migration in discover(migrations_dir):
         async with conn.transaction():
-            await conn.execute("select pg_advisory_xact_lock($1)", MIGRATION_LOCK_KEY)
+            await conn.execute("select pg_advisory_xact_lock($1)", locks.MIGRATION)
             done = await conn.fetchval(
                 "select 1 from supabase_migrations.schema_migrations where version = $1",
                 migration.version,
@@ -142,7 +145,7 @@ async def apply_seed(conn: asyncpg.Connection, seed_path: Path) -> bool:
     if sql is None:
         return False
     async with conn.transaction():
-        await conn.execute("select pg_advisory_xact_lock($1)", MIGRATION_LOCK_KEY)
+        await conn.execute("select pg_advisory_xact_lock($1)", locks.MIGRATION)
         done = await conn.fetchval(
             "select 1 from supabase_migrations.seed_files where path = $1", seed_path.name
         )

@@ -9,24 +9,12 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from bridge.errors import PayloadError
+
 MESSAGE_TYPES = ("text", "image", "file")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".heic")
 MAX_MEDIA_URL = 2048
 MAX_CLIENT_MESSAGE_ID = 100
-
-
-class PayloadError(ValueError):
-    def __init__(self, code: str, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.field = field
-
-    def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"code": self.code, "message": self.message}
-        if self.field:
-            out["field"] = self.field
-        return out
 
 
 def _get(payload: dict[str, Any], *names: str) -> Any:

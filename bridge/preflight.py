@@ -21,6 +21,7 @@ import aiohttp
 import asyncpg
 
 from bridge.config import Settings
+from bridge.errors import BridgeError
 from bridge.migrate import MigrationError, discover
 
 JWKS_TIMEOUT = 5.0
@@ -29,8 +30,10 @@ REQUIRED_TABLES = ("public.users", "public.conversations", "public.messages", "b
 MIGRATE_HINT = "run `bridge migrate` (or start with BRIDGE_DATABASE_MIGRATE=true)"
 
 
-class PreflightError(RuntimeError):
+class PreflightError(BridgeError, RuntimeError):
     """The configuration cannot work; the message names every cause."""
+
+    code = "preflight_failed"
 
 
 @dataclass

@@ -13,13 +13,13 @@ from typing import Any
 from aiohttp import web
 
 from bridge import payloads
-from bridge.auth import AuthError, Identity, TokenVerifier, bearer
+from bridge.auth import Identity, TokenVerifier, bearer
 from bridge.db_health import RETRY_AFTER, DatabaseHealth, is_outage
+from bridge.errors import BridgeError, PayloadError, unavailable
 from bridge.logs import NOISE, describe
 from bridge.metrics import Metrics
-from bridge.payloads import PayloadError
-from bridge.presence_redis import PresenceRegistry
-from bridge.store import Store, StoreError, unavailable
+from bridge.presence import PresenceRegistry
+from bridge.store import Store
 from bridge.translate import avatar_url, public_message
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,15 @@ def json_error(status: int, code: str, message: str, **extra: Any) -> web.Respon
     return web.json_response({"error": {"code": code, "message": message, **extra}}, status=status)
 
 
+def error_response(exc: BridgeError) -> web.Response:
+    """The REST rendering of a refusal: its status, `{ error }`, and
+    Retry-After when trying again may succeed."""
+    response = web.json_response({"error": exc.as_dict()}, status=exc.status)
+    if exc.retryable:
+        response.headers["Retry-After"] = str(RETRY_AFTER)
+    return response
+
+
 def make_error_middleware(metrics: Metrics, health: DatabaseHealth) -> Any:
     @web.middleware
     async def errors(
@@ -48,15 +57,8 @@ def make_error_middleware(metrics: Metrics, health: DatabaseHealth) -> Any:
     ) -> web.StreamResponse:
         try:
             return await handler(request)
-        except PayloadError as exc:
-            return web.json_response({"error": exc.as_dict()}, status=400)
-        except StoreError as exc:
-            response = web.json_response({"error": exc.as_dict()}, status=exc.status)
-            if exc.retryable:
-                response.headers["Retry-After"] = str(RETRY_AFTER)
-            return response
-        except AuthError as exc:
-            return json_error(401, exc.code, exc.message)
+        except BridgeError as exc:
+            return error_response(exc)
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise
@@ -67,9 +69,7 @@ def make_error_middleware(metrics: Metrics, health: DatabaseHealth) -> Any:
         except Exception as exc:
             if is_outage(exc):
                 health.failed(exc)
-                response = web.json_response({"error": unavailable().as_dict()}, status=503)
-                response.headers["Retry-After"] = str(RETRY_AFTER)
-                return response
+                return error_response(unavailable())
             if request.path.startswith("/socket.io"):
                 # engine.io raises on transport packets it cannot decode: the
                 # client's junk, logged rate-limited without a traceback.

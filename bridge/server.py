@@ -18,20 +18,18 @@ from typing import Any
 import socketio
 
 from bridge import payloads
-from bridge.auth import AuthError, Identity, TokenVerifier, bearer
+from bridge.auth import Identity, TokenVerifier, bearer
 from bridge.db_health import DatabaseHealth, is_outage
+from bridge.errors import AuthError, BridgeError, PayloadError, unavailable
 from bridge.metrics import Metrics
-from bridge.payloads import PayloadError
-from bridge.presence import Presence
-from bridge.presence_redis import PresenceRegistry
-from bridge.relay import to_change
-from bridge.store import Store, StoreError, unavailable
-from bridge.translate import TranslationError, public_message, translate, user_rooms
+from bridge.outbox.replay import replay_missed
+from bridge.presence import Presence, PresenceRegistry
+from bridge.store import Store
+from bridge.translate import public_message, user_rooms
 
 log = logging.getLogger(__name__)
 
 Ack = dict[str, Any]
-MAX_REPLAY = 1000  # more missed changes than this: the client resyncs over REST
 Handler = Callable[["SocketSession", Any], Awaitable[Ack]]
 # The seed's client events and the bridge's additions, one method each.
 CLIENT_EVENTS = (
@@ -248,14 +246,12 @@ class SocketGateway:
             return error_ack("unauthorized", "not connected")
         try:
             return await handler(session, data)
-        except PayloadError as exc:
-            return {"ok": False, "error": exc.as_dict()}
-        except StoreError as exc:
-            return {"ok": False, "error": exc.as_dict()}
+        except BridgeError as exc:
+            return exc.ack()
         except Exception as exc:
             if is_outage(exc):
                 self.health.failed(exc)
-                return {"ok": False, "error": unavailable().as_dict()}
+                return unavailable().ack()
             self.metrics.inc("event_errors")
             log.exception("socket event failed", extra={"event": event, "sid": sid})
             return error_ack("internal", "the event could not be handled")
@@ -409,7 +405,7 @@ class SocketGateway:
         try:
             identity = await self.verifier.verify(token if isinstance(token, str) else None)
         except AuthError as exc:
-            return {"ok": False, "error": exc.as_dict()}
+            return exc.ack()
         if identity.user_id != session.user_id:
             return error_ack("user_mismatch", "the new token is for another user")
         session.expires_at = identity.expires_at
@@ -422,24 +418,14 @@ class SocketGateway:
         is in now; or answers `resync: true` when that is too far back (then
         reload the chat list and messages over REST). Delivery around the
         reconnect is at-least-once: drop events whose event_id you have."""
-        raw = payloads.last_event_id(data)
-        rows, complete = await self.store.missed_changes(session.user_id, raw, MAX_REPLAY)
-        latest = await self.store.latest_change_id()
-        if not complete:
-            return {"ok": True, "resync": True, "replayed": 0, "lastEventId": latest}
-        rooms = set(self.sio.rooms(session.sid))
-        replayed = 0
-        for row in rows:
-            try:
-                result = translate(to_change(row), self.storage_public_base)
-            except TranslationError:
-                continue
-            for emit in result.emits:
-                if rooms.intersection(emit.rooms):
-                    await self.sio.emit(emit.event, emit.payload, to=session.sid)
-                    replayed += 1
-        last = int(rows[-1]["id"]) if rows else max(raw, 0)
-        return {"ok": True, "resync": False, "replayed": replayed, "lastEventId": last}
+        return await replay_missed(
+            self.store,
+            self.sio,
+            session.sid,
+            session.user_id,
+            payloads.last_event_id(data),
+            self.storage_public_base,
+        )
 
     def online_count(self) -> int:
         return len(self.sessions)

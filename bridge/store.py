@@ -1,5 +1,5 @@
 """The SQL of client requests and of the bridge's own reads (the outbox's
-is in bridge/outbox_store.py, mixed into Store). Client requests run *as the
+is in bridge/outbox/store.py, mixed into Store). Client requests run *as the
 user* (RLS and grants apply, exactly as for supabase-js); only membership
 checks and the outbox run with the bridge's own rights. Database errors become StoreErrors
 that say whether the client or the database is at fault."""
@@ -17,34 +17,13 @@ import asyncpg
 from bridge import jsoncodec
 from bridge.db import Connection, acting_as, user_claims
 from bridge.db_health import is_outage
+from bridge.errors import StoreError, unavailable
 from bridge.group_commit import GroupCommit
-from bridge.outbox_store import OutboxQueries
+from bridge.outbox.store import OutboxQueries
 from bridge.payloads import MarkSeen, SendMessage
 from bridge.permissions import PermissionWatch, grant_problem
 
 log = logging.getLogger(__name__)
-
-
-class StoreError(Exception):
-    """A request the database refused. `status` is the HTTP status it maps to."""
-
-    def __init__(self, code: str, message: str, status: int, *, retryable: bool = False) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
-        self.retryable = retryable
-
-    def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"code": self.code, "message": self.message}
-        if self.retryable:
-            out["retryable"] = True
-        return out
-
-
-def unavailable(message: str = "the database cannot be reached; try again") -> StoreError:
-    """A retryable refusal: nothing was wrong with the request."""
-    return StoreError("unavailable", message, 503, retryable=True)
 
 
 # SQLSTATE class or code -> (code, status). Client faults only; anything
@@ -269,44 +248,12 @@ class Store(OutboxQueries):
     # -- reads as the user ------------------------------------------------------
 
     async def conversation_list(self, user_id: str, role: str | None) -> list[dict[str, Any]]:
+        """The chat list from its SQL read model (public.get_conversations),
+        as the user, so RLS applies as it does for supabase-js."""
         async with self.as_user(user_id) as conn:
-            rows = await conn.fetch(
-                """
-                select jsonb_build_object(
-                  'id', c.id,
-                  'conversation_type', c.conversation_type,
-                  'brand_owner_id', c.brand_owner_id,
-                  'influencer_id', c.influencer_id,
-                  'other_user_id', o.id,
-                  'bid_id', c.bid_id,
-                  'campaign_id', c.campaign_id,
-                  'flow_state', c.flow_state,
-                  'awaiting_role', c.awaiting_role,
-                  'chat_status', c.chat_status,
-                  'unread_count', case when c.brand_owner_id = $1
-                    then c.brand_owner_unread_count else c.influencer_unread_count end,
-                  'last_message_at', c.last_message_at,
-                  'created_at', c.created_at,
-                  'updated_at', coalesce(c.last_message_at, c.created_at),
-                  'other_user', case when o.id is null then null else jsonb_build_object(
-                    'id', o.id, 'name', o.name, 'role', o.role,
-                    'profile_image_url', o.profile_image_url, 'last_seen_at', o.last_seen_at)
-                    end,
-                  'last_message', case when m.id is null then null else to_jsonb(m.*) end)
-                from public.conversations c
-                left join public.users o on o.id = case when c.brand_owner_id = $1
-                  then c.influencer_id else c.brand_owner_id end
-                left join public.messages m on m.id = c.last_message_id
-                where $1 in (c.brand_owner_id, c.influencer_id)
-                  and ($2::text is null
-                       or ($2 = 'brand_owner' and c.brand_owner_id = $1)
-                       or ($2 = 'influencer' and c.influencer_id = $1))
-                order by coalesce(c.last_message_at, c.created_at) desc, c.id
-                """,
-                user_id,
-                role,
-            )
-        return [_loads(r[0]) for r in rows]
+            rows = await conn.fetchval("select public.get_conversations($1)", role)
+        result: list[dict[str, Any]] = _loads(rows)
+        return result
 
     async def messages_page(
         self, user_id: str, conversation_id: str, page: int, limit: int, before: str | None

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from bridge.errors import BridgeError
+
 Json = dict[str, Any]
 
 
@@ -51,8 +53,10 @@ class Translation:
     pushes: tuple[PushIntent, ...] = ()
 
 
-class TranslationError(ValueError):
+class TranslationError(BridgeError, ValueError):
     """The change cannot be translated (unknown topic, missing keys)."""
+
+    code = "untranslatable"
 
 
 def user_rooms(user_id: str) -> tuple[str, str]:

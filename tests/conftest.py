@@ -5,6 +5,7 @@ needs one."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import shutil
 import socket
@@ -145,6 +146,19 @@ async def bridge(db_dsn: str) -> AsyncIterator[Any]:
 
     async with running(settings_for(db_dsn)) as harness:
         yield harness
+
+
+@pytest.fixture
+async def own_cluster(tmp_path: Path) -> AsyncIterator[EmbeddedPostgres]:
+    """A Postgres of this test's own with the demo data, for tests that stop
+    it mid-test."""
+    cluster = EmbeddedPostgres(tmp_path / "pg", free_port(), durable=False)
+    await asyncio.to_thread(cluster.start)
+    await prepare_database(cluster.dsn, SUPABASE_DIR, bootstrap=True, seed=True)
+    try:
+        yield cluster
+    finally:
+        await asyncio.to_thread(cluster.stop)
 
 
 def start_redis(port: int, workdir: Path) -> subprocess.Popen[bytes]:

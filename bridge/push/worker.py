@@ -26,6 +26,7 @@ from tenacity import (
 
 from bridge.config import PushSettings
 from bridge.db_health import DatabaseHealth
+from bridge.errors import BridgeError
 from bridge.metrics import Metrics
 from bridge.push.fcm import Device, Outcome
 from bridge.push.message import PushMessage, fit, merged_body
@@ -40,8 +41,12 @@ class Sender(Protocol):
     async def send(self, message: PushMessage, devices: list[Device]) -> list[Outcome]: ...
 
 
-class TransientPushError(Exception):
-    """Some devices answered with an error that a later attempt may not get."""
+class TransientPushError(BridgeError):
+    """Some devices answered with an error that a later attempt may not get;
+    the only push error tenacity retries."""
+
+    code = "push_retry"
+    retryable = True
 
     def __init__(self, pending: list[Device], retry_after: float | None) -> None:
         super().__init__(f"{len(pending)} device(s) to retry")

@@ -14,7 +14,8 @@ import pytest
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from bridge.auth import AuthError, TokenVerifier, mint_token
+from bridge.auth import TokenVerifier, mint_token
+from bridge.errors import AuthError
 
 SECRET = "x" * 64
 USER = "22222222-2222-4222-8222-222222222222"

@@ -6,27 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
-from bridge.embedded import EmbeddedPostgres, free_port
-from bridge.migrate import prepare_database
-from tests.conftest import AVA, CAMPAIGN_CONVERSATION, LEO, SUPABASE_DIR
+from bridge.embedded import EmbeddedPostgres
+from tests.conftest import AVA, CAMPAIGN_CONVERSATION, LEO
 from tests.integration.bridge_harness import running, settings_for
-
-
-@pytest.fixture
-async def own_cluster(tmp_path: Path) -> AsyncIterator[EmbeddedPostgres]:
-    """A Postgres of this test's own, since it is stopped mid-test."""
-    cluster = EmbeddedPostgres(tmp_path / "pg", free_port(), durable=False)
-    await asyncio.to_thread(cluster.start)
-    await prepare_database(cluster.dsn, SUPABASE_DIR, bootstrap=True, seed=True)
-    try:
-        yield cluster
-    finally:
-        await asyncio.to_thread(cluster.stop)
 
 
 async def test_outage_is_retryable_quiet_and_healed(

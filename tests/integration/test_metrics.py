@@ -17,7 +17,7 @@ import socketio
 from prometheus_client.parser import text_string_to_metric_families
 
 from bridge.config import MetricsSettings, RedisSettings
-from bridge.relay import LEASE_KEY
+from bridge.locks import RELAY_LEASE
 from tests.conftest import AVA, CAMPAIGN_CONVERSATION, LEO
 from tests.integration.bridge_harness import Harness, running, send_as, settings_for, token
 from tests.integration.fcm_standin import FcmStandIn, eventually
@@ -137,7 +137,7 @@ async def test_outbox_lag_shows_while_no_instance_relays(
     growing lag and this instance as standby; once the lease is free the
     bridge takes over, relays it and the lag is gone."""
     holder = await asyncpg.connect(db_dsn)
-    assert await holder.fetchval("select pg_try_advisory_lock($1)", LEASE_KEY)
+    assert await holder.fetchval("select pg_try_advisory_lock($1)", RELAY_LEASE)
     async with running(settings_for(db_dsn)) as bridge:
         try:
             await send_as(db, AVA, CAMPAIGN_CONVERSATION, "while nobody relays")

@@ -13,8 +13,8 @@ import asyncpg
 import pytest
 
 from bridge.config import DatabaseSettings, OutboxSettings, SupabaseSettings
-from bridge.sources.choice import doorbell_choice
-from bridge.sources.realtime import RealtimeDoorbell
+from bridge.outbox.doorbells.choice import doorbell_choice
+from bridge.outbox.doorbells.realtime import RealtimeDoorbell
 from tests.conftest import AVA, CAMPAIGN_CONVERSATION, LEO
 from tests.integration.bridge_harness import (
     SECRET,

@@ -14,7 +14,7 @@ import pytest
 from bridge.app import BridgeApp
 from bridge.config import OutboxSettings
 from bridge.db import acting_as, user_claims
-from bridge.sources.listen import APPLICATION_NAME
+from bridge.outbox.doorbells.listen import APPLICATION_NAME
 from tests.conftest import AVA, CAMPAIGN_CONVERSATION, DIRECT_CONVERSATION, LEO, MIA
 from tests.integration.bridge_harness import Harness, running, send_as, settings_for
 

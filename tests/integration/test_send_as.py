@@ -14,8 +14,9 @@ import asyncpg
 import pytest
 
 from bridge.db import acting_as, user_claims
+from bridge.errors import StoreError
 from bridge.payloads import SendMessage
-from bridge.store import Store, StoreError
+from bridge.store import Store
 from tests.conftest import (
     AVA,
     BID_CONVERSATION,

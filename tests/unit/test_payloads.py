@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from bridge import payloads
-from bridge.payloads import PayloadError
+from bridge.errors import PayloadError
 
 U = "22222222-2222-4222-8222-222222222222"
 C = "c0000000-0000-4000-8000-000000000002"

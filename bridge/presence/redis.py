@@ -1,5 +1,6 @@
 """Who is online over several bridge instances, kept in Redis (used when
-REDIS_URL is set; a single instance uses presence.LocalRegistry)."""
+REDIS_URL is set; a single instance uses bridge.presence.memory). Only this
+module imports redis."""
 
 from __future__ import annotations
 
@@ -7,11 +8,11 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
 
 import redis.asyncio as aioredis
 
-from bridge.presence import LocalRegistry, Presence
+from bridge.presence import GoneCallback
+from bridge.presence.state import Presence
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ class RedisRegistry:
         self.heartbeat = instance_ttl / 4
         # Called for each user who was only on an instance that died (the
         # gateway announces them offline to their partners).
-        self.on_gone: Callable[[str], Awaitable[None]] | None = None
+        self.on_gone: GoneCallback | None = None
 
     def _key(self, user_id: str) -> str:
         return f"bridge:presence:{user_id}"
@@ -239,6 +240,3 @@ class RedisRegistry:
             return False
         alive = await self.redis.mget([f"bridge:instance:{i}" for i in instances])
         return any(alive)
-
-
-PresenceRegistry = LocalRegistry | RedisRegistry

@@ -16,11 +16,12 @@ from typing import Any, Protocol
 
 import asyncpg
 
-from bridge import jsoncodec
 from bridge.db import Connection, redoable_transaction
 from bridge.db_health import DatabaseHealth
 from bridge.metrics import Metrics
-from bridge.sources.base import Doorbell
+from bridge.outbox.doorbells.base import Doorbell
+from bridge.outbox.lease import Lease
+from bridge.outbox.store import to_change
 from bridge.store import Store
 from bridge.translate import Change, PushIntent, TranslationError, translate
 
@@ -31,41 +32,6 @@ MAX_BACKOFF = 30.0
 # other writers to ring: a busy bridge costs writers no NOTIFY, and a write
 # from elsewhere waits at most this long while the bridge is busy.
 LINGER = 0.02
-LEASE_KEY = 7406002  # session advisory lock held by the one relaying instance
-
-
-class Lease:
-    """Leadership of the relay among bridge instances: a session-level
-    advisory lock on a dedicated connection. One instance relays, so changes
-    go out in commit order; when it dies its connection (and the lock) goes,
-    and a standby takes over within a poll interval."""
-
-    def __init__(self, dsn: str) -> None:
-        self._dsn = dsn
-        self._conn: asyncpg.Connection | None = None
-
-    @property
-    def held(self) -> bool:
-        return self._conn is not None and not self._conn.is_closed()
-
-    async def try_acquire(self) -> bool:
-        if self.held:
-            return True
-        await self.release()
-        conn = await asyncpg.connect(
-            self._dsn, server_settings={"application_name": "chat-bridge relay lease"}
-        )
-        if await conn.fetchval("select pg_try_advisory_lock($1)", LEASE_KEY):
-            self._conn = conn
-            log.info("relay lease acquired")
-            return True
-        await conn.close()
-        return False
-
-    async def release(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None and not conn.is_closed():
-            await conn.close()
 
 
 class Emitter(Protocol):
@@ -74,18 +40,6 @@ class Emitter(Protocol):
 
 # Called inside the batch transaction, so push jobs commit with the ack.
 PushSink = Callable[[Connection, Change, Sequence[PushIntent]], Awaitable[None]]
-
-
-def to_change(row: asyncpg.Record) -> Change:
-    payload = row["payload"]
-    return Change(
-        id=int(row["id"]),
-        topic=str(row["topic"]),
-        conversation_id=str(row["conversation_id"]) if row["conversation_id"] else None,
-        recipients=tuple(str(r) for r in row["recipients"]),
-        payload=jsoncodec.loads(payload) if isinstance(payload, str) else payload,
-        created_at=row["created_at"].isoformat(),
-    )
 
 
 class OutboxRelay:
@@ -226,7 +180,7 @@ class OutboxRelay:
                 "untranslatable outbox row skipped", extra={"id": row["id"], "error": str(exc)}
             )
             return None
-        if self.emit is not None:  # None: every instance's tail emits (bridge/outbox_tail.py)
+        if self.emit is not None:  # None: every instance's tail emits (bridge/outbox/tail.py)
             for emit in result.emits:
                 await self.emit(emit.event, emit.payload, emit.rooms)
                 self.metrics.inc("emits_out")

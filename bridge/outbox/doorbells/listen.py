@@ -11,7 +11,7 @@ import logging
 import asyncpg
 
 from bridge.db_health import DatabaseHealth
-from bridge.sources.base import SupervisedDoorbell
+from bridge.outbox.doorbells.base import SupervisedDoorbell
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The outbox's SQL: the relay's pages and cursor, replay for `sync`,
-pruning, and the doorbell's arming. Mixed into bridge.store.Store, which
-owns the pool."""
+pruning, and the doorbell's arming (mixed into bridge.store.Store, which
+owns the pool); and `to_change`, which reads one outbox row."""
 
 from __future__ import annotations
 
@@ -8,9 +8,21 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from bridge import jsoncodec, locks
 from bridge.db import Connection
+from bridge.translate import Change
 
-DOORBELL_LOCK_KEY = 7406001  # the advisory lock of bridge.ring_doorbell()
+
+def to_change(row: asyncpg.Record) -> Change:
+    payload = row["payload"]
+    return Change(
+        id=int(row["id"]),
+        topic=str(row["topic"]),
+        conversation_id=str(row["conversation_id"]) if row["conversation_id"] else None,
+        recipients=tuple(str(r) for r in row["recipients"]),
+        payload=jsoncodec.loads(payload) if isinstance(payload, str) else payload,
+        created_at=row["created_at"].isoformat(),
+    )
 
 
 @dataclass(frozen=True)
@@ -105,7 +117,7 @@ class OutboxQueries:
         unarmed has committed (their rows are then visible)."""
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute("update bridge.doorbell set armed = true")
-            await conn.execute("select pg_advisory_xact_lock($1)", DOORBELL_LOCK_KEY)
+            await conn.execute("select pg_advisory_xact_lock($1)", locks.DOORBELL)
 
     async def disarm_doorbell(self) -> None:
         await self.pool.execute("update bridge.doorbell set armed = false where armed")

@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 
 from bridge.auth import mint_token
 from bridge.config import Settings
-from bridge.sources.realtime import RealtimeDoorbell
+from bridge.outbox.doorbells.realtime import RealtimeDoorbell
 
 SUPABASE_POOLER_PORT = 6543  # Supavisor's transaction mode: no LISTEN there
 

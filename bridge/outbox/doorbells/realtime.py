@@ -26,7 +26,7 @@ from realtime import (
     RealtimeSubscribeStates,
 )
 
-from bridge.sources.base import SupervisedDoorbell
+from bridge.outbox.doorbells.base import SupervisedDoorbell
 
 log = logging.getLogger(__name__)
 

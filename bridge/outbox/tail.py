@@ -17,27 +17,23 @@ on older changes with `sync`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-import redis.asyncio as aioredis
-
 from bridge.db_health import DatabaseHealth
 from bridge.metrics import Metrics
-from bridge.relay import to_change
-from bridge.sources.base import Bell
+from bridge.outbox.doorbells.base import Bell
+from bridge.outbox.store import to_change
 from bridge.store import Store
 from bridge.translate import TranslationError, translate
 
 log = logging.getLogger(__name__)
 
-RING_CHANNEL = "bridge:outbox-ring"
-MAX_BACKOFF = 5.0
 # Without a ring (Redis away) a tail still looks this often.
 TAIL_POLL = 1.0
+MAX_BACKOFF = 5.0
 
 LocalEmit = Callable[[str, dict[str, Any], Sequence[str]], Awaitable[None]]
 
@@ -114,50 +110,3 @@ class OutboxTail:
         else:
             self._upto, self._after = upto, int(rows[-1]["id"])
         return not complete
-
-
-class RedisRing:
-    """Wakes every instance's tail when any instance saw the outbox move.
-    Best effort by design: a lost ring only means the next poll."""
-
-    def __init__(self, redis_url: str, on_ring: Callable[[], None]) -> None:
-        self.redis: aioredis.Redis = aioredis.Redis.from_url(redis_url)
-        self.on_ring = on_ring
-        self._pending: asyncio.Task[Any] | None = None
-
-    def publish(self) -> None:
-        """Fire and forget; at most one publish in flight (they carry nothing)."""
-        if self._pending is None or self._pending.done():
-            self._pending = asyncio.ensure_future(self._publish())
-
-    async def _publish(self) -> None:
-        with contextlib.suppress(Exception):
-            await self.redis.publish(RING_CHANNEL, b"")
-
-    async def run(self) -> None:
-        backoff = 0.2
-        while True:
-            pubsub = self.redis.pubsub()
-            try:
-                await pubsub.subscribe(RING_CHANNEL)
-                self.on_ring()  # rings may have been missed meanwhile
-                backoff = 0.2
-                async for message in pubsub.listen():
-                    if message.get("type") == "message":
-                        self.on_ring()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("outbox ring from Redis lost", extra={"error": repr(exc)})
-            finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, MAX_BACKOFF)
-
-    async def close(self) -> None:
-        if self._pending is not None:
-            self._pending.cancel()
-            with contextlib.suppress(BaseException):
-                await self._pending
-        await self.redis.aclose()
