@@ -19,7 +19,7 @@ from bridge.logs import NOISE, describe
 from bridge.metrics import Metrics
 from bridge.presence import PresenceRegistry
 from bridge.store import Store
-from bridge.translate import avatar_url, public_message
+from bridge.views import chat_list_entry, public_message
 
 log = logging.getLogger(__name__)
 
@@ -200,16 +200,14 @@ class RestApi:
         statuses = await self.registry.statuses(
             [str(r["other_user"]["id"]) for r in rows if r.get("other_user")]
         )
-        for row in rows:
-            other = row.get("other_user")
-            if other is not None:
-                other["profile_image_url"] = avatar_url(
-                    other.get("profile_image_url"), self.storage_public_base
-                )
-                other["is_online"] = statuses[str(other["id"])] != "offline"
-            row["is_online"] = bool(other and other["is_online"])
-            if row.get("last_message") is not None:
-                row["last_message"] = public_message(row["last_message"])
+        rows = [
+            chat_list_entry(
+                row,
+                bool(row.get("other_user")) and statuses[str(row["other_user"]["id"])] != "offline",
+                self.storage_public_base,
+            )
+            for row in rows
+        ]
         return web.json_response({"conversations": rows})
 
     async def messages(self, request: web.Request) -> web.Response:
