@@ -1,9 +1,9 @@
 """The pgTAP files in supabase/tests, run the way `supabase test db` runs them
-(pg_prove over the folder, pgTAP enabled in schema `extensions` first), with
-Debian's pgTAP and pg_prove, on a database built as the rest of the suite
-builds it: the Supabase bootstrap, every migration and the seed. Each file
-runs on both kinds of project (with and without Supabase's default
-privileges)."""
+(pgTAP enabled in schema `extensions`, then pg_prove, here on each file of
+the folder), with Debian's pgTAP and pg_prove, on a database built as the
+rest of the suite builds it: the Supabase bootstrap, every migration and the
+seed. Each file runs on both kinds of project (with and without Supabase's
+default privileges)."""
 
 from __future__ import annotations
 

@@ -4,7 +4,14 @@
 -- runs a request (role and request.jwt.claims for the transaction).
 begin;
 \ir helpers.psql
-select plan(62);
+select plan(63);
+
+select is(
+  array(select n.nspname || '.' || c.relname from pg_class c
+        join pg_namespace n on n.oid = c.relnamespace
+        where n.nspname in ('public', 'bridge') and c.relkind = 'r' and not c.relrowsecurity
+        order by 1),
+  '{}'::text[], 'every table in public and bridge has row level security on');
 
 -- Three people: `brand` and `creator` share a bid conversation and a direct
 -- one; `outsider` takes part in nothing; `newcomer` is whom the brand writes to
