@@ -23,8 +23,9 @@ import pytest
 
 from bridge.auth import mint_token
 from bridge.embedded import free_port
-from tests.conftest import AVA, BID_CONVERSATION, CAMPAIGN_CONVERSATION, LEO, MIA, REPO
-from tests.integration.postgrest_standin import PostgrestStandIn
+from tests.conftest import REPO
+from tests.support.demo import AVA, BID_CONVERSATION, CAMPAIGN_CONVERSATION, LEO, MIA
+from tests.support.postgrest_standin import PostgrestStandIn
 
 FUNCTION_DIR = REPO / "supabase" / "functions" / "flow-action"
 DENO = REPO / "tests" / "deno" / "node_modules" / ".bin" / "deno"

@@ -14,8 +14,8 @@ import jwt
 import pytest
 
 from bridge.auth import mint_token
-from tests.conftest import AVA, BID_CONVERSATION, LEO
-from tests.integration.postgrest_standin import PostgrestStandIn, status_for_sqlstate
+from tests.support.demo import AVA, BID_CONVERSATION, LEO
+from tests.support.postgrest_standin import PostgrestStandIn, status_for_sqlstate
 
 SECRET = "postgrest-standin-secret-at-least-32-characters"
 
