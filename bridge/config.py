@@ -34,8 +34,11 @@ class ServerSettings:
         "http://localhost:5173",
         "http://localhost:8081",
     )
-    # "production" turns off the seed's test endpoints.
+    # "production" turns off the seed's test endpoints and the demo page.
     environment: str = "development"
+    # The demo chat page at / and its dev-only token endpoint (bridge/demo/),
+    # also with DATABASE_URL set; always on in embedded mode, never in production.
+    dev: bool = False
     max_message_chars: int = 4000
     # direct: one write per recipient without a task each (bridge/fanout.py);
     # stock: python-socketio's own manager (for comparison in bench/).
@@ -150,6 +153,12 @@ class Settings:
     @property
     def production(self) -> bool:
         return self.server.environment == "production"
+
+    @property
+    def demo(self) -> bool:
+        """The demo page and its dev-only endpoints: on the embedded default
+        or with `server.dev`, never in production."""
+        return not self.production and (self.embedded or self.server.dev)
 
 
 # Names other programs already use for some settings.
@@ -297,6 +306,11 @@ def _check_whole(settings: Settings) -> None:
     if settings.outbox.doorbell == "realtime" and not settings.supabase.service_role_key:
         raise ConfigError(
             "outbox.doorbell = realtime needs supabase.service_role_key (SUPABASE_SERVICE_ROLE_KEY)"
+        )
+    if settings.server.dev and settings.production:
+        raise ConfigError(
+            "server.dev = true with server.environment = production: the demo page"
+            " hands out tokens for any user; turn one of them off"
         )
     if settings.outbox.batch_size < 1:
         raise ConfigError("outbox.batch_size: must be at least 1")
