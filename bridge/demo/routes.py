@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
 
@@ -73,8 +72,9 @@ class DemoApi:
             MAX_USERS,
         )
         people = [
-            public_user({**dict(r), "id": str(r["id"]), "role": str(r["role"])},
-                        self.storage_public_base)
+            public_user(
+                {**dict(r), "id": str(r["id"]), "role": str(r["role"])}, self.storage_public_base
+            )
             for r in rows
         ]
         return web.json_response({"users": people})

@@ -5,12 +5,15 @@ sign-in and flow endpoints refuse bad input clearly and change nothing."""
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import AVA, BID_CONVERSATION, LEO
+from tests.conftest import AVA, BID_CONVERSATION, LEO, REPO
 from tests.integration.bridge_harness import Client, Harness, running, settings_for
 
 DEMO_PATHS = ("/", "/demo/static/demo.js", "/demo/api/users")
@@ -37,9 +40,7 @@ async def test_production_has_no_demo_page_and_no_token_endpoint(db_dsn: str) ->
         for path in DEMO_PATHS:
             status, body = await bridge.request("GET", path, LEO)
             assert status == 404, (path, body)
-        status, body = await bridge.request(
-            "POST", "/demo/api/token", LEO, json={"user_id": LEO}
-        )
+        status, body = await bridge.request("POST", "/demo/api/token", LEO, json={"user_id": LEO})
         assert status == 404 and "access_token" not in str(body)
         status, body = await bridge.request("POST", "/demo/api/token", json={"user_id": LEO})
         assert status == 401 and "access_token" not in str(body)
@@ -95,9 +96,7 @@ async def test_the_token_endpoint_signs_in_a_demo_user(demo: Harness) -> None:
     await client.connect(auth={"token": session["access_token"]})
     ack = await client.call("join", LEO)
     assert ack["ok"] and ack["room"] == f"user_{LEO}"
-    status, chats = await demo.request(
-        "GET", "/api/conversations", bearer=session["access_token"]
-    )
+    status, chats = await demo.request("GET", "/api/conversations", bearer=session["access_token"])
     assert status == 200 and len(chats["conversations"]) == 2
 
 
@@ -149,7 +148,28 @@ async def test_flow_action_steps_as_the_signed_in_user(demo: Harness, db: Any) -
         json={"action": "confirm", "conversation_id": BID_CONVERSATION},
     )
     assert status == 200 and body["conversation"]["flow_state"] == "work_in_progress"
-    message = await leo.wait_for(
-        "new_message", lambda p: p["message"]["message_type"] == "system"
-    )
+    message = await leo.wait_for("new_message", lambda p: p["message"]["message_type"] == "system")
     assert message["message"]["content"].startswith("The brand owner confirmed the bid")
+
+
+def test_a_built_package_ships_the_demo_page(tmp_path: Path) -> None:
+    """What a non-editable install gets (setuptools' build of the package):
+    the page, its script, stylesheet and the vendored socket.io-client."""
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from setuptools import setup; setup()",
+            "-q",
+            "build_py",
+            "-d",
+            str(tmp_path),
+        ],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+    )
+    static = tmp_path / "bridge" / "demo" / "static"
+    for name in ("index.html", "demo.js", "demo.css", "vendor/socket.io.esm.min.js"):
+        assert (static / name).is_file(), name
+    assert (tmp_path / "bridge" / "demo" / "routes.py").is_file()

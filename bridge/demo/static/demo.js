@@ -226,7 +226,7 @@ async function onConnect() {
     for (const id of joined.onlineUsers || []) state.statuses.set(id, "online");
     await call("join_global_updates", state.me.id);
     await call("request_global_notifications", state.me.id);
-    await call("user_status", document.hidden ? "away" : "online");
+    await call("user_status", { status: document.hidden ? "away" : "online" });
     let reload = state.lastEventId === 0;
     if (!reload) {
       // Back after a gap: the bridge replays what this tab missed.
@@ -521,7 +521,7 @@ function stopTyping(tell) {
 document.addEventListener("visibilitychange", () => {
   if (!state.socket?.connected) return;
   // "away" = in the background: the bridge sends pushes again.
-  state.socket.emit("user_status", document.hidden ? "away" : "online");
+  state.socket.emit("user_status", { status: document.hidden ? "away" : "online" });
   if (!document.hidden) markSeen();
 });
 
