@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Locator, Page, async_playwright, expect
 
+from tests.conftest import LEO
 from tests.integration.bridge_harness import Harness, running, settings_for
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "demo"
@@ -69,7 +70,8 @@ async def pages(
     finally:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         for name, page in (("ava", ava), ("leo", leo)):
-            await page.screenshot(path=str(ARTIFACTS / f"{request.node.name}-{name}.png"))
+            if not page.is_closed():
+                await page.screenshot(path=str(ARTIFACTS / f"{request.node.name}-{name}.png"))
         for context in contexts:
             await context.close()
 
@@ -146,6 +148,50 @@ async def test_chat_list_shows_the_news_and_the_badge_clears_after_reading(
     await expect(chat(ava, "Bid").locator(".chat-preview")).to_have_text(
         "You: Delivery is on Tuesday"
     )
+
+
+async def test_presence_follows_the_other_tab(pages: tuple[Page, Page]) -> None:
+    """Ava looks at her chat with Leo: he is online; when his tab goes to
+    the background she sees "away", when he closes it "offline", in the
+    header and on his avatars in her chat list."""
+    ava, leo = pages
+    await chat(ava, "Campaign").click()
+    status = ava.locator("#conv-status")
+    await expect(status).to_have_text("online")
+    await leo.evaluate(
+        """() => {
+            Object.defineProperty(document, "hidden", { value: true, configurable: true });
+            Object.defineProperty(document, "visibilityState", { value: "hidden", configurable: true });
+            document.dispatchEvent(new Event("visibilitychange"));
+        }"""
+    )
+    await expect(status).to_have_text("away")
+    await expect(chat(ava, "Bid").get_by_label("away")).to_be_visible()
+    await leo.close()
+    await expect(status).to_have_text("offline")
+    await expect(chat(ava, "Bid").get_by_label("offline")).to_be_visible()
+
+
+async def test_a_tab_cut_off_by_the_bridge_comes_back_and_catches_up(
+    pages: tuple[Page, Page], demo: Harness
+) -> None:
+    """The bridge drops Leo's socket (as on a token expiry or a restart);
+    Ava writes meanwhile. Leo's page reconnects with a fresh token by
+    itself, shows "online" again and Ava's message in the open chat."""
+    ava, leo = pages
+    await chat(ava, "Campaign").click()
+    await chat(leo, "Campaign").click()
+    gateway = demo.app.gateway
+    assert gateway is not None
+    leo_sids = [s.sid for s in gateway.sessions.values() if s.user_id == LEO]
+    assert leo_sids
+    for sid in leo_sids:
+        await gateway.sio.disconnect(sid)
+    await ava.get_by_role("textbox", name="Message").fill("Did you get this?")
+    await ava.get_by_role("textbox", name="Message").press("Enter")
+    await expect(leo.locator(".msg.theirs").last).to_contain_text("Did you get this?")
+    await expect(leo.locator("#connection")).to_have_text("online")
+    await expect(ava.locator(".msg.mine").last.locator(".receipt")).to_have_text("Read")
 
 
 async def test_flow_actions_post_their_system_messages(pages: tuple[Page, Page]) -> None:

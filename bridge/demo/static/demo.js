@@ -47,8 +47,7 @@ function h(tag, attrs = {}, ...children) {
 function avatar(user, size = "") {
   const name = user?.name || "?";
   const initials = name.split(/\s+/).map((w) => w[0]).join("").slice(0, 2).toUpperCase();
-  let hue = 0;
-  for (const c of user?.id || name) hue = (hue * 31 + c.charCodeAt(0)) % 360;
+  const hue = [...(user?.id || name)].reduce((v, c) => (v * 33 + c.charCodeAt(0)) % 3607, 7) % 360;
   const el = h("span", { class: `avatar ${size}`, style: `--hue:${hue}`, "aria-hidden": "true" }, initials);
   if (user?.profile_image_url) {
     // Storage or external URLs may not answer on a dev machine: initials stay.
@@ -140,6 +139,16 @@ async function refreshToken() {
   }
 }
 
+async function reconnectWithFreshToken() {
+  try {
+    await fetchToken();
+    state.socket.auth.token = state.token;
+    state.socket.connect();
+  } catch (err) {
+    setConnection(`signed out: ${err.message}`, "error");
+  }
+}
+
 async function signIn(user) {
   state.me = user;
   sessionStorage.setItem("demo-user", user.id);
@@ -180,9 +189,16 @@ function connect() {
   state.socket = socket;
   setConnection("connecting…", "connecting");
   socket.on("connect", onConnect);
-  socket.on("disconnect", () => setConnection("reconnecting…", "connecting"));
-  socket.on("connect_error", (err) => setConnection(`refused: ${err.message}`, "error"));
-  socket.on("token_expired", refreshToken);
+  socket.on("disconnect", (reason) => {
+    setConnection("reconnecting…", "connecting");
+    // The bridge hung up (an expired token, a restart): socket.io-client
+    // does not come back by itself then.
+    if (reason === "io server disconnect") reconnectWithFreshToken();
+  });
+  socket.on("connect_error", (err) => {
+    setConnection(`refused: ${err.message}`, "error");
+    if (err.data?.code === "expired_token") reconnectWithFreshToken();
+  });
   socket.on("bridge_error", (e) => toast(`${e.event}: ${e.message}`, "error"));
   socket.onAny((_event, payload) => {
     if (payload && typeof payload.event_id === "number") {
