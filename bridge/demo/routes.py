@@ -7,7 +7,9 @@ from Supabase itself:
   Supabase Auth would hand out on sign-in (signed with the JWT secret);
 - `POST /demo/api/flow-action` (bearer token): a bid / campaign flow step,
   what the `flow-action` edge function does (the same body), run as the
-  signed-in user so the flow's own rules and RLS decide.
+  signed-in user so the flow's own rules and RLS decide;
+- `GET /demo/api/campaigns` (bearer token): the brand owner's campaigns, as
+  supabase-js would read them under RLS, to start a campaign chat.
 
 Everything else the page does goes through the documented Socket.IO events
 and REST endpoints, as any client. Registered only when `Settings.demo`
@@ -52,6 +54,7 @@ class DemoApi:
             web.get("/demo/api/users", self.users),
             web.post("/demo/api/token", self.token),
             web.post("/demo/api/flow-action", self.flow_action),
+            web.get("/demo/api/campaigns", self.campaigns),
         ]
 
     @public
@@ -126,6 +129,20 @@ class DemoApi:
             self.store.on_write()  # the relay announces it now, not at the next doorbell
         conversation = jsoncodec.loads(row) if isinstance(row, str) else row
         return web.json_response({"ok": True, "conversation": conversation})
+
+    async def campaigns(self, request: web.Request) -> web.Response:
+        """The signed-in brand owner's campaigns (RLS decides), to start a
+        campaign chat with an influencer from the page."""
+        user_id = request[IDENTITY].user_id
+        async with self.store.as_user(user_id) as conn:
+            rows = await conn.fetch(
+                "select id, title from public.campaigns where brand_owner_id = $1"
+                " order by created_at, title",
+                user_id,
+            )
+        return web.json_response(
+            {"campaigns": [{"id": str(r["id"]), "title": r["title"]} for r in rows]}
+        )
 
 
 def demo_routes(settings: Settings, store: Store, storage_public_base: str) -> list[web.RouteDef]:

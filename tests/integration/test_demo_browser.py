@@ -221,3 +221,29 @@ async def test_flow_actions_post_their_system_messages(pages: tuple[Page, Page])
     for page in (ava, leo):
         await expect(page.locator(".msg.system").last).to_have_text("Work was submitted for review")
     await expect(ava.get_by_role("button", name="Approve work")).to_be_visible()
+
+
+async def test_a_new_campaign_chat_starts_with_a_connection_request(
+    pages: tuple[Page, Page],
+) -> None:
+    """Ava starts a chat with Leo about her Autumn Collection: it appears in
+    Leo's list at once with the connection request; Leo accepts it and both
+    see that message and the chat waiting for Ava."""
+    ava, leo = pages
+    await expect(leo.locator(".chat")).to_have_count(2)
+    await ava.get_by_label("Campaign", exact=True).select_option(label="Autumn Collection")
+    await ava.get_by_label("Influencer", exact=True).select_option(label="Leo Creator")
+    await ava.get_by_role("button", name="Send connection request").click()
+    await expect(ava.locator(".msg.system")).to_have_text(["You have a new connection request"])
+
+    await expect(leo.locator(".chat")).to_have_count(3)
+    request = chat(leo, "Campaign · Connection request")
+    await expect(request.locator(".chat-preview")).to_have_text("You have a new connection request")
+    await request.click()
+    await leo.get_by_role("button", name="Accept request").click()
+    accepted = "The influencer accepted the connection request"
+    for page in (ava, leo):
+        await expect(page.locator(".msg.system").last).to_have_text(accepted)
+    await expect(ava.locator("#flow-state")).to_have_text(
+        "Campaign: Awaiting confirmation · waiting for you"
+    )

@@ -152,6 +152,19 @@ async def test_flow_action_steps_as_the_signed_in_user(demo: Harness, db: Any) -
     assert message["message"]["content"].startswith("The brand owner confirmed the bid")
 
 
+async def test_campaigns_are_the_signed_in_brand_owners_own(demo: Harness) -> None:
+    """Ava's two campaigns for Ava; none for Leo (he owns none, RLS shows
+    him only what he is in conversation about, and he is no owner); no
+    token, no answer."""
+    status, body = await demo.request("GET", "/demo/api/campaigns", AVA)
+    assert status == 200
+    assert {c["title"] for c in body["campaigns"]} == {"Summer Glow Launch", "Autumn Collection"}
+    status, body = await demo.request("GET", "/demo/api/campaigns", LEO)
+    assert (status, body) == (200, {"campaigns": []})
+    status, _ = await demo.request("GET", "/demo/api/campaigns")
+    assert status == 401
+
+
 def test_a_built_package_ships_the_demo_page(tmp_path: Path) -> None:
     """What a non-editable install gets (setuptools' build of the package):
     the page, its script, stylesheet and the vendored socket.io-client."""

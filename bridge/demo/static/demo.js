@@ -6,7 +6,7 @@ import { io } from "./vendor/socket.io.esm.min.js";
 
 const $ = (id) => document.getElementById(id);
 const state = {
-  me: null, token: null, socket: null, refreshTimer: null,
+  me: null, users: [], token: null, socket: null, refreshTimer: null,
   chats: new Map(), open: null, messages: new Map(), nextCursor: null,
   statuses: new Map(), typingIn: new Set(), lastEventId: 0,
   typingSince: 0, typingTimer: null,
@@ -109,6 +109,7 @@ async function showPicker() {
   $("picker").hidden = false;
   $("app").hidden = true;
   const { users } = await api("GET", "/demo/api/users");
+  state.users = users;
   $("people").replaceChildren(...users.map((u) => h("li", {},
     h("button", { type: "button", class: "person", onclick: () => signIn(u) },
       avatar(u, "big"),
@@ -166,6 +167,30 @@ async function signIn(user) {
   $("me").replaceChildren(avatar(user), h("span", {}, user.name),
     h("button", { type: "button", class: "switch", onclick: switchUser }, "Switch user"));
   connect();
+  if (user.role === "brand_owner") setUpNewChat().catch((err) => toast(err.message, "error"));
+}
+
+// A brand owner connects with an influencer about one of their campaigns:
+// the flow's first step (`start_campaign`), which creates the conversation.
+async function setUpNewChat() {
+  const { campaigns } = await api("GET", "/demo/api/campaigns");
+  const influencers = state.users.filter((u) => u.role === "influencer");
+  if (!campaigns.length || !influencers.length) return;
+  $("new-campaign").replaceChildren(...campaigns.map((c) => h("option", { value: c.id }, c.title)));
+  $("new-influencer").replaceChildren(...influencers.map((u) => h("option", { value: u.id }, u.name)));
+  $("new-chat").hidden = false;
+  $("new-chat").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      const { conversation } = await api("POST", "/demo/api/flow-action", {
+        action: "start_campaign", campaign_id: $("new-campaign").value, influencer_id: $("new-influencer").value,
+      });
+      if (!state.chats.has(conversation.id)) await loadChats();
+      await openConversation(conversation.id);
+    } catch (err) {
+      toast(err.message, "error");
+    }
+  });
 }
 
 function switchUser() {
