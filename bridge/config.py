@@ -49,7 +49,8 @@ class ServerSettings:
     )
     environment: str = setting(
         "development",
-        "`development`, `test` or `production`; production turns off the seed's test endpoints",
+        "`development`, `test` or `production`; production turns off the seed's test endpoints"
+        " and the demo page",
     )
     max_message_chars: int = setting(4000, "longest message text accepted")
     fanout: str = setting(
@@ -66,6 +67,11 @@ class ServerSettings:
         1000,
         "packets waiting for one socket at most; a socket this far behind (it stopped"
         " reading) is cut off and released; 0: no bound; at least 5 x outbox.batch_size",
+    )
+    dev: bool = setting(
+        False,
+        "the demo chat page at / and its dev-only token endpoint, also with a database URL;"
+        " always on embedded, never in production",
     )
 
 
@@ -188,6 +194,12 @@ class Settings:
     @property
     def production(self) -> bool:
         return self.server.environment == "production"
+
+    @property
+    def demo(self) -> bool:
+        """The demo page and its dev-only endpoints: on the embedded default
+        or with `server.dev`, never in production."""
+        return not self.production and (self.embedded or self.server.dev)
 
 
 # Names other programs already use for some settings.
@@ -335,6 +347,11 @@ def _check_whole(settings: Settings) -> None:
     if settings.outbox.doorbell == "realtime" and not settings.supabase.service_role_key:
         raise ConfigError(
             "outbox.doorbell = realtime needs supabase.service_role_key (SUPABASE_SERVICE_ROLE_KEY)"
+        )
+    if settings.server.dev and settings.production:
+        raise ConfigError(
+            "server.dev = true with server.environment = production: the demo page"
+            " hands out tokens for any user; turn one of them off"
         )
     if settings.outbox.batch_size < 1:
         raise ConfigError("outbox.batch_size: must be at least 1")

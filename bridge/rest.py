@@ -29,6 +29,13 @@ MAX_TOKEN_CHARS = 4096
 PUBLIC_PATHS = ("/healthz",)
 
 
+def public(handler: Any) -> Any:
+    """Marks a route handler as open without a token (the demo page's files
+    and dev-only sign-in, bridge/demo/): the auth middleware lets it pass."""
+    handler.public_route = True
+    return handler
+
+
 def json_error(status: int, code: str, message: str, **extra: Any) -> web.Response:
     return web.json_response({"error": {"code": code, "message": message, **extra}}, status=status)
 
@@ -88,6 +95,7 @@ def make_auth_middleware(
             request.method == "OPTIONS"
             or request.path in PUBLIC_PATHS
             or request.path.startswith("/socket.io")
+            or getattr(request.match_info.handler, "public_route", False)
         ):
             return await handler(request)
         identity = await verifier.verify(bearer(request.headers.get("Authorization")))
