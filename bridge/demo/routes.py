@@ -26,10 +26,11 @@ from aiohttp import web
 from bridge import jsoncodec
 from bridge.auth import mint_token
 from bridge.config import Settings
-from bridge.payloads import PayloadError, as_uuid
+from bridge.errors import PayloadError
+from bridge.payloads import as_uuid
 from bridge.rest import IDENTITY, json_body, json_error, public
 from bridge.store import Store
-from bridge.translate import public_user
+from bridge.views import public_user
 
 log = logging.getLogger(__name__)
 
