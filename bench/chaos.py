@@ -52,13 +52,13 @@ import asyncpg
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.common import populate_pairs  # noqa: E402
 from bridge.auth import mint_token  # noqa: E402
 from bridge.embedded import EmbeddedPostgres, free_port  # noqa: E402
-from bridge.migrate import prepare_database  # noqa: E402
-from tests.conftest import start_redis  # noqa: E402
-from tests.integration.bridge_harness import ReconnectingClient, start_daemon  # noqa: E402
-from tests.integration.fcm_standin import FcmStandIn  # noqa: E402
-from tests.integration.realtime_standin import RealtimeStandIn  # noqa: E402
+from tests.support.fcm_standin import FcmStandIn  # noqa: E402
+from tests.support.harness import ReconnectingClient, start_daemon  # noqa: E402
+from tests.support.realtime_standin import RealtimeStandIn  # noqa: E402
+from tests.support.services import start_redis  # noqa: E402
 
 SECRET = "chaos-secret-that-is-at-least-32-characters-long"
 
@@ -72,40 +72,8 @@ def collapse_keys(message: dict[str, Any]) -> tuple[str, str, str]:
     )
 
 
-async def populate(dsn: str, pairs: int) -> list[tuple[str, str, str]]:
-    await prepare_database(dsn, REPO / "supabase", bootstrap=True, seed=True)
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(
-            "insert into auth.users (id, email, raw_user_meta_data)"
-            " select gen_random_uuid(), 'chaos-' || n || '@example.com',"
-            " jsonb_build_object('name', 'Chaos ' || n, 'role',"
-            "   case when n % 2 = 0 then 'brand_owner' else 'influencer' end)"
-            " from generate_series(1, $1) n",
-            pairs * 2,
-        )
-        rows = await conn.fetch(
-            """
-            with b as (select id, row_number() over (order by id) r from public.users
-                       where name like 'Chaos %' and role = 'brand_owner'),
-                 i as (select id, row_number() over (order by id) r from public.users
-                       where name like 'Chaos %' and role = 'influencer')
-            insert into public.conversations (brand_owner_id, influencer_id, chat_status)
-            select b.id, i.id, 'active' from b join i using (r)
-            returning id::text, brand_owner_id::text, influencer_id::text
-            """
-        )
-        await conn.execute(
-            "insert into public.fcm_tokens (user_id, token, platform)"
-            " select id, 'device-' || id, 'android' from public.users where name like 'Chaos %'"
-        )
-        return [(r[0], r[1], r[2]) for r in rows]
-    finally:
-        await conn.close()
-
-
 async def run(args: argparse.Namespace, pg: EmbeddedPostgres, tmp: Path) -> None:
-    conversations = await populate(pg.dsn, args.pairs)
+    conversations = await populate_pairs(pg.dsn, args.pairs, "Chaos")
     fcm = FcmStandIn()
     fcm.delay = args.fcm_delay
     fcm.start()

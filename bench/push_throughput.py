@@ -37,13 +37,14 @@ import socketio
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.common import latency_line  # noqa: E402
 from bridge.app import BridgeApp  # noqa: E402
 from bridge.auth import mint_token  # noqa: E402
 from bridge.config import FcmSettings, OutboxSettings, PushSettings  # noqa: E402
 from bridge.embedded import EmbeddedPostgres, free_port  # noqa: E402
 from bridge.migrate import prepare_database  # noqa: E402
-from tests.integration.bridge_harness import SECRET, settings_for  # noqa: E402
-from tests.integration.fcm_standin import FcmStandIn  # noqa: E402
+from tests.support.fcm_standin import FcmStandIn  # noqa: E402
+from tests.support.harness import SECRET, settings_for  # noqa: E402
 
 AVA = "11111111-1111-4111-8111-111111111111"
 
@@ -209,15 +210,6 @@ async def latency(
     return [x * 1000 for x in latencies]
 
 
-def describe(name: str, values: list[float]) -> str:
-    ordered = sorted(values)
-    p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
-    return (
-        f"{name}: n={len(values)} p50 {statistics.median(values):.1f} ms"
-        f"  p99 {p99:.1f} ms  max {max(values):.1f} ms"
-    )
-
-
 async def run(args: argparse.Namespace, pg: EmbeddedPostgres, tmp: Path) -> None:
     pairs = await populate(pg.dsn, max(args.pushes, 3 * args.burst_devices))
     fcm = FcmStandIn()
@@ -247,8 +239,8 @@ async def run(args: argparse.Namespace, pg: EmbeddedPostgres, tmp: Path) -> None
         fast = await latency(pg.dsn, url, pairs, args.rate, args.count)
         fcm.delay = 1.0
         slow = await latency(pg.dsn, url, pairs, args.rate, args.count)
-        print(describe("socket latency, FCM answering at once", fast))
-        print(describe("socket latency, FCM taking 1 s per push", slow))
+        print(latency_line("socket latency, FCM answering at once", fast))
+        print(latency_line("socket latency, FCM taking 1 s per push", slow))
         print(f"counters: {app.metrics.snapshot()}")
     finally:
         await app.stop()

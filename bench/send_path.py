@@ -44,7 +44,7 @@ sys.path.insert(0, str(REPO))
 from bench.socket_latency import SECRET, populate  # noqa: E402
 from bridge.auth import mint_token  # noqa: E402
 from bridge.embedded import EmbeddedPostgres, free_port  # noqa: E402
-from tests.integration.bridge_harness import start_daemon  # noqa: E402
+from tests.support.harness import start_daemon  # noqa: E402
 
 PEER = REPO / "bench" / "peer"
 CLK_TCK = os.sysconf("SC_CLK_TCK")

@@ -23,7 +23,6 @@ import asyncio
 import gc
 import json
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -35,45 +34,13 @@ import asyncpg
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.common import latency_line, populate_pairs  # noqa: E402
 from bridge.auth import mint_token  # noqa: E402
 from bridge.embedded import EmbeddedPostgres, free_port  # noqa: E402
-from bridge.migrate import prepare_database  # noqa: E402
-from tests.conftest import start_redis  # noqa: E402
-from tests.integration.bridge_harness import start_daemon  # noqa: E402
+from tests.support.harness import start_daemon  # noqa: E402
+from tests.support.services import start_redis  # noqa: E402
 
 SECRET = "bench-secret-that-is-at-least-32-characters-long"
-
-
-async def populate(dsn: str, users: int) -> list[tuple[str, str, str]]:
-    """Creates users in pairs and one direct conversation per pair;
-    returns (conversation, brand owner, influencer)."""
-    await prepare_database(dsn, REPO / "supabase", bootstrap=True, seed=True)
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(
-            """
-            insert into auth.users (id, email, raw_user_meta_data)
-            select gen_random_uuid(), 'load-' || n || '@example.com',
-              jsonb_build_object('name', 'Load ' || n,
-                'role', case when n % 2 = 0 then 'brand_owner' else 'influencer' end)
-            from generate_series(1, $1) n
-            """,
-            users,
-        )
-        rows = await conn.fetch(
-            """
-            with b as (select id, row_number() over (order by id) r from public.users
-                       where name like 'Load %' and role = 'brand_owner'),
-                 i as (select id, row_number() over (order by id) r from public.users
-                       where name like 'Load %' and role = 'influencer')
-            insert into public.conversations (brand_owner_id, influencer_id, chat_status)
-            select b.id, i.id, 'active' from b join i using (r)
-            returning id, brand_owner_id, influencer_id
-            """
-        )
-        return [(str(r[0]), str(r[1]), str(r[2])) for r in rows]
-    finally:
-        await conn.close()
 
 
 class Stats:
@@ -175,13 +142,8 @@ async def writer(
         await conn.close()
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
 async def run(args: argparse.Namespace, pg: EmbeddedPostgres, tmp: Path) -> None:
-    conversations = await populate(pg.dsn, args.sockets)
+    conversations = await populate_pairs(pg.dsn, args.sockets // 2, "Load")
     env = {"BRIDGE_SERVER_FANOUT": args.fanout}
     redis = None
     if args.instances > 1:
@@ -247,11 +209,7 @@ async def run(args: argparse.Namespace, pg: EmbeddedPostgres, tmp: Path) -> None
                 f" ({during / elapsed:.0f}/s); in all: {stats.deliveries}"
             )
             if lat:
-                print(
-                    f"commit -> delivery latency ms: p50 {statistics.median(lat):.1f}"
-                    f"  p90 {percentile(lat, 0.9):.1f}  p99 {percentile(lat, 0.99):.1f}"
-                    f"  max {max(lat):.1f}"
-                )
+                print(latency_line("commit -> delivery latency", lat))
             if os.environ.get("BENCH_TIMELINE"):
                 by_second: dict[int, list[float]] = {}
                 for at, latency in stats.timeline:

@@ -20,6 +20,7 @@ from bridge.config import Settings
 from bridge.cors import cors_middleware
 from bridge.db import Connection, keep_session
 from bridge.db_health import LIBRARY_LOGGER, DatabaseHealth
+from bridge.demo.routes import demo_routes
 from bridge.embedded import EmbeddedPostgres
 from bridge.fanout import DirectAsyncManager, client_manager, emit_here
 from bridge.gc_tuning import GC_THRESHOLDS, GcWatch
@@ -167,6 +168,7 @@ class BridgeApp:
         )
         app.add_routes(rest.routes())
         app.add_routes([self._metrics_endpoint(self.pool).route()])
+        app.add_routes(demo_routes(s, store, base))  # the demo page, outside production
         sio.attach(app)
 
         pushes = self._pushes(self.pool)

@@ -134,8 +134,14 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("migrate", help="apply the migrations (and the seed, embedded)")
     sub.add_parser("check", help="print whether the configuration can work, without starting")
     sub.add_parser("health", help="ask the running daemon's /healthz (the container health check)")
+    sub.add_parser("settings", help="print every setting with its default (the README's table)")
     args = parser.parse_args(argv)
     logs.configure(args.log_level)
+    if args.command == "settings":
+        from bridge.settings_table import render
+
+        print(render())
+        return 0
     try:
         settings = load_settings(args.config)
     except ConfigError as exc:

@@ -28,112 +28,155 @@ class ConfigError(BridgeError, ValueError):
     code = "invalid_setting"
 
 
+def setting(default: Any, doc: str, *, secret: bool = False) -> Any:
+    """A settings field with its documentation: the README's settings table
+    is rendered from these (bridge/settings_table.py)."""
+    return field(default=default, repr=not secret, metadata={"doc": doc, "secret": secret})
+
+
 @dataclass(frozen=True)
 class ServerSettings:
-    host: str = "0.0.0.0"
-    port: int = 3000
-    cors_origins: tuple[str, ...] = (
-        "http://localhost:3000",
-        "http://localhost:3001",
-        "http://localhost:5173",
-        "http://localhost:8081",
+    host: str = setting("0.0.0.0", "address Socket.IO and REST listen on")
+    port: int = setting(3000, "port of Socket.IO and REST")
+    cors_origins: tuple[str, ...] = setting(
+        (
+            "http://localhost:3000",
+            "http://localhost:3001",
+            "http://localhost:5173",
+            "http://localhost:8081",
+        ),
+        "browser origins allowed (REST and Socket.IO polling); comma-separated in the environment",
     )
-    # "production" turns off the seed's test endpoints.
-    environment: str = "development"
-    max_message_chars: int = 4000
-    # direct: one write per recipient without a task each (bridge/fanout.py);
-    # stock: python-socketio's own manager (for comparison in bench/).
-    fanout: str = "direct"
-    # permessage-deflate on websockets (and gzip on long-polling): a zlib
-    # state of ~140 KB per socket and CPU per frame, for small chat frames.
-    websocket_compression: bool = False
-    # Packets waiting for one socket at most; a socket that falls this far
-    # behind (it stopped reading) is cut off and released. 0: no bound.
-    max_queued_packets: int = 1000
+    environment: str = setting(
+        "development",
+        "`development`, `test` or `production`; production turns off the seed's test endpoints"
+        " and the demo page",
+    )
+    max_message_chars: int = setting(4000, "longest message text accepted")
+    fanout: str = setting(
+        "direct",
+        "`direct`: one write per recipient without a task each; `stock`: python-socketio's"
+        " own manager (for comparison in bench/)",
+    )
+    websocket_compression: bool = setting(
+        False,
+        "permessage-deflate on websockets and gzip on polling: ~140 KB of zlib state per"
+        " socket and CPU per frame, for small chat frames",
+    )
+    max_queued_packets: int = setting(
+        1000,
+        "packets waiting for one socket at most; a socket this far behind (it stopped"
+        " reading) is cut off and released; 0: no bound; at least 5 x outbox.batch_size",
+    )
+    dev: bool = setting(
+        False,
+        "the demo chat page at / and its dev-only token endpoint, also with a database URL;"
+        " always on embedded, never in production",
+    )
 
 
 @dataclass(frozen=True)
 class DatabaseSettings:
-    # Empty: the embedded default, a local Postgres under data_dir.
-    url: str = ""
-    data_dir: str = ".data"
-    embedded_port: int = 54329
-    # Folder with migrations/ and seed.sql, as the supabase CLI lays it out.
-    supabase_dir: str = "supabase"
-    # Apply migrations on start (always on in embedded mode).
-    migrate: bool = False
-    pool_size: int = 10
+    url: str = setting(
+        "", "Postgres URL; empty: the embedded default, a local Postgres under data_dir"
+    )
+    data_dir: str = setting(".data", "the embedded Postgres's folder")
+    embedded_port: int = setting(54329, "the embedded Postgres's port")
+    supabase_dir: str = setting(
+        "supabase", "folder with migrations/ and seed.sql, as the supabase CLI lays it out"
+    )
+    migrate: bool = setting(False, "apply pending migrations on start (always on embedded)")
+    pool_size: int = setting(10, "connections in the pool for client requests")
 
 
 @dataclass(frozen=True)
 class SupabaseSettings:
-    # The project's API URL; the local supabase CLI default serves storage there.
-    url: str = "http://127.0.0.1:54321"
-    service_role_key: str = field(default="", repr=False)
-    jwt_secret: str = field(default="", repr=False)
-    # Empty: `<url>/auth/v1/.well-known/jwks.json` when ES256/RS256 tokens arrive.
-    jwks_url: str = ""
-    avatars_bucket: str = "avatars"
+    url: str = setting(
+        "http://127.0.0.1:54321",
+        "the project's API URL (JWKS, Storage, Realtime); the supabase CLI's local default",
+    )
+    service_role_key: str = setting("", "service role key, for the Realtime doorbell", secret=True)
+    jwt_secret: str = setting(
+        "",
+        "legacy HS256 JWT secret; embedded: the supabase CLI's local default",
+        secret=True,
+    )
+    jwks_url: str = setting(
+        "", "JWKS for ES256/RS256 tokens; empty: `<url>/auth/v1/.well-known/jwks.json`"
+    )
+    avatars_bucket: str = setting("avatars", "public Storage bucket of profile images")
 
 
 @dataclass(frozen=True)
 class FcmSettings:
-    project_id: str = ""
-    credentials: str = ""
-    endpoint: str = ""
+    project_id: str = setting("", "Firebase project; empty: read from the credentials")
+    credentials: str = setting("", "service account JSON file; without credentials pushes are off")
+    endpoint: str = setting("", "replaces the FCM v1 base URL, for emulators and tests")
 
 
 @dataclass(frozen=True)
 class PushSettings:
-    # Seconds after a push to a person about a conversation during which
-    # further changes merge into one next push.
-    cooldown: float = 5.0
-    # Sending attempts per push for transient FCM errors (429, 5xx, network).
-    max_attempts: int = 5
-    # Upper bound of one wait between attempts (Retry-After is honoured up to it).
-    max_backoff: float = 60.0
-    # Pushes sent at once (FCM answers in ~100 ms: 32 keep ~300/s going).
-    concurrency: int = 32
-    # A push being sent by an instance that died is taken over after this;
-    # the sending instance renews it every third of it while trying.
-    lease_seconds: float = 15.0
-    # How often the worker looks for due pushes when nothing woke it.
-    poll_interval: float = 1.0
+    cooldown: float = setting(
+        5.0,
+        "seconds after a push to a person about a conversation during which further"
+        " changes merge into one next push",
+    )
+    max_attempts: int = setting(
+        5, "sending attempts per push for transient FCM errors (429, 5xx, network)"
+    )
+    max_backoff: float = setting(
+        60.0, "longest wait between attempts (Retry-After is honoured up to it)"
+    )
+    concurrency: int = setting(32, "pushes sent at once")
+    lease_seconds: float = setting(
+        15.0,
+        "a push being sent by an instance that died is taken over after this; renewed"
+        " every third of it while trying",
+    )
+    poll_interval: float = setting(
+        1.0, "how often the worker looks for due pushes when nothing woke it"
+    )
 
 
 @dataclass(frozen=True)
 class RedisSettings:
-    url: str = ""
+    url: str = setting("", "Redis for several instances (presence, typing, rings)")
 
 
 @dataclass(frozen=True)
 class OutboxSettings:
-    # auto | listen | realtime | poll
-    doorbell: str = "auto"
-    poll_interval: float = 5.0
-    batch_size: int = 200
-    retention_hours: float = 72.0
+    doorbell: str = setting("auto", "what wakes the relay: `auto`, `listen`, `realtime` or `poll`")
+    poll_interval: float = setting(5.0, "seconds between looks at the outbox without a ring")
+    batch_size: int = setting(200, "changes relayed per page")
+    retention_hours: float = setting(
+        72.0, "how long relayed changes stay for `sync` (at most 1,000 are replayed)"
+    )
 
 
 @dataclass(frozen=True)
 class PresenceSettings:
-    # Seconds a user may be gone before partners hear "offline" (reconnects
-    # within it do not flap).
-    offline_grace: float = 3.0
-    # A typing_start without typing_stop expires after this many seconds.
-    typing_ttl: float = 6.0
-    # Repeated typing_start within this many seconds is not relayed again.
-    typing_throttle: float = 2.0
-    # With several instances: one that has not renewed its heartbeat for
-    # this long is gone, and a survivor announces its users offline.
-    instance_ttl: float = 20.0
+    offline_grace: float = setting(
+        3.0,
+        "seconds a user may be gone before partners hear offline (reconnects within it"
+        " do not flap)",
+    )
+    typing_ttl: float = setting(6.0, "a typing_start without typing_stop expires after this")
+    typing_throttle: float = setting(2.0, "repeated typing_start within this is not relayed again")
+    instance_ttl: float = setting(
+        20.0,
+        "with several instances: one silent this long is gone, and a survivor announces"
+        " its users offline",
+    )
 
 
 @dataclass(frozen=True)
 class MetricsSettings:
-    # Empty: GET /metrics is open (it shows no user data, like /healthz);
-    # set: it wants `Authorization: Bearer <token>`.
-    token: str = field(default="", repr=False)
+    token: str = setting(
+        "",
+        "empty: `GET /metrics` is open (it shows no user data, like /healthz); set: it wants"
+        " `Authorization: Bearer <token>`",
+        secret=True,
+    )
 
 
 @dataclass(frozen=True)
@@ -162,6 +205,12 @@ class Settings:
     @property
     def production(self) -> bool:
         return self.server.environment == "production"
+
+    @property
+    def demo(self) -> bool:
+        """The demo page and its dev-only endpoints: on the embedded default
+        or with `server.dev`, never in production."""
+        return not self.production and (self.embedded or self.server.dev)
 
 
 # Names other programs already use for some settings.
@@ -309,6 +358,11 @@ def _check_whole(settings: Settings) -> None:
     if settings.outbox.doorbell == "realtime" and not settings.supabase.service_role_key:
         raise ConfigError(
             "outbox.doorbell = realtime needs supabase.service_role_key (SUPABASE_SERVICE_ROLE_KEY)"
+        )
+    if settings.server.dev and settings.production:
+        raise ConfigError(
+            "server.dev = true with server.environment = production: the demo page"
+            " hands out tokens for any user; turn one of them off"
         )
     if settings.outbox.batch_size < 1:
         raise ConfigError("outbox.batch_size: must be at least 1")

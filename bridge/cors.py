@@ -26,7 +26,9 @@ def cors_middleware(origins: Sequence[str]) -> Any:
     @web.middleware
     async def cors(request: web.Request, handler: Any) -> web.StreamResponse:
         origin = request.headers.get("Origin")
-        if origin is None:
+        if origin is None or origin == f"{request.scheme}://{request.host}":
+            # No Origin, or a page the bridge served itself (the demo page at
+            # /): not a cross-origin request, whatever the allowed list says.
             return await handler(request)  # type: ignore[no-any-return]
         if not anyone and origin not in allowed:
             if request.path.startswith("/socket.io"):

@@ -27,6 +27,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 
 from bridge.db_health import DatabaseHealth
 from bridge.metrics import PREFIX, Metrics
+from bridge.rest import public
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,7 @@ class MetricsEndpoint:
         """For the registry: the figures read by the last refresh."""
         yield from self._scraped
 
+    @public  # no Supabase token; `metrics.token` when set
     async def handle(self, request: web.Request) -> web.Response:
         if self.token:
             given = request.headers.get("Authorization", "")

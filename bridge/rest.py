@@ -20,21 +20,28 @@ from bridge.logs import NOISE, describe
 from bridge.metrics import Metrics
 from bridge.presence import PresenceRegistry
 from bridge.store import Store
-from bridge.translate import avatar_url, public_message
+from bridge.views import chat_list_entry, public_message
 
 log = logging.getLogger(__name__)
 
 IDENTITY = web.RequestKey("identity", Identity)
 PLATFORMS = ("android", "ios", "web")
 MAX_TOKEN_CHARS = 4096
-# No Supabase token: health, metrics (their own optional token) and the API document.
-PUBLIC_PATHS = ("/healthz", "/metrics", "/api/openapi.json")
+PUBLIC_PATHS = ("/healthz",)
 
 
 def openapi_document() -> bytes:
     """bridge/openapi.json: the REST API's OpenAPI 3.1 document, written by
     hand and checked against the routes by tests/integration/test_api_documents.py."""
     return resources.files("bridge").joinpath("openapi.json").read_bytes()
+
+
+def public(handler: Any) -> Any:
+    """Marks a route handler as open without a token (the demo page's files
+    and dev-only sign-in, bridge/demo/; /metrics, which has its own optional
+    token; the OpenAPI document): the auth middleware lets it pass."""
+    handler.public_route = True
+    return handler
 
 
 def json_error(status: int, code: str, message: str, **extra: Any) -> web.Response:
@@ -96,6 +103,7 @@ def make_auth_middleware(
             request.method == "OPTIONS"
             or request.path in PUBLIC_PATHS
             or request.path.startswith("/socket.io")
+            or getattr(request.match_info.handler, "public_route", False)
         ):
             return await handler(request)
         identity = await verifier.verify(bearer(request.headers.get("Authorization")))
@@ -160,6 +168,7 @@ class RestApi:
             ]
         return routes
 
+    @public
     async def openapi(self, request: web.Request) -> web.Response:
         return web.Response(body=self._openapi, content_type="application/json")
 
@@ -213,16 +222,14 @@ class RestApi:
         statuses = await self.registry.statuses(
             [str(r["other_user"]["id"]) for r in rows if r.get("other_user")]
         )
-        for row in rows:
-            other = row.get("other_user")
-            if other is not None:
-                other["profile_image_url"] = avatar_url(
-                    other.get("profile_image_url"), self.storage_public_base
-                )
-                other["is_online"] = statuses[str(other["id"])] != "offline"
-            row["is_online"] = bool(other and other["is_online"])
-            if row.get("last_message") is not None:
-                row["last_message"] = public_message(row["last_message"])
+        rows = [
+            chat_list_entry(
+                row,
+                bool(row.get("other_user")) and statuses[str(row["other_user"]["id"])] != "offline",
+                self.storage_public_base,
+            )
+            for row in rows
+        ]
         return web.json_response({"conversations": rows})
 
     async def messages(self, request: web.Request) -> web.Response:

@@ -25,7 +25,7 @@ from bridge.metrics import Metrics
 from bridge.outbox.replay import replay_missed
 from bridge.presence import Presence, PresenceRegistry
 from bridge.store import Store
-from bridge.translate import public_message, user_rooms
+from bridge.views import conversation_room, global_room, public_message, user_room, user_rooms
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ class SocketGateway:
         session = SocketSession(sid, identity.user_id, identity.expires_at)
         self.sessions[sid] = session
         self._expire_at(session)
-        await self.sio.enter_room(sid, f"user_{identity.user_id}")
+        await self.sio.enter_room(sid, user_room(identity.user_id))
         self.metrics.connected()
         try:
             if await self.registry.connect(identity.user_id, sid):
@@ -276,7 +276,7 @@ class SocketGateway:
 
     async def join(self, session: SocketSession, data: Any) -> Ack:
         self._own_user(session, data)
-        await self.sio.enter_room(session.sid, f"user_{session.user_id}")
+        await self.sio.enter_room(session.sid, user_room(session.user_id))
         statuses = await self.registry.statuses(await self.store.partners(session.user_id))
         online = [p for p, status in statuses.items() if status != "offline"]
         for partner in online:
@@ -285,12 +285,12 @@ class SocketGateway:
                 {"user_id": partner, "status": statuses[partner], "timestamp": now_iso()},
                 to=session.sid,
             )
-        return {"ok": True, "room": f"user_{session.user_id}", "onlineUsers": online}
+        return {"ok": True, "room": user_room(session.user_id), "onlineUsers": online}
 
     async def join_global_updates(self, session: SocketSession, data: Any) -> Ack:
         self._own_user(session, data)
-        await self.sio.enter_room(session.sid, f"global_{session.user_id}")
-        return {"ok": True, "room": f"global_{session.user_id}"}
+        await self.sio.enter_room(session.sid, global_room(session.user_id))
+        return {"ok": True, "room": global_room(session.user_id)}
 
     async def request_global_notifications(self, session: SocketSession, data: Any) -> Ack:
         self._own_user(session, data)
@@ -303,11 +303,11 @@ class SocketGateway:
         )
         assert conversation_id is not None
         partner = await self._partner(session, conversation_id)
-        await self.sio.enter_room(session.sid, f"conversation_{conversation_id}")
+        await self.sio.enter_room(session.sid, conversation_room(conversation_id))
         await self.registry.set_viewing(session.user_id, session.sid, conversation_id, True)
         return {
             "ok": True,
-            "room": f"conversation_{conversation_id}",
+            "room": conversation_room(conversation_id),
             "partner": {
                 "user_id": partner,
                 "status": (await self.registry.statuses([partner]))[partner],
@@ -319,7 +319,7 @@ class SocketGateway:
             data, "conversationId", "conversation_id", field="conversationId"
         )
         assert conversation_id is not None
-        await self.sio.leave_room(session.sid, f"conversation_{conversation_id}")
+        await self.sio.leave_room(session.sid, conversation_room(conversation_id))
         await self.registry.set_viewing(session.user_id, session.sid, conversation_id, False)
         if self.presence.typing_stop(conversation_id, session.user_id):
             await self._relay_typing(session.user_id, conversation_id, False)
@@ -362,7 +362,7 @@ class SocketGateway:
         await self.sio.emit(
             "user_typing",
             {"conversationId": conversation_id, "userId": user_id, "isTyping": typing},
-            to=f"conversation_{conversation_id}",
+            to=conversation_room(conversation_id),
             skip_sid=self.presence.sids_of(user_id),
         )
         partner = self._partners.get((user_id, conversation_id))

@@ -9,11 +9,20 @@ can receive it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from bridge.errors import BridgeError
-
-Json = dict[str, Any]
+from bridge.views import (
+    Json,
+    bid_room,
+    campaign_room,
+    conversation_context,
+    conversation_room,
+    other_participant,
+    public_message,
+    public_user,
+    unread_count_for,
+    user_rooms,
+)
 
 
 @dataclass(frozen=True)
@@ -59,88 +68,12 @@ class TranslationError(BridgeError, ValueError):
     code = "untranslatable"
 
 
-def user_rooms(user_id: str) -> tuple[str, str]:
-    """The rooms a user's own devices listen on for chat-list updates."""
-    return (f"user_{user_id}", f"global_{user_id}")
-
-
-def avatar_url(value: str | None, storage_public_base: str) -> str | None:
-    """A profile_image_url as clients use it: full URLs pass, storage paths
-    become public URLs of the avatars bucket, anything else is None."""
-    if not value or not isinstance(value, str):
-        return None
-    if value.startswith(("http://", "https://")):
-        return value
-    path = value.lstrip("/")
-    if not path or ".." in path.split("/"):
-        return None
-    return f"{storage_public_base.rstrip('/')}/{path}"
-
-
-def public_user(user: Json | None, storage_public_base: str) -> Json | None:
-    if not user:
-        return None
-    return {
-        "id": user.get("id"),
-        "name": user.get("name"),
-        "role": user.get("role"),
-        "profile_image_url": avatar_url(user.get("profile_image_url"), storage_public_base),
-    }
-
-
-def public_message(message: Json, sender: Json | None = None) -> Json:
-    """A message as clients receive it (the seed's ChatItem reads `type`)."""
-    out = {
-        "id": message["id"],
-        "conversation_id": message["conversation_id"],
-        "sender_id": message["sender_id"],
-        "content": message.get("content", ""),
-        "message_type": message.get("message_type", "text"),
-        "type": message.get("message_type", "text"),
-        "media_url": message.get("media_url"),
-        "is_read": bool(message.get("is_read", False)),
-        "client_message_id": message.get("client_message_id"),
-        "created_at": message.get("created_at"),
-        # The message's place in its conversation: the one order of live
-        # events, history and the chat list.
-        "seq": message.get("seq"),
-    }
-    if sender is not None:
-        out["sender"] = sender
-    return out
-
-
-def conversation_context(conversation: Json) -> Json:
-    return {
-        "conversation_type": conversation.get("conversation_type"),
-        "flow_state": conversation.get("flow_state"),
-        "awaiting_role": conversation.get("awaiting_role"),
-        "chat_status": conversation.get("chat_status"),
-        "bid_id": conversation.get("bid_id"),
-        "campaign_id": conversation.get("campaign_id"),
-        "brand_owner_id": conversation.get("brand_owner_id"),
-        "influencer_id": conversation.get("influencer_id"),
-    }
-
-
-def unread_count_for(conversation: Json, user_id: str) -> int:
-    if conversation.get("brand_owner_id") == user_id:
-        return int(conversation.get("brand_owner_unread_count") or 0)
-    return int(conversation.get("influencer_unread_count") or 0)
-
-
-def other_participant(conversation: Json, user_id: str) -> str:
-    if conversation.get("brand_owner_id") == user_id:
-        return str(conversation["influencer_id"])
-    return str(conversation["brand_owner_id"])
-
-
 def _subject_rooms(conversation: Json) -> tuple[str, ...]:
-    rooms = [f"conversation_{conversation['id']}"]
+    rooms = [conversation_room(conversation["id"])]
     if conversation.get("bid_id"):
-        rooms.append(f"bid_{conversation['bid_id']}")
+        rooms.append(bid_room(conversation["bid_id"]))
     if conversation.get("campaign_id"):
-        rooms.append(f"campaign_{conversation['campaign_id']}")
+        rooms.append(campaign_room(conversation["campaign_id"]))
     return tuple(rooms)
 
 
@@ -169,7 +102,7 @@ def _message_created(change: Change, base: str) -> Translation:
     emits = [
         Emit(
             "new_message",
-            (f"conversation_{cid}", *user_rooms(sender_id), *user_rooms(receiver_id)),
+            (conversation_room(cid), *user_rooms(sender_id), *user_rooms(receiver_id)),
             {"conversation_id": cid, "message": msg, "conversation_context": context},
         )
     ]
@@ -229,7 +162,7 @@ def _messages_read(change: Change, base: str) -> Translation:
     reader, sender = str(p["reader_id"]), str(p["sender_id"])
     ids = [str(i) for i in p.get("message_ids") or []]
     ts = p.get("read_at") or change.created_at
-    to_sender = (f"conversation_{cid}", *user_rooms(sender))
+    to_sender = (conversation_room(cid), *user_rooms(sender))
     emits: list[Emit] = []
     if len(ids) == 1:
         emits.append(

@@ -7,10 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import shutil
-import socket
-import subprocess
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,20 +16,12 @@ import pytest
 
 from bridge.embedded import EmbeddedPostgres, free_port
 from bridge.migrate import apply_bootstrap, prepare_database
+from tests.support.services import start_redis
 
 REPO = Path(__file__).resolve().parent.parent
 SUPABASE_DIR = REPO / "supabase"
 TEMPLATE = "bridge_template"
 
-AVA = "11111111-1111-4111-8111-111111111111"
-LEO = "22222222-2222-4222-8222-222222222222"
-MIA = "33333333-3333-4333-8333-333333333333"
-BID_CONVERSATION = "c0000000-0000-4000-8000-000000000001"
-CAMPAIGN_CONVERSATION = "c0000000-0000-4000-8000-000000000002"
-DIRECT_CONVERSATION = "c0000000-0000-4000-8000-000000000003"
-BID = "bbbbbbbb-0000-4000-8000-000000000001"
-CAMPAIGN_SUMMER = "aaaaaaaa-0000-4000-8000-000000000001"
-CAMPAIGN_AUTUMN = "aaaaaaaa-0000-4000-8000-000000000002"
 
 _db_names = itertools.count(1)
 
@@ -142,7 +130,7 @@ async def db(db_dsn: str) -> AsyncIterator[asyncpg.Connection]:
 @pytest.fixture
 async def bridge(db_dsn: str) -> AsyncIterator[Any]:
     """The real daemon on a free port, on a fresh database with the demo data."""
-    from tests.integration.bridge_harness import running, settings_for
+    from tests.support.harness import running, settings_for
 
     async with running(settings_for(db_dsn)) as harness:
         yield harness
@@ -159,37 +147,6 @@ async def own_cluster(tmp_path: Path) -> AsyncIterator[EmbeddedPostgres]:
         yield cluster
     finally:
         await asyncio.to_thread(cluster.stop)
-
-
-def start_redis(port: int, workdir: Path) -> subprocess.Popen[bytes]:
-    """A real Redis server (Debian's redis-server) on `port`, without
-    persistence; returns once it accepts connections."""
-    binary = shutil.which("redis-server")
-    assert binary, "redis-server is not installed (make test installs it: scripts/ensure-services)"
-    proc = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(workdir),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    return proc
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ documented event and endpoint seen at least once."""
 
 from __future__ import annotations
 
-import asyncio
+import dataclasses
 import uuid
 from typing import Any
 
@@ -15,9 +15,9 @@ import asyncpg
 import pytest
 import socketio
 
+from bridge.config import Settings
 from bridge.db import acting_as, user_claims
 from bridge.server import CLIENT_EVENTS
-from tests.conftest import AVA, BID, BID_CONVERSATION, CAMPAIGN_AUTUMN, CAMPAIGN_SUMMER, LEO, MIA
 from tests.documents import (
     ack_validator,
     asyncapi,
@@ -28,7 +28,16 @@ from tests.documents import (
     problems,
     server_events,
 )
-from tests.integration.bridge_harness import Client, Harness, token
+from tests.support.demo import (
+    AVA,
+    BID,
+    BID_CONVERSATION,
+    CAMPAIGN_AUTUMN,
+    CAMPAIGN_SUMMER,
+    LEO,
+    MIA,
+)
+from tests.support.harness import Client, Harness, running, settings_for, token
 
 SOCKET_IO_PATH = "/socket.io/"  # Engine.IO's transport: docs/asyncapi.yaml
 
@@ -46,11 +55,19 @@ def served_operations(bridge: Harness) -> set[tuple[str, str]]:
     return served
 
 
-async def test_every_route_is_documented_and_nothing_else(bridge: Harness) -> None:
+def dev_settings(dsn: str) -> Settings:
+    """The harness's settings with `server.dev`: the demo page's routes too."""
+    settings = settings_for(dsn)
+    return dataclasses.replace(settings, server=dataclasses.replace(settings.server, dev=True))
+
+
+async def test_every_route_is_documented_and_nothing_else(bridge: Harness, db_dsn: str) -> None:
     """A route added to the daemon without an OpenAPI operation, or an
-    operation without a route, fails here; Socket.IO's own path is the
-    AsyncAPI document's server."""
-    assert served_operations(bridge) == openapi_operations()
+    operation without a route, fails here, with the demo page off and on;
+    Socket.IO's own path is the AsyncAPI document's server."""
+    assert served_operations(bridge) == openapi_operations(demo=False)
+    async with running(dev_settings(db_dsn)) as dev:
+        assert served_operations(dev) == openapi_operations()
     assert asyncapi()["servers"]["bridge"]["pathname"] == SOCKET_IO_PATH
     status, served = await bridge.request("GET", "/api/openapi.json")
     assert status == 200 and served == openapi()
@@ -109,11 +126,17 @@ class Recorder:
         return seen
 
 
-async def test_live_payloads_match_the_documents(bridge: Harness, db: asyncpg.Connection) -> None:
+async def test_live_payloads_match_the_documents(db_dsn: str, db: asyncpg.Connection) -> None:
     """Ava and Leo use every client event and every REST endpoint the way
     an app does, and a flow step, a profile edit, a new conversation, a
     refused connect, refused events and an expiring token make the bridge
-    send every server event: all of it validates against the documents."""
+    send every server event: all of it validates against the documents
+    (with the demo page on, whose endpoints are documented too)."""
+    async with running(dev_settings(db_dsn)) as bridge:
+        await exchange(bridge, db)
+
+
+async def exchange(bridge: Harness, db: asyncpg.Connection) -> None:
     r = Recorder(bridge)
     ava, leo = await bridge.client(AVA), await bridge.client(LEO)
     for client, user in ((ava, AVA), (leo, LEO)):
@@ -226,5 +249,20 @@ async def rest_round(r: Recorder) -> None:
         201,
         json={**body, "client_message_id": "t-1"},
     )
-    await asyncio.sleep(0)
+    await demo_round(r)
     assert r.rest_seen == openapi_operations()
+
+
+async def demo_round(r: Recorder) -> None:
+    """The demo page's endpoints, as the page calls them."""
+    await r.rest("GET", "/", "/", None, 200)
+    await r.rest("GET", "/demo/static/{path}", "/demo/static/demo.css", None, 200)
+    await r.rest("GET", "/demo/static/{path}", "/demo/static/nothing.js", None, 404)
+    await r.rest("GET", "/demo/api/users", "/demo/api/users", None, 200)
+    await r.rest("POST", "/demo/api/token", "/demo/api/token", None, 200, json={"user_id": AVA})
+    unknown = {"user_id": str(uuid.uuid4())}
+    await r.rest("POST", "/demo/api/token", "/demo/api/token", None, 404, json=unknown)
+    await r.rest("GET", "/demo/api/campaigns", "/demo/api/campaigns", AVA, 200)
+    step = {"action": "submit_work", "conversation_id": BID_CONVERSATION}
+    await r.rest("POST", "/demo/api/flow-action", "/demo/api/flow-action", LEO, 200, json=step)
+    await r.rest("POST", "/demo/api/flow-action", "/demo/api/flow-action", LEO, 400, json={})

@@ -9,8 +9,8 @@ import asyncio
 import asyncpg
 
 from bridge.db import acting_as, user_claims
-from tests.conftest import AVA, BID_CONVERSATION, CAMPAIGN_CONVERSATION, LEO, MIA
-from tests.integration.bridge_harness import Harness, send_as
+from tests.support.demo import AVA, BID_CONVERSATION, CAMPAIGN_CONVERSATION, LEO, MIA
+from tests.support.harness import Harness, send_as
 
 
 async def relayed(db: asyncpg.Connection) -> None:

@@ -7,7 +7,7 @@ import asyncpg
 import pytest
 
 from bridge.db import acting_as, user_claims
-from tests.conftest import AVA, CAMPAIGN_CONVERSATION, DIRECT_CONVERSATION, LEO, MIA
+from tests.support.demo import AVA, CAMPAIGN_CONVERSATION, DIRECT_CONVERSATION, LEO, MIA
 
 INSERT = (
     "insert into public.messages (conversation_id, sender_id, content, message_type, media_url,"

@@ -12,8 +12,9 @@ import asyncpg
 import pytest
 
 from bridge.db import acting_as, user_claims
-from tests.conftest import AVA, CAMPAIGN_CONVERSATION, LEO, MIA, both_grant_modes
-from tests.integration.bridge_harness import Harness, send_as
+from tests.conftest import both_grant_modes
+from tests.support.demo import AVA, CAMPAIGN_CONVERSATION, LEO, MIA
+from tests.support.harness import Harness, send_as
 
 pytestmark = both_grant_modes
 

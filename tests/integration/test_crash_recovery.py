@@ -11,8 +11,8 @@ import signal
 import asyncpg
 
 from bridge.embedded import free_port
-from tests.conftest import AVA, CAMPAIGN_CONVERSATION, LEO
-from tests.integration.bridge_harness import ReconnectingClient, send_as, start_daemon
+from tests.support.demo import AVA, CAMPAIGN_CONVERSATION, LEO
+from tests.support.harness import ReconnectingClient, send_as, start_daemon
 
 
 async def test_kill_9_mid_traffic_loses_nothing(db_dsn: str, db: asyncpg.Connection) -> None:

@@ -10,8 +10,8 @@ import logging
 import pytest
 
 from bridge.embedded import EmbeddedPostgres
-from tests.conftest import AVA, CAMPAIGN_CONVERSATION, LEO
-from tests.integration.bridge_harness import running, settings_for
+from tests.support.demo import AVA, CAMPAIGN_CONVERSATION, LEO
+from tests.support.harness import running, settings_for
 
 
 async def test_outage_is_retryable_quiet_and_healed(

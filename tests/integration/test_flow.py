@@ -13,7 +13,8 @@ import pytest
 
 from bridge.db import acting_as, user_claims
 from bridge.embedded import EmbeddedPostgres
-from tests.conftest import (
+from tests.conftest import both_grant_modes
+from tests.support.demo import (
     AVA,
     BID_CONVERSATION,
     CAMPAIGN_AUTUMN,
@@ -22,9 +23,8 @@ from tests.conftest import (
     DIRECT_CONVERSATION,
     LEO,
     MIA,
-    both_grant_modes,
 )
-from tests.integration.bridge_harness import place_bid
+from tests.support.harness import place_bid
 
 # Runs on projects with and without Supabase's default privileges on public.
 pytestmark = both_grant_modes

@@ -7,8 +7,8 @@ from __future__ import annotations
 import asyncpg
 
 from bridge.server import CLIENT_EVENTS
-from tests.conftest import AVA, BID_CONVERSATION, CAMPAIGN_CONVERSATION, LEO
-from tests.integration.bridge_harness import Harness
+from tests.support.demo import AVA, BID_CONVERSATION, CAMPAIGN_CONVERSATION, LEO
+from tests.support.harness import Harness
 
 EVENTS = list(CLIENT_EVENTS)
 

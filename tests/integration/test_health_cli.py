@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from bridge.embedded import free_port
-from tests.integration.bridge_harness import Harness, run_cli
+from tests.support.harness import Harness, run_cli
 
 
 async def test_health_follows_the_configured_port(bridge: Harness) -> None:

@@ -14,7 +14,7 @@ import aiohttp
 import asyncpg
 import pytest
 
-from tests.conftest import (
+from tests.support.demo import (
     AVA,
     BID,
     BID_CONVERSATION,
@@ -23,7 +23,7 @@ from tests.conftest import (
     LEO,
     MIA,
 )
-from tests.integration.bridge_harness import (
+from tests.support.harness import (
     Harness,
     assert_quiet_log,
     fingerprint,

@@ -22,8 +22,8 @@ import redis.asyncio as aioredis
 from bridge.app import BridgeApp
 from bridge.config import OutboxSettings, RedisSettings
 from bridge.embedded import EmbeddedPostgres, free_port
-from tests.conftest import AVA, CAMPAIGN_CONVERSATION, LEO
-from tests.integration.bridge_harness import (
+from tests.support.demo import AVA, CAMPAIGN_CONVERSATION, LEO
+from tests.support.harness import (
     Client,
     Harness,
     ReconnectingClient,

@@ -3,8 +3,8 @@ way the seed's React hooks drive it, against the real daemon."""
 
 from __future__ import annotations
 
-from tests.conftest import AVA, CAMPAIGN_CONVERSATION, LEO
-from tests.integration.bridge_harness import Harness, run_seed_client, token
+from tests.support.demo import AVA, CAMPAIGN_CONVERSATION, LEO
+from tests.support.harness import Harness, run_seed_client, token
 
 
 async def test_seed_client_code_works_unchanged_but_for_the_token(bridge: Harness) -> None:

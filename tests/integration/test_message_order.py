@@ -10,8 +10,8 @@ from typing import Any
 
 import asyncpg
 
-from tests.conftest import AVA, DIRECT_CONVERSATION, MIA
-from tests.integration.bridge_harness import Client, Harness, run_seed_client, send_as, token
+from tests.support.demo import AVA, DIRECT_CONVERSATION, MIA
+from tests.support.harness import Client, Harness, run_seed_client, send_as, token
 
 
 def starting(items: list[str], prefix: str) -> list[str]:

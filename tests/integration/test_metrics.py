@@ -18,10 +18,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bridge.config import MetricsSettings, RedisSettings
 from bridge.locks import RELAY_LEASE
-from tests.conftest import AVA, CAMPAIGN_CONVERSATION, LEO
-from tests.integration.bridge_harness import Harness, running, send_as, settings_for, token
-from tests.integration.fcm_standin import FcmStandIn, eventually
-from tests.integration.test_push import push_settings, register
+from tests.support.demo import AVA, CAMPAIGN_CONVERSATION, LEO
+from tests.support.fcm_standin import FcmStandIn, eventually
+from tests.support.harness import Harness, running, send_as, settings_for, token
+from tests.support.push import push_settings, register
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -92,7 +92,9 @@ async def test_figures_move_when_traffic_flows(pushing: Harness, fcm: FcmStandIn
     async def pushes_recorded() -> Samples:
         while True:
             now = await scrape(pushing)
-            if value(now, "bridge_push_sends_total", outcome="dead", reason="UNREGISTERED") >= 1:
+            dead = value(now, "bridge_push_sends_total", outcome="dead", reason="UNREGISTERED")
+            # A job is counted once its outcome is recorded, after FCM's answers.
+            if dead >= 1 and value(now, "bridge_push_jobs_total", status="sent", reason="") >= 1:
                 return now
             await asyncio.sleep(0.1)
 

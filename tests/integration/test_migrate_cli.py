@@ -8,7 +8,7 @@ import asyncpg
 from bridge.embedded import EmbeddedPostgres, free_port
 from bridge.migrate import apply_bootstrap, discover
 from tests.conftest import SUPABASE_DIR, create_database
-from tests.integration.bridge_harness import SECRET, run_cli
+from tests.support.harness import SECRET, run_cli
 
 VERSIONS = [m.version for m in discover(SUPABASE_DIR / "migrations")]
 

@@ -12,7 +12,7 @@ import asyncpg
 import pytest
 
 from bridge.db import acting_as, user_claims
-from tests.conftest import AVA, BID_CONVERSATION, CAMPAIGN_CONVERSATION, LEO, MIA
+from tests.support.demo import AVA, BID_CONVERSATION, CAMPAIGN_CONVERSATION, LEO, MIA
 
 
 async def pending(db: asyncpg.Connection) -> list[asyncpg.Record]:

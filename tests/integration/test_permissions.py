@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import BID_CONVERSATION, CAMPAIGN_CONVERSATION, LEO, MIA
-from tests.integration.bridge_harness import Harness
+from tests.support.demo import BID_CONVERSATION, CAMPAIGN_CONVERSATION, LEO, MIA
+from tests.support.harness import Harness
 
 LOG_LINE = "database refused a request RLS allows: a grant is missing"
 

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from bridge.embedded import EmbeddedPostgres, free_port
 from tests.conftest import create_database
-from tests.integration.bridge_harness import SECRET, run_cli
+from tests.support.harness import SECRET, run_cli
 
 
 def production(dsn: str, **extra: str) -> dict[str, str]:

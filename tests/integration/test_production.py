@@ -23,16 +23,9 @@ import pytest
 
 from bridge.embedded import EmbeddedPostgres, free_port
 from bridge.migrate import apply_bootstrap, apply_seed
-from tests.conftest import (
-    AVA,
-    CAMPAIGN_CONVERSATION,
-    DEFAULT_GRANTS,
-    GRANT_MODES,
-    LEO,
-    SUPABASE_DIR,
-    create_database,
-)
-from tests.integration.bridge_harness import SECRET, Client, run_cli, start_daemon, token
+from tests.conftest import DEFAULT_GRANTS, GRANT_MODES, SUPABASE_DIR, create_database
+from tests.support.demo import AVA, CAMPAIGN_CONVERSATION, LEO
+from tests.support.harness import SECRET, Client, run_cli, start_daemon, token
 
 OWNER = "project_owner"
 # What Supabase's demote-postgres migration leaves `postgres` with, plus the

@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bridge.server import CLIENT_EVENTS
-from tests.conftest import (
+from tests.support.demo import (
     AVA,
     BID,
     BID_CONVERSATION,
@@ -32,7 +32,7 @@ from tests.conftest import (
     LEO,
     MIA,
 )
-from tests.integration.bridge_harness import Harness, assert_quiet_log, fingerprint, token
+from tests.support.harness import Harness, assert_quiet_log, fingerprint, token
 
 EVENTS = list(CLIENT_EVENTS)
 # Names a client must not be able to trigger, and names nobody handles.

@@ -6,7 +6,6 @@ across a restart."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -15,12 +14,11 @@ from typing import Any
 import asyncpg
 import pytest
 
-from bridge.app import BridgeApp
-from bridge.config import FcmSettings, OutboxSettings, PushSettings, Settings
 from bridge.db import acting_as, user_claims
-from tests.conftest import AVA, CAMPAIGN_CONVERSATION, CAMPAIGN_SUMMER, LEO, MIA
-from tests.integration.bridge_harness import Harness, place_bid, running, settings_for
-from tests.integration.fcm_standin import FcmStandIn, eventually
+from tests.support.demo import AVA, CAMPAIGN_CONVERSATION, CAMPAIGN_SUMMER, LEO, MIA
+from tests.support.fcm_standin import FcmStandIn, eventually
+from tests.support.harness import Harness, place_bid, running, settings_for, started
+from tests.support.push import push_settings, register, send
 
 
 @pytest.fixture
@@ -33,45 +31,10 @@ def fcm(tmp_path: Path) -> Iterator[FcmStandIn]:
         standin.stop()
 
 
-def push_settings(dsn: str, fcm: FcmStandIn, tmp_path: Path, **push: Any) -> Settings:
-    account = fcm.service_account(tmp_path / "service-account.json")
-    return dataclasses.replace(
-        settings_for(dsn),
-        fcm=FcmSettings(project_id=fcm.project_id, credentials=str(account), endpoint=fcm.base_url),
-        push=PushSettings(
-            **{"cooldown": 0.0, "max_attempts": 3, "max_backoff": 2.0, "poll_interval": 0.2, **push}
-        ),
-        outbox=OutboxSettings(poll_interval=0.5),
-    )
-
-
-async def started(settings: Settings) -> Harness:
-    app = BridgeApp(settings)
-    await app.start()
-    return Harness(app)
-
-
 @pytest.fixture
 async def pushing(db_dsn: str, fcm: FcmStandIn, tmp_path: Path) -> AsyncIterator[Harness]:
     async with running(push_settings(db_dsn, fcm, tmp_path)) as harness:
         yield harness
-
-
-async def register(bridge: Harness, user: str, token: str, platform: str = "android") -> None:
-    status, body = await bridge.request(
-        "POST", "/api/fcm-tokens", user, json={"token": token, "platform": platform}
-    )
-    assert status == 200, body
-
-
-async def send(bridge: Harness, user: str, conversation: str, text: str, **extra: Any) -> None:
-    status, body = await bridge.request(
-        "POST",
-        "/api/messages/send",
-        user,
-        json={"conversation_id": conversation, "message": text, **extra},
-    )
-    assert status == 201, body
 
 
 async def test_new_message_is_pushed_to_every_device_of_the_receiver(

@@ -15,8 +15,8 @@ import pytest
 from bridge.config import DatabaseSettings, OutboxSettings, SupabaseSettings
 from bridge.outbox.doorbells.choice import doorbell_choice
 from bridge.outbox.doorbells.realtime import RealtimeDoorbell
-from tests.conftest import AVA, CAMPAIGN_CONVERSATION, LEO
-from tests.integration.bridge_harness import (
+from tests.support.demo import AVA, CAMPAIGN_CONVERSATION, LEO
+from tests.support.harness import (
     SECRET,
     Harness,
     running,
@@ -24,7 +24,7 @@ from tests.integration.bridge_harness import (
     settings_for,
     token,
 )
-from tests.integration.realtime_standin import RealtimeStandIn
+from tests.support.realtime_standin import RealtimeStandIn
 
 
 @pytest.fixture

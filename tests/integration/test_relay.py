@@ -15,8 +15,8 @@ from bridge.app import BridgeApp
 from bridge.config import OutboxSettings
 from bridge.db import acting_as, user_claims
 from bridge.outbox.doorbells.listen import APPLICATION_NAME
-from tests.conftest import AVA, CAMPAIGN_CONVERSATION, DIRECT_CONVERSATION, LEO, MIA
-from tests.integration.bridge_harness import Harness, running, send_as, settings_for
+from tests.support.demo import AVA, CAMPAIGN_CONVERSATION, DIRECT_CONVERSATION, LEO, MIA
+from tests.support.harness import Harness, running, send_as, settings_for
 
 
 @pytest.fixture

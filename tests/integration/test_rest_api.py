@@ -7,16 +7,16 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
-from tests.conftest import (
+from tests.conftest import both_grant_modes
+from tests.support.demo import (
     AVA,
     BID_CONVERSATION,
     CAMPAIGN_CONVERSATION,
     DIRECT_CONVERSATION,
     LEO,
     MIA,
-    both_grant_modes,
 )
-from tests.integration.bridge_harness import Harness, token
+from tests.support.harness import Harness, token
 
 # Runs on projects with and without Supabase's default privileges on public.
 pytestmark = both_grant_modes

@@ -12,7 +12,10 @@ import asyncpg
 import pytest
 
 from bridge.db import acting_as, user_claims
-from tests.conftest import (
+
+# Every case runs on a project with Supabase's default privileges and on one
+from tests.conftest import NO_DEFAULT_GRANTS, both_grant_modes
+from tests.support.demo import (
     AVA,
     BID,
     BID_CONVERSATION,
@@ -21,8 +24,6 @@ from tests.conftest import (
     DIRECT_CONVERSATION,
     LEO,
     MIA,
-    NO_DEFAULT_GRANTS,
-    both_grant_modes,
 )
 
 # Every case runs on a project with Supabase's default privileges and on one

@@ -19,8 +19,9 @@ from bridge.app import BridgeApp
 from bridge.config import OutboxSettings, RedisSettings
 from bridge.db import acting_as, user_claims
 from bridge.embedded import free_port
-from tests.conftest import AVA, CAMPAIGN_CONVERSATION, LEO, MIA, start_redis
-from tests.integration.bridge_harness import Client, Harness, settings_for, start_daemon
+from tests.support.demo import AVA, CAMPAIGN_CONVERSATION, LEO, MIA
+from tests.support.harness import Client, Harness, settings_for, start_daemon
+from tests.support.services import start_redis
 
 
 async def start(dsn: str, redis_url: str) -> Harness:

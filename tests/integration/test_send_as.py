@@ -17,7 +17,7 @@ from bridge.db import acting_as, user_claims
 from bridge.errors import StoreError
 from bridge.payloads import SendMessage
 from bridge.store import Store
-from tests.conftest import (
+from tests.support.demo import (
     AVA,
     BID_CONVERSATION,
     CAMPAIGN_CONVERSATION,

@@ -16,8 +16,8 @@ import pytest
 
 from bridge.config import OutboxSettings
 from bridge.db import acting_as, user_claims
-from tests.conftest import AVA, CAMPAIGN_CONVERSATION, LEO
-from tests.integration.bridge_harness import Harness, running, settings_for, token
+from tests.support.demo import AVA, CAMPAIGN_CONVERSATION, LEO
+from tests.support.harness import Harness, running, settings_for, token
 
 
 def masked_text_frame(text: str) -> bytes:

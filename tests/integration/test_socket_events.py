@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 import socketio
 
-from tests.conftest import (
+from tests.conftest import both_grant_modes
+from tests.support.demo import (
     AVA,
     BID,
     BID_CONVERSATION,
@@ -19,9 +20,8 @@ from tests.conftest import (
     DIRECT_CONVERSATION,
     LEO,
     MIA,
-    both_grant_modes,
 )
-from tests.integration.bridge_harness import Client, Harness, token
+from tests.support.harness import Client, Harness, token
 
 QUIET = 0.4  # how long we listen for something that must not arrive
 

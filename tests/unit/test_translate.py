@@ -8,13 +8,8 @@ from typing import Any
 
 import pytest
 
-from bridge.translate import (
-    Change,
-    TranslationError,
-    avatar_url,
-    preview,
-    translate,
-)
+from bridge.translate import Change, TranslationError, preview, translate
+from bridge.views import avatar_url
 
 BASE = "https://proj.supabase.co/storage/v1/object/public/avatars"
 BO, INF, OTHER = (

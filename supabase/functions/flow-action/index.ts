@@ -9,7 +9,8 @@
 // (RLS and the turn checks apply); this function only validates the shape of
 // the request and maps database errors to HTTP statuses. The bridge then
 // announces the change (outbox) and sends the pushes.
-import { createClient } from "npm:@supabase/supabase-js@2";
+// Pinned: the test suite type-checks and runs this exact version (deno check).
+import { createClient } from "npm:@supabase/supabase-js@2.119.1";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const ACTION = /^[a-z_]{1,50}$/;
@@ -25,8 +26,11 @@ function fail(status: number, code: string, message: string): Response {
   return reply(status, { error: { code, message } });
 }
 
-// SQLSTATEs raised by the flow functions (supabase/migrations/*_flow.sql).
+// SQLSTATEs raised by the flow functions (supabase/migrations/*_flow.sql),
+// and PostgREST's own codes for a token it refuses (bad signature, expired).
 const STATUS_BY_SQLSTATE: Record<string, [number, string]> = {
+  "PGRST301": [401, "unauthorized"],
+  "PGRST303": [401, "unauthorized"],
   "42501": [403, "forbidden"],
   "P0002": [404, "not_found"],
   "22023": [409, "illegal_transition"],

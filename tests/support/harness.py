@@ -373,3 +373,9 @@ def assert_quiet_log(records: list[logging.LogRecord]) -> None:
     """No traceback and no error: at most the rate-limited warnings."""
     loud = [r for r in records if r.exc_info or r.levelno >= logging.ERROR]
     assert loud == [], [(r.name, r.getMessage()) for r in loud]
+
+
+async def started(settings: Settings) -> Harness:
+    app = BridgeApp(settings)
+    await app.start()
+    return Harness(app)

@@ -1,0 +1,1 @@
+"""The demo chat page served at / outside production (issue 13)."""

@@ -1,0 +1,249 @@
+"""The demo page in a real browser: Debian's chromium driven by Playwright,
+two pages signed in as Ava and Leo talking to a real bridge on a fresh
+database with the demo data. Assertions are about what a person sees on
+the page; each test leaves a screenshot of both pages in tests/artifacts/."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, Locator, Page, async_playwright, expect
+
+from tests.support.demo import LEO
+from tests.support.harness import Harness, running, settings_for
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "demo"
+# Generous: the machine is shared; expect() polls, so a quick page costs nothing.
+expect.set_options(timeout=20_000)
+# What a browser does when its tab goes to the background (headless tabs
+# never do).
+BACKGROUND = """() => {
+    const hidden = { hidden: true, visibilityState: "hidden" };
+    for (const [key, value] of Object.entries(hidden)) {
+        Object.defineProperty(document, key, { value, configurable: true });
+    }
+    document.dispatchEvent(new Event("visibilitychange"));
+}"""
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    """Debian's chromium (make test installs it); Playwright's own browser
+    download is not used. --no-sandbox: the suite may run as root."""
+    chromium = shutil.which("chromium")
+    assert chromium, "chromium is not installed (make test installs it: scripts/ensure-services)"
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=chromium, args=["--no-sandbox", "--disable-dev-shm-usage"]
+        )
+        yield browser
+        await browser.close()
+
+
+@pytest.fixture
+async def demo(db_dsn: str) -> AsyncIterator[Harness]:
+    """The daemon with `server.dev` on; typing expires as in production (6 s)."""
+    settings = settings_for(db_dsn)
+    settings = dataclasses.replace(
+        settings,
+        server=dataclasses.replace(settings.server, dev=True),
+        presence=dataclasses.replace(settings.presence, typing_ttl=6.0, typing_throttle=2.0),
+    )
+    async with running(settings) as harness:
+        yield harness
+
+
+@pytest.fixture
+async def pages(
+    browser: Browser, demo: Harness, request: pytest.FixtureRequest
+) -> AsyncIterator[tuple[Page, Page]]:
+    """Ava's and Leo's pages, each in its own browser context, signed in by
+    picking the person on the page; screenshots of both at the end."""
+    contexts = [await browser.new_context(viewport={"width": 1100, "height": 720}) for _ in "ab"]
+    ava, leo = [await c.new_page() for c in contexts]
+    errors: list[str] = []
+    for page in (ava, leo):
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        # Shown with a failure: the page's own complaints (toasts log nothing).
+        page.on("console", lambda msg: print(f"console {msg.type}: {msg.text}"))
+    try:
+        await sign_in(ava, demo.url, "Ava Brandt")
+        await sign_in(leo, demo.url, "Leo Creator")
+        yield ava, leo
+        assert not errors, errors
+    finally:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        for name, page in (("ava", ava), ("leo", leo)):
+            if not page.is_closed():
+                await page.screenshot(path=str(ARTIFACTS / f"{request.node.name}-{name}.png"))
+        for context in contexts:
+            await context.close()
+
+
+async def sign_in(page: Page, url: str, name: str) -> None:
+    await page.goto(url + "/")
+    await page.get_by_role("button", name=re.compile(name)).click()
+    await expect(page.locator("#connection")).to_have_text("online")
+    await expect(page.locator(".chat").first).to_be_visible()
+
+
+def chat(page: Page, kind: str) -> Locator:
+    """The chat list entry of the bid / campaign / direct conversation."""
+    return page.locator(".chat").filter(has=page.locator(".chat-kind", has_text=kind))
+
+
+async def test_a_message_typing_and_read_receipts_go_live(pages: tuple[Page, Page]) -> None:
+    """Ava and Leo open their campaign chat. Each sees the other online; Ava
+    sees her last message as read once Leo has opened the chat; while Ava
+    types Leo sees "Ava Brandt is typing…", which goes when she sends; her
+    message appears on Leo's page and is marked read on hers."""
+    ava, leo = pages
+    await chat(ava, "Campaign").click()
+    await chat(leo, "Campaign").click()
+    for page in (ava, leo):
+        await expect(page.locator("#conv-status")).to_have_text("online")
+    await expect(ava.locator(".msg.mine").last).to_contain_text("Perfect, thanks Leo.")
+    await expect(ava.locator(".msg.mine").last.locator(".receipt")).to_have_text("Read")
+
+    await ava.get_by_role("textbox", name="Message").press_sequentially("Hi Leo, how is the draft")
+    typing = leo.get_by_text("Ava Brandt is typing…")
+    await expect(typing).to_be_visible()
+    await ava.get_by_role("textbox", name="Message").press("Enter")
+    await expect(typing).to_be_hidden()
+    arrived = leo.locator(".msg.theirs").last
+    await expect(arrived).to_contain_text("Hi Leo, how is the draft")
+    await expect(ava.locator(".msg.mine").last.locator(".receipt")).to_have_text("Read")
+    # And back: Leo's answer shows on Ava's page, in order after hers.
+    await leo.get_by_role("textbox", name="Message").fill("Almost done!")
+    await leo.get_by_role("button", name="Send").click()
+    await expect(ava.locator(".msg").last).to_contain_text("Almost done!")
+    await expect(ava.locator(".msg.theirs").last).to_contain_text("Almost done!")
+
+
+async def test_chat_list_shows_the_news_and_the_badge_clears_after_reading(
+    pages: tuple[Page, Page],
+) -> None:
+    """Leo looks at his chat list (avatars, last messages, one unread in the
+    campaign chat). Ava writes in the bid chat: Leo's list shows her typing,
+    then her message as the bid chat's last message with an unread badge,
+    at the top. Leo opens it: the badge is gone and Ava sees "Read"."""
+    ava, leo = pages
+    await expect(leo.locator(".chat .avatar").first).to_be_visible()
+    campaign = chat(leo, "Campaign")
+    await expect(campaign.locator(".chat-preview")).to_have_text("Perfect, thanks Leo.")
+    await expect(campaign.get_by_label("1 unread")).to_be_visible()
+    bid = chat(leo, "Bid")
+    await expect(bid.locator(".badge")).to_have_count(0)
+
+    await chat(ava, "Bid").click()
+    await ava.get_by_role("textbox", name="Message").press_sequentially("Delivery is on Tuesday")
+    await expect(bid.locator(".chat-preview")).to_have_text("typing…")
+    await ava.get_by_role("textbox", name="Message").press("Enter")
+    await expect(bid.locator(".chat-preview")).to_have_text("Delivery is on Tuesday")
+    await expect(bid.get_by_label("1 unread")).to_be_visible()
+    await expect(leo.locator(".chat").first).to_contain_text("Delivery is on Tuesday")
+    await expect(ava.locator(".msg.mine").last.locator(".receipt")).to_have_text("Sent")
+
+    await bid.click()
+    await expect(leo.locator(".msg.theirs").last).to_contain_text("Delivery is on Tuesday")
+    await expect(bid.locator(".badge")).to_have_count(0)
+    await expect(ava.locator(".msg.mine").last.locator(".receipt")).to_have_text("Read")
+    # Ava's own list: her message is the bid chat's last one, no badge for her.
+    await expect(chat(ava, "Bid").locator(".chat-preview")).to_have_text(
+        "You: Delivery is on Tuesday"
+    )
+
+
+async def test_presence_follows_the_other_tab(pages: tuple[Page, Page]) -> None:
+    """Ava looks at her chat with Leo: he is online; when his tab goes to
+    the background she sees "away", when he closes it "offline", in the
+    header and on his avatars in her chat list."""
+    ava, leo = pages
+    await chat(ava, "Campaign").click()
+    status = ava.locator("#conv-status")
+    await expect(status).to_have_text("online")
+    await leo.evaluate(BACKGROUND)
+    await expect(status).to_have_text("away")
+    await expect(chat(ava, "Bid").get_by_label("away")).to_be_visible()
+    await leo.close()
+    await expect(status).to_have_text("offline")
+    await expect(chat(ava, "Bid").get_by_label("offline")).to_be_visible()
+
+
+async def test_a_tab_cut_off_by_the_bridge_comes_back_and_catches_up(
+    pages: tuple[Page, Page], demo: Harness
+) -> None:
+    """The bridge drops Leo's socket (as on a token expiry or a restart);
+    Ava writes meanwhile. Leo's page reconnects with a fresh token by
+    itself, shows "online" again and Ava's message in the open chat."""
+    ava, leo = pages
+    await chat(ava, "Campaign").click()
+    await chat(leo, "Campaign").click()
+    gateway = demo.app.gateway
+    assert gateway is not None
+    leo_sids = [s.sid for s in gateway.sessions.values() if s.user_id == LEO]
+    assert leo_sids
+    for sid in leo_sids:
+        await gateway.sio.disconnect(sid)
+    await ava.get_by_role("textbox", name="Message").fill("Did you get this?")
+    await ava.get_by_role("textbox", name="Message").press("Enter")
+    await expect(leo.locator(".msg.theirs").last).to_contain_text("Did you get this?")
+    await expect(leo.locator("#connection")).to_have_text("online")
+    await expect(ava.locator(".msg.mine").last.locator(".receipt")).to_have_text("Read")
+
+
+async def test_flow_actions_post_their_system_messages(pages: tuple[Page, Page]) -> None:
+    """The bid waits for Ava's confirmation: only Ava has "Confirm". She
+    confirms; both pages show the system message and the new state, and now
+    Leo has "Submit work". He submits; both see that message too."""
+    ava, leo = pages
+    await chat(ava, "Bid").click()
+    await chat(leo, "Bid").click()
+    await expect(ava.locator("#flow-state")).to_have_text(
+        "Bid: Awaiting confirmation · waiting for you"
+    )
+    await expect(leo.locator("#flow-state")).to_contain_text("waiting for Ava Brandt")
+    await expect(leo.get_by_role("button", name="Confirm", exact=True)).to_have_count(0)
+
+    await ava.get_by_role("button", name="Confirm", exact=True).click()
+    confirmed = "The brand owner confirmed the bid. Work can start."
+    for page in (ava, leo):
+        await expect(page.locator(".msg.system").last).to_have_text(confirmed)
+    await expect(leo.locator("#flow-state")).to_have_text("Bid: Work in progress · waiting for you")
+    await expect(chat(ava, "Bid").locator(".chat-kind")).to_have_text("Bid · Work in progress")
+
+    await leo.get_by_role("button", name="Submit work").click()
+    for page in (ava, leo):
+        await expect(page.locator(".msg.system").last).to_have_text("Work was submitted for review")
+    await expect(ava.get_by_role("button", name="Approve work")).to_be_visible()
+
+
+async def test_a_new_campaign_chat_starts_with_a_connection_request(
+    pages: tuple[Page, Page],
+) -> None:
+    """Ava starts a chat with Leo about her Autumn Collection: it appears in
+    Leo's list at once with the connection request; Leo accepts it and both
+    see that message and the chat waiting for Ava."""
+    ava, leo = pages
+    await expect(leo.locator(".chat")).to_have_count(2)
+    await ava.get_by_label("Campaign", exact=True).select_option(label="Autumn Collection")
+    await ava.get_by_label("Influencer", exact=True).select_option(label="Leo Creator")
+    await ava.get_by_role("button", name="Send connection request").click()
+    await expect(ava.locator(".msg.system")).to_have_text(["You have a new connection request"])
+
+    await expect(leo.locator(".chat")).to_have_count(3)
+    request = chat(leo, "Campaign · Connection request")
+    await expect(request.locator(".chat-preview")).to_have_text("You have a new connection request")
+    await request.click()
+    await leo.get_by_role("button", name="Accept request").click()
+    accepted = "The influencer accepted the connection request"
+    for page in (ava, leo):
+        await expect(page.locator(".msg.system").last).to_have_text(accepted)
+    await expect(ava.locator("#flow-state")).to_have_text(
+        "Campaign: Awaiting confirmation · waiting for you"
+    )
