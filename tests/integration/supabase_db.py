@@ -188,6 +188,11 @@ async def build_supabase_database(cluster: EmbeddedPostgres) -> None:
         f"postgres/init-scripts/{p.name}" for p in (SQL / "postgres/init-scripts").glob("*.sql")
     )
     await _run_files(cluster.dsn_for(PROJECT_DB, "postgres"), init)
+    conn = await asyncpg.connect(cluster.dsn_for(PROJECT_DB, "postgres"))
+    try:
+        await conn.execute("alter user supabase_admin with password 'postgres'")
+    finally:
+        await conn.close()
     migrations = sorted(
         f"postgres/migrations/{p.name}" for p in (SQL / "postgres/migrations").glob("*.sql")
     )
