@@ -110,13 +110,11 @@ class Image:
     env: dict[str, str]  # the Dockerfile's ENV and a bare PATH
 
 
-@pytest.fixture(scope="module")
-def image(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Image:
+def _install_image(root: Path, cache: pytest.Cache) -> Image:
     """`pip install .` of the package as the Dockerfile copies it, into a
     virtualenv made for this run (no editable install, no dev tools, nothing
     from the test environment)."""
-    house = _wheelhouse(request.config.cache)  # type: ignore[arg-type]
-    root = tmp_path_factory.mktemp("image")
+    house = _wheelhouse(cache)
     _copy(REPO, root / "src", PACKAGE_FILES)
     venv = root / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
@@ -167,12 +165,17 @@ async def _bridge(image: Image, *args: str, env: dict[str, str]) -> tuple[int, s
 # -- the database: Supabase's own SQL, then the project's the CLI's way -------
 
 
+async def _supabase_cluster(cluster: EmbeddedPostgres) -> None:
+    await asyncio.to_thread(cluster.start)
+    await build_supabase_database(cluster)
+
+
 @pytest.fixture(scope="module")
-async def supabase_cluster(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> AsyncIterator[EmbeddedPostgres]:
-    """A cluster whose `postgres` database Supabase's SQL built; each test
-    copies it."""
+async def stack(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> AsyncIterator[tuple[Image, EmbeddedPostgres]]:
+    """The image and a cluster whose `postgres` database Supabase's SQL
+    built (each test copies it), made side by side."""
     bin_dir = debian_postgres_bin()
     assert bin_dir, "Debian's postgresql (15, with contrib) is missing: scripts/ensure-services"
     cluster = EmbeddedPostgres(
@@ -182,12 +185,25 @@ async def supabase_cluster(
         superuser="supabase_admin",
         bin_dir=bin_dir,
     )
-    cluster.start()
+    root = tmp_path_factory.mktemp("image")
     try:
-        await build_supabase_database(cluster)
-        yield cluster
+        image, _ = await asyncio.gather(
+            asyncio.to_thread(_install_image, root, request.config.cache),  # type: ignore[arg-type]
+            _supabase_cluster(cluster),
+        )
+        yield image, cluster
     finally:
-        cluster.stop()
+        await asyncio.to_thread(cluster.stop)
+
+
+@pytest.fixture(scope="module")
+def image(stack: tuple[Image, EmbeddedPostgres]) -> Image:
+    return stack[0]
+
+
+@pytest.fixture(scope="module")
+def supabase_cluster(stack: tuple[Image, EmbeddedPostgres]) -> EmbeddedPostgres:
+    return stack[1]
 
 
 # The supabase CLI's statements (supabase/cli, pkg/migration/history.go and
@@ -329,9 +345,10 @@ CASES = {
     "default-grants-cli": (DEFAULT_GRANTS, "cli"),
     # Default privileges revoked (`auto_expose_new_tables = false`), CLI push.
     "no-default-grants-cli": (NO_DEFAULT_GRANTS, "cli"),
-    # Revoked, and a project the CLI never pushed to: `bridge migrate` from the
-    # image, then the CLI's seed.
-    "no-default-grants-bridge-migrate": (NO_DEFAULT_GRANTS, "bridge"),
+    # Revoked, and a project the CLI never pushed to: `bridge check` refuses
+    # it naming the command, `bridge run` with BRIDGE_DATABASE_MIGRATE=true
+    # migrates and starts, then the CLI's seed.
+    "no-default-grants-run-migrates": (NO_DEFAULT_GRANTS, "bridge"),
 }
 
 
@@ -353,22 +370,27 @@ async def deployment(
         "BRIDGE_SERVER_HOST": "127.0.0.1",
         "CORS_ORIGIN": "https://app.example.com",
     }
-    # What the README tells the deployer to run before `up`.
-    code, out, err = await _bridge(image, "migrate", env=env)
-    assert code == 0 and "Traceback" not in err, err
+    log = tmp_path / "bridge.log"
     if pushed_by == "cli":
+        # What the README has the deployer run before `up`.
+        code, out, err = await _bridge(image, "migrate", env=env)
+        assert code == 0 and "Traceback" not in err, err
         assert out.strip() == "applied 0 migration(s)", out  # nothing applied twice
+        code, out, err = await _bridge(image, "check", env=env)
+        assert code == 0, out + err
+        proc = await _start(image, env, log, port)
     else:
-        assert out.startswith("applied ") and out.strip() != "applied 0 migration(s)", out
+        code, out, err = await _bridge(image, "check", env=env)
+        assert code == 1 and "Traceback" not in err, out + err
+        assert "no chat-bridge schema" in err and "`bridge migrate`" in err, err
+        proc = await _start(image, {**env, "BRIDGE_DATABASE_MIGRATE": "true"}, log, port)
         conn = await asyncpg.connect(dsn)
         try:
             await supabase_seed(conn, REPO / "supabase")
         finally:
             await conn.close()
-    code, out, err = await _bridge(image, "check", env=env)
-    assert code == 0, out + err
-    log = tmp_path / "bridge.log"
-    proc = await _start(image, env, log, port)
+        code, out, err = await _bridge(image, "migrate", env=env)
+        assert (code, out.strip()) == (0, "applied 0 migration(s)"), out + err
     try:
         yield Deployment(f"http://127.0.0.1:{port}", dsn, env, log, mode)
     finally:
