@@ -19,7 +19,7 @@ import shlex
 import shutil
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,7 @@ from tests.conftest import (
     REPO,
 )
 from tests.integration.bridge_harness import SECRET, Client, token
+from tests.integration.fcm_standin import FcmStandIn, eventually
 from tests.integration.supabase_db import build_supabase_database, debian_postgres_bin
 
 # What the Dockerfile copies into /app before and after `pip install .`.
@@ -310,6 +311,7 @@ class Deployment:
     env: dict[str, str]
     log: Path
     mode: str
+    fcm: FcmStandIn
 
 
 async def _start(
@@ -352,16 +354,29 @@ CASES = {
 }
 
 
+@pytest.fixture(scope="module")
+def fcm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FcmStandIn, Path]]:
+    """The local FCM v1 endpoint and a service account whose tokens it grants."""
+    standin = FcmStandIn()
+    standin.start()
+    try:
+        yield standin, standin.service_account(tmp_path_factory.mktemp("fcm") / "account.json")
+    finally:
+        standin.stop()
+
+
 @pytest.fixture(params=list(CASES))
 async def deployment(
     image: Image,
     supabase_cluster: EmbeddedPostgres,
+    fcm: tuple[FcmStandIn, Path],
     tmp_path: Path,
     request: pytest.FixtureRequest,
 ) -> AsyncIterator[Deployment]:
     mode, pushed_by = CASES[request.param]
     dsn = await _project(supabase_cluster, mode, pushed_by)
     port = free_port()
+    standin, account = fcm
     env = {
         "DATABASE_URL": dsn.replace("postgres@", "postgres:postgres@", 1),
         "SUPABASE_URL": "https://abcdefghijklmnop.supabase.co",
@@ -369,6 +384,8 @@ async def deployment(
         "SOCKET_PORT": str(port),
         "BRIDGE_SERVER_HOST": "127.0.0.1",
         "CORS_ORIGIN": "https://app.example.com",
+        "GOOGLE_APPLICATION_CREDENTIALS": str(account),
+        "FCM_ENDPOINT": standin.base_url,
     }
     log = tmp_path / "bridge.log"
     if pushed_by == "cli":
@@ -392,7 +409,7 @@ async def deployment(
         code, out, err = await _bridge(image, "migrate", env=env)
         assert (code, out.strip()) == (0, "applied 0 migration(s)"), out + err
     try:
-        yield Deployment(f"http://127.0.0.1:{port}", dsn, env, log, mode)
+        yield Deployment(f"http://127.0.0.1:{port}", dsn, env, log, mode, standin)
     finally:
         proc.terminate()
         await proc.wait()
@@ -418,11 +435,13 @@ async def test_the_seed_flows_run_in_production_on_a_supabase_built_database(
 ) -> None:
     """Ava and Leo on sockets: Leo sends over REST and over his socket, Ava
     gets both live, reads the history, marks it seen (Leo is told) and her
-    chat list shows it read; Ava confirms the bid and cancels it during the
-    work, Leo sees each state change; Ava starts a campaign conversation with
-    Mia; Leo registers and deletes a push token. Nothing is refused for a
-    missing grant, /healthz stays ok, the container's health check passes on
-    a port other than 3000."""
+    chat list shows it read; Leo registers his phone for pushes; Ava
+    confirms the bid and cancels it during the work, Leo sees each state
+    change and his phone gets the push (through firebase-admin to the local
+    FCM endpoint); Ava starts a campaign conversation with Mia; Leo deletes
+    his push token. Nothing is refused for a missing grant, /healthz stays
+    ok, the container's health check passes on a port other than 3000, and
+    the daemon logged no error."""
     url = deployment.url
     ava, leo = Client(url, AVA), Client(url, LEO)
     await ava.connect()
@@ -472,6 +491,12 @@ async def test_the_seed_flows_run_in_production_on_a_supabase_built_database(
             assert mine[CAMPAIGN_CONVERSATION]["unread_count"] == 0
             assert mine[CAMPAIGN_CONVERSATION]["last_message"]["content"] == "over socket"
 
+            # Leo's phone registers for pushes; flow steps are pushed to it.
+            device = f"prod-device-{deployment.mode}-{deployment.url[-5:]}"
+            status, _ = await rest(
+                "POST", "/api/fcm-tokens", LEO, json={"token": device, "platform": "ios"}
+            )
+            assert status in (200, 201)
             # The seeded bid waits for Ava's confirmation; she confirms, then
             # cancels while the work runs (the brand owner may, docs/flow.md).
             for action, state in (("confirm", "work_in_progress"), ("cancel", "cancelled")):
@@ -482,6 +507,10 @@ async def test_the_seed_flows_run_in_production_on_a_supabase_built_database(
                         d["conversation_id"] == BID_CONVERSATION and d["flow_state"] == s
                     ),
                 )
+            await eventually(lambda: deployment.fcm.messages_to(device))
+            push = deployment.fcm.messages_to(device)[0]
+            assert push["data"]["conversation_id"] == BID_CONVERSATION, push
+            assert push["data"]["type"] == "flow_state", push
             conn = await asyncpg.connect(deployment.dsn)
             try:
                 async with acting_as(conn, user_claims(AVA)):
@@ -498,14 +527,7 @@ async def test_the_seed_flows_run_in_production_on_a_supabase_built_database(
                 c["id"] for c in listing["conversations"]
             }, listing
 
-            status, _ = await rest(
-                "POST",
-                "/api/fcm-tokens",
-                LEO,
-                json={"token": "prod-device-token", "platform": "ios"},
-            )
-            assert status in (200, 201)
-            status, _ = await rest("DELETE", "/api/fcm-tokens/prod-device-token", LEO)
+            status, _ = await rest("DELETE", f"/api/fcm-tokens/{device}", LEO)
             assert status == 200
 
             async with http.get(url + "/healthz") as resp:
@@ -518,6 +540,12 @@ async def test_the_seed_flows_run_in_production_on_a_supabase_built_database(
     # The image's HEALTHCHECK, `bridge health`, with the container's settings.
     code, out, err = await _bridge(image, "health", env=deployment.env)
     assert code == 0 and '"status": "ok"' in out.replace('":"', '": "'), out + err
+    # As the non-superuser: LISTEN for the doorbell, the relay's advisory
+    # lock, and not one error line.
+    text = _tail(deployment.log, 0)
+    assert "doorbell=listen" in text and "listening for outbox doorbell" in text, text
+    assert "relay lease acquired" in text, text
+    assert " ERROR " not in text, text
 
 
 async def test_a_grant_revoked_on_the_project_is_reported_to_the_operator(
