@@ -7,7 +7,7 @@ and migrations and the Auth and Storage services' migrations
 (tests/integration/supabase_db.py), with the project's migrations and seed
 pushed the way the supabase CLI pushes them; with Supabase's default
 privileges on `public` present and revoked. Then the seed's flows over
-sockets and REST.
+sockets and REST, pushes through firebase-admin to the local FCM endpoint.
 """
 
 from __future__ import annotations
