@@ -66,13 +66,14 @@ def _dockerfile_env(app: Path) -> dict[str, str]:
     return env
 
 
-def _wheelhouse(cache: pytest.Cache) -> Path:
+def _wheelhouse(cache: pytest.Cache | None, scratch: Path) -> Path:
     """Wheels of every dependency (and setuptools, to build the package),
     fetched from PyPI once per dependency list and kept in pytest's cache, so
     the clean install below resolves as `pip install .` does without the
     network on every run."""
     key = hashlib.sha256((REPO / "pyproject.toml").read_bytes()).hexdigest()[:16]
-    house = cache.mkdir(f"prod-wheelhouse-{key}")
+    name = f"prod-wheelhouse-{key}"
+    house = cache.mkdir(name) if cache is not None else scratch / name
     if not (house / ".complete").exists():
         build = house / "build"
         shutil.rmtree(build, ignore_errors=True)
@@ -111,11 +112,11 @@ class Image:
     env: dict[str, str]  # the Dockerfile's ENV and a bare PATH
 
 
-def _install_image(root: Path, cache: pytest.Cache) -> Image:
+def _install_image(root: Path, cache: pytest.Cache | None) -> Image:
     """`pip install .` of the package as the Dockerfile copies it, into a
     virtualenv made for this run (no editable install, no dev tools, nothing
     from the test environment)."""
-    house = _wheelhouse(cache)
+    house = _wheelhouse(cache, root)
     _copy(REPO, root / "src", PACKAGE_FILES)
     venv = root / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
@@ -189,7 +190,8 @@ async def stack(
     root = tmp_path_factory.mktemp("image")
     try:
         image, _ = await asyncio.gather(
-            asyncio.to_thread(_install_image, root, request.config.cache),  # type: ignore[arg-type]
+            # pytest's cache keeps the wheelhouse between runs (when enabled)
+            asyncio.to_thread(_install_image, root, getattr(request.config, "cache", None)),
             _supabase_cluster(cluster),
         )
         yield image, cluster
