@@ -4,6 +4,8 @@ and a second run (a restarted bridge) is a no-op."""
 
 from __future__ import annotations
 
+import hashlib
+
 import asyncpg
 import pytest
 
@@ -46,6 +48,12 @@ async def test_migrations_apply_on_an_empty_database_and_rerun_as_a_no_op(
         )
         assert dict(again) == dict(counts)
         assert counts["users"] == 3
+        # The seed is recorded as the CLI records it, so neither loads it twice.
+        seeds = await conn.fetch("select path, hash from supabase_migrations.seed_files")
+        body = (SUPABASE_DIR / "seed.sql").read_bytes()
+        assert [tuple(r) for r in seeds] == [
+            ("supabase/seed.sql", hashlib.sha256(body).hexdigest())
+        ]
     finally:
         await conn.close()
 
