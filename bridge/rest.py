@@ -18,6 +18,7 @@ from bridge.logs import NOISE, describe
 from bridge.metrics import Metrics
 from bridge.payloads import PayloadError
 from bridge.presence_redis import PresenceRegistry
+from bridge.sources.base import Doorbell
 from bridge.store import Store, StoreError, unavailable
 from bridge.translate import avatar_url, public_message
 
@@ -123,6 +124,7 @@ class RestApi:
         test_endpoints: bool,
         socket_count: Callable[[], int],
         health: DatabaseHealth | None = None,
+        doorbell: Callable[[], Doorbell | None] | None = None,
     ) -> None:
         self.store = store
         self.health = health or DatabaseHealth(metrics)
@@ -132,6 +134,7 @@ class RestApi:
         self.max_message_chars = max_message_chars
         self.test_endpoints = test_endpoints
         self.socket_count = socket_count
+        self.doorbell = doorbell or (lambda: None)
 
     def routes(self) -> list[web.RouteDef]:
         routes = [
@@ -166,12 +169,17 @@ class RestApi:
         outage = self.health.problem()
         if outage is not None:
             problems = [*problems, outage]
+        doorbell = self.doorbell()
+        bell_problem = doorbell.health_problem() if doorbell is not None else None
+        if bell_problem is not None:
+            problems = [*problems, bell_problem]
         return web.json_response(
             {
                 "status": "ok" if status == 200 and not problems else "degraded",
                 "problems": problems,
                 "database": database,
                 "sockets": self.socket_count(),
+                "doorbell": doorbell.status() if doorbell is not None else None,
                 "counters": self.metrics.snapshot(),
             },
             status=status,
