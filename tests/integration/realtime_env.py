@@ -28,20 +28,20 @@ async def realtime(db_dsn: str) -> AsyncIterator[RealtimeStandIn]:
 
 
 def realtime_settings(
-    db_dsn: str, standin: RealtimeStandIn, *, key: str = SERVICE_KEY, poll_interval: float = 60.0
+    db_dsn: str, url: str, *, key: str = SERVICE_KEY, poll_interval: float = 60.0
 ) -> Settings:
     """Rung by Realtime only: the safety-net poll is a minute unless said."""
     base = settings_for(db_dsn)
     return dataclasses.replace(
         base,
-        supabase=dataclasses.replace(base.supabase, url=standin.url, service_role_key=key),
+        supabase=dataclasses.replace(base.supabase, url=url, service_role_key=key),
         outbox=OutboxSettings(doorbell="realtime", poll_interval=poll_interval),
     )
 
 
 @pytest.fixture
 async def realtime_bridge(db_dsn: str, realtime: RealtimeStandIn) -> AsyncIterator[Harness]:
-    async with running(realtime_settings(db_dsn, realtime)) as harness:
+    async with running(realtime_settings(db_dsn, realtime.url)) as harness:
         yield harness
 
 

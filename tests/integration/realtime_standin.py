@@ -220,6 +220,11 @@ class RealtimeStandIn:
         self.rate.admit(count)
 
     @property
+    def polled_up_to(self) -> int:
+        """The last outbox id the replication poller has looked at."""
+        return self._last_id
+
+    @property
     def live_subscriptions(self) -> int:
         return sum(s.live for c in self.clients for s in c.subscriptions.values())
 

@@ -181,3 +181,39 @@ async def test_expired_channel_token_is_survived(
         await asyncio.wait_for(bell.ready.wait(), 10)
     finally:
         await bell.stop()
+
+
+async def test_postgres_changes_follow_the_publication(
+    realtime: RealtimeStandIn, db: asyncpg.Connection
+) -> None:
+    """The stand-in's replication poller, like Realtime's, sends outbox
+    INSERTs as postgres_changes only while the table is in supabase_realtime
+    (which the migrations no longer do: that path is kept for the bench's
+    comparison); until "Subscribed to PostgreSQL" nothing is sent."""
+    from realtime import AsyncRealtimeClient, RealtimePostgresChangesListenEvent
+
+    heard: list[object] = []
+    live = asyncio.Event()
+    client = AsyncRealtimeClient(
+        f"{realtime.url}/realtime/v1", token(AVA, role="service_role"), auto_reconnect=False
+    )
+    try:
+        channel = client.channel("outbox-changes")
+        channel.on_postgres_changes(
+            RealtimePostgresChangesListenEvent.Insert,
+            schema="bridge",
+            table="outbox",
+            callback=heard.append,
+        )
+        channel.on_system(lambda p: live.set() if "PostgreSQL" in p.message else None)
+        await channel.subscribe()
+        await asyncio.wait_for(live.wait(), 10)
+        await send_as(db, LEO, CAMPAIGN_CONVERSATION, "not published")
+        last = await db.fetchval("select max(id) from bridge.outbox")
+        await until(lambda: realtime.polled_up_to >= last)
+        assert heard == []
+        await db.execute("alter publication supabase_realtime add table bridge.outbox")
+        await send_as(db, LEO, CAMPAIGN_CONVERSATION, "published")
+        await until(lambda: len(heard) == 1)
+    finally:
+        await client.close()
