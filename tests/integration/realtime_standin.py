@@ -129,8 +129,8 @@ class RealtimeStandIn:
         self.refusals: list[str] = []
         self.access_tokens: list[str] = []
         self.heartbeats = 0
-        self._last_id = 0
-        self._last_seq = 0
+        self._outbox = Unseen()
+        self._messages = Unseen()
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._conn: asyncpg.Connection | None = None
@@ -148,9 +148,11 @@ class RealtimeStandIn:
                 "do $$ begin if to_regprocedure('bridge.realtime_doorbell_policies()')"
                 " is not null then perform bridge.realtime_doorbell_policies(); end if; end $$"
             )
-            self._last_id = await conn.fetchval("select coalesce(max(id), 0) from bridge.outbox")
-            self._last_seq = await conn.fetchval(
-                "select coalesce(max(standin_seq), 0) from realtime.messages"
+            self._outbox = Unseen(
+                await conn.fetchval("select coalesce(max(id), 0) from bridge.outbox")
+            )
+            self._messages = Unseen(
+                await conn.fetchval("select coalesce(max(standin_seq), 0) from realtime.messages")
             )
         finally:
             await conn.close()
@@ -222,7 +224,7 @@ class RealtimeStandIn:
     @property
     def polled_up_to(self) -> int:
         """The last outbox id the replication poller has looked at."""
-        return self._last_id
+        return self._outbox.high
 
     @property
     def live_subscriptions(self) -> int:
@@ -456,14 +458,13 @@ class RealtimeStandIn:
                     "select exists (select 1 from pg_publication_tables where pubname ="
                     " 'supabase_realtime' and schemaname = 'bridge' and tablename = 'outbox')"
                 )
-                rows = await conn.fetch(
+                fetched = await conn.fetch(
                     "select id, topic, conversation_id::text, created_at from bridge.outbox"
-                    " where id > $1 order by id limit $2",
-                    self._last_id,
-                    MAX_CHANGES,
+                    " where id > $1 order by id",
+                    self._outbox.low,
                 )
-                if rows:
-                    self._last_id = rows[-1]["id"]
+                rows = [r for r in fetched if r["id"] not in self._outbox.seen][:MAX_CHANGES]
+                self._outbox.saw([r["id"] for r in (rows if published else fetched)])
                 if not published or not rows:
                     await asyncio.sleep(self.idle_poll)
                     continue
@@ -518,13 +519,14 @@ class RealtimeStandIn:
         conn = await asyncpg.connect(self.dsn)
         try:
             while True:
-                rows = await conn.fetch(
+                fetched = await conn.fetch(
                     "select standin_seq, id, topic, event, payload, private from realtime.messages"
                     " where standin_seq > $1 and extension = 'broadcast' order by standin_seq",
-                    self._last_seq,
+                    self._messages.low,
                 )
+                rows = [r for r in fetched if r["standin_seq"] not in self._messages.seen]
+                self._messages.saw([r["standin_seq"] for r in rows])
                 for row in rows:
-                    self._last_seq = row["standin_seq"]
                     if row["payload"] is None:
                         continue  # an authorization probe that committed (none should)
                     if not self.rate.admit():
@@ -557,6 +559,30 @@ class RealtimeStandIn:
             sent = True
         self.delivered += sent
         self.lost += not sent
+
+
+class Unseen:
+    """Which rows a feed has sent, by a number handed out at insert. Those
+    numbers commit out of order, so "after the last one seen" would skip a
+    row whose transaction committed later; Realtime reads the WAL in commit
+    order and never skips one. So the feed looks back WINDOW numbers."""
+
+    WINDOW = 10_000
+
+    def __init__(self, start: int = 0) -> None:
+        self.start = start  # there before the stand-in: never sent
+        self.high = start
+        self.seen: set[int] = set()
+
+    @property
+    def low(self) -> int:
+        return max(self.start, self.high - self.WINDOW)
+
+    def saw(self, numbers: list[int]) -> None:
+        self.seen.update(numbers)
+        self.high = max([self.high, *numbers])
+        low = self.low
+        self.seen = {n for n in self.seen if n > low}
 
 
 class _Rollback(Exception):
