@@ -61,7 +61,8 @@ $$;
 -- Policies on realtime.messages, the table Realtime authorizes private
 -- channels with (it inserts and reads back probe rows as the joining role).
 -- Realtime creates that table itself, so databases without it (the embedded
--- one) get none; a stand-in that creates it later calls this again.
+-- one) get none; a stand-in that creates it later calls this again. A role
+-- that may not create policies there gets a warning, not a failed migration.
 -- The service role bypasses RLS, so the first policy only says what the
 -- bridge relies on; the restrictive ones keep the app's own, often broad,
 -- policies ("authenticated may read every topic") off the bridge's topic.
@@ -91,6 +92,11 @@ begin
     as restrictive for insert to anon, authenticated
     with check (topic is distinct from bridge.realtime_topic());
   return true;
+exception when insufficient_privilege then
+  -- Policies need the table's owner (supabase_realtime_admin) or a member:
+  -- the service role bypasses RLS anyway, so the doorbell still works.
+  raise warning 'no policies on realtime.messages for the bridge doorbell: %', sqlerrm;
+  return false;
 end
 $$;
 revoke all on function bridge.realtime_doorbell_policies() from public;

@@ -13,6 +13,7 @@ import pytest
 from realtime import AsyncRealtimeClient, RealtimeSubscribeStates
 
 from bridge.preflight import PreflightError, check
+from bridge.sources.realtime import RealtimeDoorbell
 from tests.conftest import AVA, CAMPAIGN_CONVERSATION, LEO
 from tests.integration.bridge_harness import Client, Harness, running, send_as, token
 from tests.integration.realtime_env import (
@@ -167,6 +168,32 @@ async def test_secret_api_key_with_the_legacy_secret_revoked(
         await delivered(ava, "new keys")
     assert realtime.access_tokens == []
     assert not any("JwtSignature" in r for r in realtime.refusals)
+
+
+async def test_asymmetric_tokens_are_accepted(realtime: RealtimeStandIn) -> None:
+    """Tokens signed with the project's asymmetric key (ES256, published in
+    its JWKS) open the channel and refresh it; the stand-in refuses HS256
+    ones once the legacy secret is revoked."""
+    realtime.keys.legacy_revoked = True
+    realtime.keys.secret_keys.add(SECRET_KEY)
+    bell = RealtimeDoorbell(
+        realtime.url, SECRET_KEY, access_token=realtime.keys.service_token, refresh_every=0.5
+    )
+    await bell.start()
+    try:
+        await asyncio.wait_for(bell.ready.wait(), 10)
+        await until(lambda: bell.token_refreshes >= 2)
+        assert bell.rebuilds == 0 and realtime.expired_closes == 0
+    finally:
+        await bell.stop()
+    assert realtime.keys.jwks()["keys"][0]["alg"] == "ES256"
+    legacy = RealtimeDoorbell(realtime.url, SECRET_KEY, access_token=lambda: SERVICE_KEY)
+    await legacy.start()
+    try:
+        await until(lambda: legacy.rebuilds >= 1)
+        assert legacy.problem is not None and "JwtSignatureError" in legacy.problem
+    finally:
+        await legacy.stop()
 
 
 async def test_legacy_key_on_a_revoked_project_stops_start_up(
