@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 from collections.abc import AsyncIterator, Callable
 
+import asyncpg
 import pytest
 
 from bridge.config import OutboxSettings, Settings
@@ -58,3 +59,16 @@ async def until(condition: Callable[[], bool], timeout: float = 15.0) -> None:
             return
         await asyncio.sleep(0.05)
     assert condition()
+
+
+async def idle(harness: Harness, db: asyncpg.Connection) -> None:
+    """Until the relay sleeps with the bell armed: the next write rings."""
+    relay = harness.app.relay
+    assert relay is not None
+    for _ in range(300):
+        if relay.idle.is_set() and await db.fetchval("select armed from bridge.doorbell"):
+            await asyncio.sleep(0.05)
+            if relay.idle.is_set():
+                return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the relay never went to sleep")

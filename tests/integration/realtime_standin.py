@@ -32,7 +32,6 @@ import asyncio
 import contextlib
 import json
 import time
-import uuid
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,47 +40,16 @@ import asyncpg
 from aiohttp import WSMsgType, web
 
 from tests.integration.realtime_standin_auth import EventsPerSecond, ProjectKeys, Refused
+from tests.integration.realtime_standin_db import (
+    REALTIME_SCHEMA,
+    Unseen,
+    may_read,
+    outbox_insert,
+)
 
 IDLE_POLL = 0.5  # poll_interval_ms (100) x @idle_multiplier (5)
 MAX_CHANGES = 100
 STREAM_EVERY = 0.02
-
-# What Realtime's tenant migrations create (priv/repo/tenant_schema/realtime),
-# less the partitioning; plus a sequence column the stand-in reads in order.
-REALTIME_SCHEMA = """
-create schema if not exists realtime;
-grant usage on schema realtime to anon, authenticated, service_role;
-create table if not exists realtime.messages (
-  topic text not null, extension text not null, payload jsonb, event text,
-  private boolean default false, updated_at timestamp not null default now(),
-  inserted_at timestamp not null default now(),
-  id uuid not null default gen_random_uuid(),
-  standin_seq bigint generated always as identity,
-  primary key (id, inserted_at));
-alter table realtime.messages enable row level security;
-grant insert, select, update on realtime.messages to anon, authenticated, service_role;
-create or replace function realtime.topic() returns text language sql stable as $$
-  select nullif(current_setting('realtime.topic', true), '')::text $$;
-create or replace function realtime.send(
-  payload jsonb, event text, topic text, private boolean default true)
-returns void language plpgsql as $f$
-declare
-  generated_id uuid;
-  final_payload jsonb;
-begin
-  begin
-    generated_id := gen_random_uuid();
-    if payload ? 'id' then final_payload := payload;
-    else final_payload := jsonb_set(payload, '{id}', to_jsonb(generated_id)); end if;
-    execute format('SET LOCAL realtime.topic TO %L', topic);
-    insert into realtime.messages (id, payload, event, topic, private, extension)
-    values (generated_id, final_payload, event, topic, private, 'broadcast');
-  exception when others then
-    raise warning 'WarnSendingBroadcastMessage: %', SQLERRM;
-  end;
-end
-$f$;
-"""
 
 
 @dataclass
@@ -393,33 +361,9 @@ class RealtimeStandIn:
         return None
 
     async def _may_read(self, claims: dict[str, Any], sub_topic: str) -> bool:
-        """Realtime's Authorization: as the token's role, insert a probe
-        broadcast row for the topic and read it back, then roll back."""
         assert self._conn is not None
-        probe = uuid.uuid4()
-        try:
-            async with self._auth_lock, self._conn.transaction():
-                await self._conn.execute(
-                    "select set_config('role', $1, true), set_config('realtime.topic', $2, true),"
-                    " set_config('request.jwt.claims', $3, true)",
-                    str(claims.get("role")),
-                    sub_topic,
-                    json.dumps(claims),
-                )
-                await self._conn.execute(
-                    "insert into realtime.messages (id, topic, extension, private)"
-                    " values ($1, $2, 'broadcast', true)",
-                    probe,
-                    sub_topic,
-                )
-                seen = await self._conn.fetchval(
-                    "select count(*) from realtime.messages where id = $1", probe
-                )
-                raise _Rollback(bool(seen))
-        except _Rollback as outcome:
-            return outcome.allowed
-        except asyncpg.PostgresError:
-            return False
+        async with self._auth_lock:
+            return await may_read(self._conn, claims, sub_topic)
 
     async def _ready(self, client: Client, sub: Subscription, postgres: bool) -> None:
         if client not in self.clients or client.subscriptions.get(sub.topic) is not sub:
@@ -479,7 +423,6 @@ class RealtimeStandIn:
             await conn.close()
 
     async def _publish_change(self, row: asyncpg.Record) -> None:
-        record = {"id": row["id"], "topic": row["topic"], "conversation_id": row["conversation_id"]}
         sent = False
         for client, sub in self._listeners():
             ids = [
@@ -491,19 +434,7 @@ class RealtimeStandIn:
             ]
             if not sub.live or not ids or not self.rate.admit():
                 continue
-            data = {
-                "schema": "bridge",
-                "table": "outbox",
-                "commit_timestamp": row["created_at"].isoformat(),
-                "type": "INSERT",
-                "errors": None,
-                "columns": [
-                    {"name": "id", "type": "int8"},
-                    {"name": "topic", "type": "text"},
-                    {"name": "conversation_id", "type": "uuid"},
-                ],
-                "record": record,
-            }
+            data = outbox_insert(row)
             await self._send(
                 client, sub.topic, "postgres_changes", {"data": data, "ids": ids}, None
             )
@@ -559,33 +490,3 @@ class RealtimeStandIn:
             sent = True
         self.delivered += sent
         self.lost += not sent
-
-
-class Unseen:
-    """Which rows a feed has sent, by a number handed out at insert. Those
-    numbers commit out of order, so "after the last one seen" would skip a
-    row whose transaction committed later; Realtime reads the WAL in commit
-    order and never skips one. So the feed looks back WINDOW numbers."""
-
-    WINDOW = 10_000
-
-    def __init__(self, start: int = 0) -> None:
-        self.start = start  # there before the stand-in: never sent
-        self.high = start
-        self.seen: set[int] = set()
-
-    @property
-    def low(self) -> int:
-        return max(self.start, self.high - self.WINDOW)
-
-    def saw(self, numbers: list[int]) -> None:
-        self.seen.update(numbers)
-        self.high = max([self.high, *numbers])
-        low = self.low
-        self.seen = {n for n in self.seen if n > low}
-
-
-class _Rollback(Exception):
-    def __init__(self, allowed: bool) -> None:
-        super().__init__()
-        self.allowed = allowed

@@ -17,7 +17,7 @@ from bridge.sources.choice import doorbell_choice
 from bridge.sources.realtime import RealtimeDoorbell
 from tests.conftest import AVA, CAMPAIGN_CONVERSATION, LEO
 from tests.integration.bridge_harness import SECRET, Harness, send_as, settings_for, token
-from tests.integration.realtime_env import doorbell, realtime, realtime_bridge, until
+from tests.integration.realtime_env import doorbell, idle, realtime, realtime_bridge, until
 from tests.integration.realtime_standin import RealtimeStandIn
 
 __all__ = ["realtime", "realtime_bridge"]  # fixtures
@@ -33,9 +33,7 @@ async def test_realtime_rings_the_relay(
     await asyncio.wait_for(bell.ready.wait(), 10)
     assert await db.fetchval("select via from bridge.doorbell") == "realtime"
     ava = await realtime_bridge.client(AVA)
-    relay = realtime_bridge.app.relay
-    assert relay is not None
-    await until(relay.idle.is_set)
+    await idle(realtime_bridge, db)
     await send_as(db, LEO, CAMPAIGN_CONVERSATION, "via realtime")
     got = await ava.wait_for("new_message", timeout=10)
     assert got["message"]["content"] == "via realtime"

@@ -15,10 +15,11 @@ from realtime import AsyncRealtimeClient, RealtimeSubscribeStates
 from bridge.preflight import PreflightError, check
 from bridge.sources.realtime import RealtimeDoorbell
 from tests.conftest import AVA, CAMPAIGN_CONVERSATION, LEO
-from tests.integration.bridge_harness import Client, Harness, running, send_as, token
+from tests.integration.bridge_harness import Client, running, send_as, token
 from tests.integration.realtime_env import (
     SERVICE_KEY,
     doorbell,
+    idle,
     realtime,
     realtime_settings,
     until,
@@ -29,12 +30,6 @@ from tests.integration.realtime_standin_auth import EventsPerSecond
 __all__ = ["realtime"]  # fixture
 
 SECRET_KEY = "sb_secret_test_0123456789abcdef"
-
-
-async def idle(harness: Harness) -> None:
-    relay = harness.app.relay
-    assert relay is not None
-    await until(relay.idle.is_set)
 
 
 async def delivered(client: Client, text: str) -> None:
@@ -53,14 +48,14 @@ async def test_deaf_channel_is_noticed_and_rebuilt(
         bell = doorbell(bridge)
         await asyncio.wait_for(bell.ready.wait(), 10)
         ava = await bridge.client(AVA)
-        await idle(bridge)
+        await idle(bridge, db)
         realtime.go_deaf()
         await send_as(db, LEO, CAMPAIGN_CONVERSATION, "while deaf")
         await delivered(ava, "while deaf")  # by the poll
         await until(lambda: bell.rings_missed >= 1 and bell.rebuilds >= 1)
         await asyncio.wait_for(bell.ready.wait(), 10)
         rings = bridge.app.metrics.counts["realtime_rings"]
-        await idle(bridge)
+        await idle(bridge, db)
         await send_as(db, LEO, CAMPAIGN_CONVERSATION, "heard again")
         await delivered(ava, "heard again")
         await until(lambda: bridge.app.metrics.counts["realtime_rings"] > rings)
@@ -84,7 +79,7 @@ async def test_rings_over_the_events_limit_are_dropped_and_noticed(
         bell = doorbell(bridge)
         await asyncio.wait_for(bell.ready.wait(), 10)
         ava = await bridge.client(AVA)
-        await idle(bridge)
+        await idle(bridge, db)
         realtime.app_events(1000)
         await until(lambda: not realtime.rate.open())
         await send_as(db, LEO, CAMPAIGN_CONVERSATION, "over the limit")
@@ -113,7 +108,7 @@ async def test_private_only_project(
     async with running(realtime_settings(db_dsn, realtime.url)) as bridge:
         await asyncio.wait_for(doorbell(bridge).ready.wait(), 10)
         ava = await bridge.client(AVA)
-        await idle(bridge)
+        await idle(bridge, db)
         await send_as(db, LEO, CAMPAIGN_CONVERSATION, "private ring")
         await delivered(ava, "private ring")
     assert len(realtime.refusals) == refused
@@ -163,7 +158,7 @@ async def test_secret_api_key_with_the_legacy_secret_revoked(
     async with running(settings) as bridge:
         await asyncio.wait_for(doorbell(bridge).ready.wait(), 10)
         ava = await bridge.client(AVA)
-        await idle(bridge)
+        await idle(bridge, db)
         await send_as(db, LEO, CAMPAIGN_CONVERSATION, "new keys")
         await delivered(ava, "new keys")
     assert realtime.access_tokens == []
