@@ -109,6 +109,7 @@ class RealtimeDoorbell(SupervisedDoorbell):
         self.state = "starting"
         self.problem: str | None = None  # the last refusal or failure, for /healthz
         self._state_since = time.monotonic()
+        self._down_since: float | None = self._state_since  # not live since
         self._broken = asyncio.Event()
         self._owed_since: float | None = None  # rows found unannounced, ring awaited
         self._heard_at = 0.0
@@ -127,6 +128,10 @@ class RealtimeDoorbell(SupervisedDoorbell):
         if state != self.state:
             self.state = state
             self._state_since = time.monotonic()
+            if state == "live":
+                self._down_since = None
+            elif self._down_since is None:
+                self._down_since = self._state_since
 
     def status(self) -> dict[str, Any]:
         return {
@@ -137,13 +142,16 @@ class RealtimeDoorbell(SupervisedDoorbell):
         }
 
     def health_problem(self) -> str | None:
-        """A line for /healthz while the channel has not been live for long."""
-        waited = time.monotonic() - self._state_since
-        if self.state == "live" or waited < self._ready_timeout:
+        """A line for /healthz while the channel has not been live for long
+        (however often it was rebuilt meanwhile)."""
+        if self._down_since is None:
+            return None
+        waited = time.monotonic() - self._down_since
+        if waited < self._ready_timeout:
             return None
         why = f" ({self.problem})" if self.problem else ""
         return (
-            f"realtime doorbell {self.state} for {waited:.0f} s{why}: changes from other"
+            f"realtime doorbell not live for {waited:.0f} s{why}: changes from other"
             " writers wait for the outbox poll"
         )
 

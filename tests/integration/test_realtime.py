@@ -131,10 +131,12 @@ async def test_supervisor_rebuilds_until_the_subscription_is_live(
     try:
         await until(lambda: bell.rebuilds >= 1)
         assert not bell.ready.is_set()
+        await until(lambda: bell.health_problem() is not None)  # /healthz: degraded
         await send_as(db, LEO, CAMPAIGN_CONVERSATION, "while Realtime misbehaved")
         realtime.refuse_joins = realtime.ignore_joins = realtime.stall_ready = False
         await asyncio.wait_for(bell.ready.wait(), 15)
         assert await bell.wait(1.0)  # it rang on going live
+        assert bell.health_problem() is None
     finally:
         await bell.stop()
 
