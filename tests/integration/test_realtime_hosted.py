@@ -12,10 +12,11 @@ import asyncpg
 import pytest
 from realtime import AsyncRealtimeClient, RealtimeSubscribeStates
 
+from bridge.config import OutboxSettings
 from bridge.preflight import PreflightError, check
 from bridge.sources.realtime import RealtimeDoorbell
 from tests.conftest import AVA, CAMPAIGN_CONVERSATION, LEO
-from tests.integration.bridge_harness import Client, running, send_as, token
+from tests.integration.bridge_harness import Client, running, send_as, settings_for, token
 from tests.integration.realtime_env import (
     SERVICE_KEY,
     doorbell,
@@ -274,3 +275,45 @@ async def test_pruning_goes_in_small_batches(db_dsn: str, db: asyncpg.Connection
         await pool.close()
     assert old_relayed >= 35 and pruned == old_relayed
     assert await db.fetchval("select count(*) from bridge.outbox_pending") == 1
+
+
+async def test_a_listen_bridge_takes_the_rings_back(db_dsn: str, db: asyncpg.Connection) -> None:
+    """A database last rung through Realtime, then served by a LISTEN
+    bridge: writers NOTIFY again, messages ring the relay, /healthz shows
+    the LISTEN doorbell."""
+    await db.execute("update bridge.doorbell set via = 'realtime'")
+    settings = settings_for(db_dsn, outbox=OutboxSettings(doorbell="listen", poll_interval=60.0))
+    async with running(settings) as bridge:
+        await until(
+            lambda: (
+                bridge.app.doorbell is not None
+                and bridge.app.doorbell.status()["state"] == "listening"
+            )
+        )
+        assert await db.fetchval("select via from bridge.doorbell") == "listen"
+        ava = await bridge.client(AVA)
+        await idle(bridge, db)
+        await send_as(db, LEO, CAMPAIGN_CONVERSATION, "rung by NOTIFY")
+        await delivered(ava, "rung by NOTIFY")
+        _, body = await bridge.request("GET", "/healthz")
+        assert body["doorbell"]["kind"] == "listen"
+
+
+async def test_policies_need_not_stop_a_migration(realtime: RealtimeStandIn) -> None:
+    """A migrating role that may not create policies on realtime.messages
+    (not its owner) gets a warning, not a failed migration."""
+    conn = await asyncpg.connect(realtime.dsn)
+    try:
+        await conn.execute("create role doorbell_migrator nologin")
+        await conn.execute("grant usage on schema bridge to doorbell_migrator")
+        await conn.execute(
+            "grant execute on function bridge.realtime_doorbell_policies() to doorbell_migrator"
+        )
+        async with conn.transaction():
+            await conn.execute("set local role doorbell_migrator")
+            installed = await conn.fetchval("select bridge.realtime_doorbell_policies()")
+        assert installed is False
+    finally:
+        await conn.execute("drop owned by doorbell_migrator")
+        await conn.execute("drop role doorbell_migrator")
+        await conn.close()
