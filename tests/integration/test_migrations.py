@@ -76,17 +76,18 @@ async def test_every_public_table_has_row_level_security(
         await conn.close()
 
 
-async def test_outbox_is_published_for_supabase_realtime(
+async def test_outbox_is_not_published_for_supabase_realtime(
     pg_cluster: EmbeddedPostgres, template_db: str
 ) -> None:
-    """The Realtime doorbell can subscribe to outbox inserts."""
+    """The outbox's inserts and prunes stay out of Realtime's replication
+    poller: the Realtime doorbell rings through Broadcast from Database."""
     conn = await asyncpg.connect(pg_cluster.dsn_for(template_db))
     try:
         tables = await conn.fetch(
             "select schemaname || '.' || tablename as t from pg_publication_tables"
             " where pubname = 'supabase_realtime'"
         )
-        assert [r["t"] for r in tables] == ["bridge.outbox"]
+        assert [r["t"] for r in tables] == []
     finally:
         await conn.close()
 
