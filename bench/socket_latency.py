@@ -12,8 +12,18 @@ With --instances 2 the sockets are split over two daemons sharing a real
 Redis (Debian's redis-server), as behind a load balancer: each instance
 tails the outbox and emits to its own sockets.
 
+
+`--doorbell realtime` rings the relay through the Realtime stand-in at the
+hosted cadence (Broadcast from Database; the bridge's own poll a minute
+away) and reports the rings writers sent. `--ring-latency N` measures only
+commit -> ring on the stand-in, N rings each way: Broadcast from Database
+(realtime.send, streamed) and postgres_changes (an outbox INSERT through the
+replication poller, 100-500 ms cadence).
+
 Usage: python bench/socket_latency.py [--sockets 5000] [--rate 1000]
-       [--seconds 20] [--fanout direct|stock] [--instances 1|2]
+       [--seconds 20] [--fanout direct|stock] [--doorbell listen|realtime]
+       [--instances 1|2]
+       python bench/socket_latency.py --ring-latency 60
 """
 
 from __future__ import annotations
@@ -37,7 +47,9 @@ sys.path.insert(0, str(REPO))
 from bench.common import latency_line, populate_pairs  # noqa: E402
 from bridge.auth import mint_token  # noqa: E402
 from bridge.embedded import EmbeddedPostgres, free_port  # noqa: E402
+from bridge.migrate import prepare_database  # noqa: E402
 from tests.support.harness import start_daemon  # noqa: E402
+from tests.support.realtime_standin import RealtimeStandIn  # noqa: E402
 from tests.support.services import start_redis  # noqa: E402
 
 SECRET = "bench-secret-that-is-at-least-32-characters-long"
@@ -150,6 +162,16 @@ async def run(args: argparse.Namespace, pg: EmbeddedPostgres, tmp: Path) -> None
         redis_port = free_port()
         redis = start_redis(redis_port, tmp)
         env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
+    realtime: RealtimeStandIn | None = None
+    if args.doorbell == "realtime":
+        realtime = RealtimeStandIn(pg.dsn, SECRET)
+        await realtime.start()
+        env |= {
+            "BRIDGE_OUTBOX_DOORBELL": "realtime",
+            "SUPABASE_URL": realtime.url,
+            "BRIDGE_OUTBOX_POLL_INTERVAL": "60",
+            "SUPABASE_SERVICE_ROLE_KEY": mint_token(SECRET, SERVICE, 86400, role="service_role"),
+        }
     ports = [free_port() for _ in range(args.instances)]
     daemons = [await start_daemon(pg.dsn, port, SECRET, env) for port in ports]
     stats = Stats()
@@ -198,7 +220,14 @@ async def run(args: argparse.Namespace, pg: EmbeddedPostgres, tmp: Path) -> None
                 await asyncio.sleep(0.1)
             stop.set()
             lat = [x * 1000 for x in stats.latencies]
-            print(f"fan-out: {args.fanout}; instances: {args.instances}")
+            print(f"fan-out: {args.fanout}; doorbell: {args.doorbell}; instances: {args.instances}")
+            if realtime is not None:
+                rings = await rings_sent(pg.dsn)
+                print(
+                    f"realtime: {rings} rings sent by writers for {sent} messages (postgres_changes"
+                    f" would send {sent} events); delivered {realtime.delivered},"
+                    f" dropped over the limit {realtime.rate.dropped}"
+                )
             print(
                 f"messages: {sent} in {args.seconds:.0f} s ({sent / args.seconds:.0f}/s);"
                 f" new_message received by recipients: {len(lat) + stats.early}"
@@ -229,6 +258,85 @@ async def run(args: argparse.Namespace, pg: EmbeddedPostgres, tmp: Path) -> None
         if redis is not None:
             redis.terminate()
             redis.wait(10)
+        if realtime is not None:
+            await realtime.stop()
+
+
+SERVICE = "00000000-0000-4000-8000-000000000000"
+
+
+async def rings_sent(dsn: str) -> int:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return int(
+            await conn.fetchval(
+                "select count(*) from realtime.messages where topic = 'bridge:outbox'"
+            )
+        )
+    finally:
+        await conn.close()
+
+
+async def ring_latency(args: argparse.Namespace, pg: EmbeddedPostgres) -> None:
+    """Commit -> ring on the stand-in, one ring at a time, 150-450 ms
+    apart (a quiet project: the poller idles at its 500 ms cadence)."""
+    import random
+
+    from realtime import AsyncRealtimeClient, RealtimePostgresChangesListenEvent
+
+    await prepare_database(pg.dsn, REPO / "supabase", bootstrap=True, seed=True)
+    standin = RealtimeStandIn(pg.dsn, SECRET)
+    await standin.start()
+    conn = await asyncpg.connect(pg.dsn)
+    key = mint_token(SECRET, SERVICE, 86400, role="service_role")
+    client = AsyncRealtimeClient(f"{standin.url}/realtime/v1", key, auto_reconnect=False)
+    heard = asyncio.Event()
+    ready = {"broadcast": asyncio.Event(), "postgres_changes": asyncio.Event()}
+    try:
+        private = client.channel(
+            "bridge:outbox",
+            {"config": {"private": True, "broadcast": {"replication_ready": True}}},  # type: ignore[typeddict-item]
+        )
+        private.on_broadcast("ring", lambda _p: heard.set())
+        private.on_system(lambda _p: ready["broadcast"].set())
+        await private.subscribe()
+        await conn.execute("alter publication supabase_realtime add table bridge.outbox")
+        changes = client.channel("outbox-changes")
+        changes.on_postgres_changes(
+            RealtimePostgresChangesListenEvent.Insert,
+            schema="bridge",
+            table="outbox",
+            callback=lambda _p: heard.set(),
+        )
+        changes.on_system(lambda _p: ready["postgres_changes"].set())
+        await changes.subscribe()
+        await asyncio.wait_for(asyncio.gather(*(e.wait() for e in ready.values())), 10)
+        ring = {
+            "broadcast": "select realtime.send('{}'::jsonb, 'ring', 'bridge:outbox', true)",
+            "postgres_changes": "insert into bridge.outbox (topic, recipients, payload)"
+            " values ('profile.updated', '{}', '{}')",
+        }
+        for way, sql in ring.items():
+            latencies: list[float] = []
+            for _ in range(args.ring_latency):
+                await asyncio.sleep(random.uniform(0.15, 0.45))
+                heard.clear()
+                await conn.execute(sql)
+                committed = time.perf_counter()
+                try:
+                    await asyncio.wait_for(heard.wait(), 5)
+                except TimeoutError:
+                    continue
+                latencies.append((time.perf_counter() - committed) * 1000)
+            lat = sorted(latencies)
+            print(
+                f"{way}: {len(lat)}/{args.ring_latency} rings; "
+                + latency_line("commit -> ring", lat)
+            )
+    finally:
+        await client.close()
+        await conn.close()
+        await standin.stop()
 
 
 def main() -> None:
@@ -238,12 +346,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--fanout", choices=("direct", "stock"), default="direct")
     parser.add_argument("--instances", type=int, choices=(1, 2), default=1)
+    parser.add_argument("--doorbell", choices=("listen", "realtime"), default="listen")
+    parser.add_argument("--ring-latency", type=int, default=0)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         pg = EmbeddedPostgres(tmp, free_port(), extra_settings={"max_connections": "400"})
         pg.start()
         try:
-            asyncio.run(run(args, pg, Path(tmp)))
+            asyncio.run(ring_latency(args, pg) if args.ring_latency else run(args, pg, Path(tmp)))
         finally:
             pg.stop()
 

@@ -104,7 +104,7 @@ class BridgeApp:
         if choice == "poll":
             return PollDoorbell()
         if choice == "realtime":
-            return realtime_doorbell(s)
+            return realtime_doorbell(s, metrics=self.metrics, dsn=dsn)
         return ListenDoorbell(dsn, self.health)
 
     async def start(self) -> None:
@@ -157,6 +157,7 @@ class BridgeApp:
             test_endpoints=not s.production,
             socket_count=self.gateway.online_count,
             health=self.health,
+            doorbell=lambda: self.doorbell,
         )
         app = web.Application(
             middlewares=[

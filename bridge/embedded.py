@@ -15,7 +15,7 @@ import shutil
 import socket
 import stat
 import subprocess
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from bridge.errors import BridgeError
@@ -77,7 +77,9 @@ def free_port() -> int:
 
 
 class EmbeddedPostgres:
-    """A cluster in `data_dir/pg`, listening on 127.0.0.1:`port` only, trust auth."""
+    """A cluster in `data_dir/pg`, listening on 127.0.0.1:`port` only, trust auth.
+    `superuser` names the bootstrap superuser (Supabase's images use
+    `supabase_admin`); `bin_dir` picks the binaries instead of the search."""
 
     def __init__(
         self,
@@ -86,25 +88,28 @@ class EmbeddedPostgres:
         *,
         durable: bool = True,
         extra_settings: Mapping[str, str] | None = None,
+        superuser: str = "postgres",
+        bin_dir: Path | None = None,
     ) -> None:
         self.root = Path(data_dir).resolve()
         self.pgdata = self.root / "pg"
         self.port = port
         self.durable = durable
         self.extra_settings = dict(extra_settings or {})
+        self.superuser = superuser
         self._user = _run_as_user()
-        self._bin = self._find_binaries()
+        self._bin = self._find_binaries([bin_dir] if bin_dir else _candidate_bin_dirs())
 
     @property
     def dsn(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        return self.dsn_for("postgres")
 
-    def dsn_for(self, database: str) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+    def dsn_for(self, database: str, user: str | None = None) -> str:
+        return f"postgresql://{user or self.superuser}@127.0.0.1:{self.port}/{database}"
 
-    def _find_binaries(self) -> Path:
+    def _find_binaries(self, candidates: Iterable[Path]) -> Path:
         tried = []
-        for bindir in _candidate_bin_dirs():
+        for bindir in candidates:
             tried.append(str(bindir))
             if not (bindir / "postgres").exists() or not (bindir / "initdb").exists():
                 continue
@@ -155,7 +160,7 @@ class EmbeddedPostgres:
                 "-D",
                 str(self.pgdata),
                 "-U",
-                "postgres",
+                self.superuser,
                 "--auth=trust",
                 "-E",
                 "UTF8",

@@ -46,15 +46,15 @@ where o.xid >= pg_snapshot_xmin($1::text::pg_snapshot)
 RELAY_CURSOR_SQL = "select done::text, (select armed from bridge.doorbell) from bridge.relay_cursor"
 
 
+# Doorbell states (`Doorbell.status()`) in which a change would be heard now.
+LIVE_STATES = frozenset({"listening", "live", "polling"})
+
+
 def doorbell_live(doorbell: Any) -> bool:
-    """Whether the doorbell would hear a change now: Realtime once the
-    server said "Subscribed to PostgreSQL", LISTEN while its connection is
-    up; the poll has nothing to lose."""
-    for name in ("ready", "connected"):
-        event = getattr(doorbell, name, None)
-        if isinstance(event, asyncio.Event):
-            return event.is_set()
-    return doorbell is not None
+    """Whether the doorbell would hear a change now: LISTEN while its
+    connection is up, Realtime while its channel is live; the poll has
+    nothing to lose."""
+    return doorbell is not None and doorbell.status().get("state") in LIVE_STATES
 
 
 class MetricsEndpoint:
@@ -132,12 +132,22 @@ class MetricsEndpoint:
             "1 while the database answers, 0 during an outage",
             float(self.health.up),
         )
+        bell = self.doorbell()
         gauge(
             "doorbell_up",
             "1 while the outbox doorbell (kind: listen, realtime, poll) would hear a change",
-            float(doorbell_live(self.doorbell())),
+            float(doorbell_live(bell)),
             kind=self.doorbell_kind,
         )
+        state = bell.status().get("state") if bell is not None else None
+        if state:
+            gauge(
+                "doorbell_state",
+                "the doorbell's state as on /healthz (listening, live, joining, down, ...)",
+                1.0,
+                kind=self.doorbell_kind,
+                state=str(state),
+            )
         held = self.lease_held()
         if held is not None:
             gauge("relay_lease_held", "1 on the instance relaying the outbox", float(held))

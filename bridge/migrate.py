@@ -144,10 +144,14 @@ async def apply_seed(conn: asyncpg.Connection, seed_path: Path) -> bool:
     sql = await asyncio.to_thread(_read_if_exists, seed_path)
     if sql is None:
         return False
+    # Recorded as the CLI records it, relative to the project ("supabase/
+    # seed.sql"); the bare name is what earlier versions of the bridge wrote.
+    recorded = f"{seed_path.parent.name}/{seed_path.name}"
     async with conn.transaction():
         await conn.execute("select pg_advisory_xact_lock($1)", locks.MIGRATION)
         done = await conn.fetchval(
-            "select 1 from supabase_migrations.seed_files where path = $1", seed_path.name
+            "select 1 from supabase_migrations.seed_files where path = any($1::text[])",
+            [recorded, seed_path.name],
         )
         if done:
             return False
@@ -157,7 +161,7 @@ async def apply_seed(conn: asyncpg.Connection, seed_path: Path) -> bool:
             raise MigrationError(f"{seed_path.name}: {exc}") from exc
         await conn.execute(
             "insert into supabase_migrations.seed_files (path, hash) values ($1, $2)",
-            seed_path.name,
+            recorded,
             hashlib.sha256(sql.encode()).hexdigest(),
         )
     log.info("seed loaded", extra={"seed": seed_path.name})

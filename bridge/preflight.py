@@ -7,7 +7,9 @@ What can never work: no way to verify access tokens (no JWT secret and no
 reachable JWKS), a Supabase URL on this machine in production (JWKS and
 avatar URLs would point at the container itself), a database without the
 bridge's schema or with migrations not yet applied, a database role that
-cannot switch to `authenticated` (the bridge writes as the user, with RLS).
+cannot switch to `authenticated` (the bridge writes as the user, with RLS),
+a Realtime doorbell whose keys, database or project refuse it
+(bridge.outbox.doorbells.realtime_checks).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import asyncpg
 from bridge.config import Settings
 from bridge.errors import BridgeError
 from bridge.migrate import MigrationError, discover
+from bridge.outbox.doorbells.choice import doorbell_choice
+from bridge.outbox.doorbells.realtime_checks import realtime_problems
 
 JWKS_TIMEOUT = 5.0
 # Tables the bridge cannot run without, one per migration it depends on.
@@ -197,6 +201,8 @@ async def check(settings: Settings, dsn: str | None) -> Verdict:
             verdict.problems.append(problem)
     if dsn is not None:
         verdict.problems += await database_problems(dsn, Path(settings.database.supabase_dir))
+    if doorbell_choice(settings) == "realtime" and verdict.ok:
+        verdict.problems += await realtime_problems(settings, dsn)
     return verdict
 
 

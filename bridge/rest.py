@@ -18,6 +18,7 @@ from bridge.db_health import RETRY_AFTER, DatabaseHealth, is_outage
 from bridge.errors import BridgeError, PayloadError, unavailable
 from bridge.logs import NOISE, describe
 from bridge.metrics import Metrics
+from bridge.outbox.doorbells.base import Doorbell
 from bridge.presence import PresenceRegistry
 from bridge.store import Store
 from bridge.views import chat_list_entry, public_message
@@ -139,6 +140,7 @@ class RestApi:
         test_endpoints: bool,
         socket_count: Callable[[], int],
         health: DatabaseHealth | None = None,
+        doorbell: Callable[[], Doorbell | None] | None = None,
     ) -> None:
         self.store = store
         self.health = health or DatabaseHealth(metrics)
@@ -148,6 +150,7 @@ class RestApi:
         self.max_message_chars = max_message_chars
         self.test_endpoints = test_endpoints
         self.socket_count = socket_count
+        self.doorbell = doorbell or (lambda: None)
         self._openapi = openapi_document()
 
     def routes(self) -> list[web.RouteDef]:
@@ -188,12 +191,17 @@ class RestApi:
         outage = self.health.problem()
         if outage is not None:
             problems = [*problems, outage]
+        doorbell = self.doorbell()
+        bell_problem = doorbell.health_problem() if doorbell is not None else None
+        if bell_problem is not None:
+            problems = [*problems, bell_problem]
         return web.json_response(
             {
                 "status": "ok" if status == 200 and not problems else "degraded",
                 "problems": problems,
                 "database": database,
                 "sockets": self.socket_count(),
+                "doorbell": doorbell.status() if doorbell is not None else None,
                 "counters": self.metrics.snapshot(),
             },
             status=status,

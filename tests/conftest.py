@@ -16,6 +16,8 @@ import pytest
 
 from bridge.embedded import EmbeddedPostgres, free_port
 from bridge.migrate import apply_bootstrap, prepare_database
+from tests.support.postgrest_standin import SECRET as POSTGREST_SECRET
+from tests.support.postgrest_standin import PostgrestStandIn
 from tests.support.services import start_redis
 
 REPO = Path(__file__).resolve().parent.parent
@@ -159,3 +161,14 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+@pytest.fixture
+async def postgrest(db_dsn: str) -> AsyncIterator[PostgrestStandIn]:
+    """The stand-in on the test's database, signing with SECRET."""
+    standin = PostgrestStandIn(db_dsn, POSTGREST_SECRET)
+    await standin.start()
+    try:
+        yield standin
+    finally:
+        await standin.stop()

@@ -127,10 +127,12 @@ class OutboxRelay:
                 await self.store.disarm_doorbell()
                 return
         self.idle.set()
-        await self.doorbell.wait(self.poll_interval)
+        rang = await self.doorbell.wait(self.poll_interval)
         self.idle.clear()
         if self.doorbell.needs_arming:
-            await self.drain()
+            found = await self.drain()
+            if found and not rang:  # their writers saw the bell armed: a ring went missing
+                self.doorbell.unannounced(found)
             await self.store.disarm_doorbell()
 
     async def drain(self) -> int:

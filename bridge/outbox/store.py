@@ -4,6 +4,7 @@ owns the pool); and `to_change`, which reads one outbox row."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 import asyncpg
@@ -23,6 +24,10 @@ def to_change(row: asyncpg.Record) -> Change:
         payload=jsoncodec.loads(payload) if isinstance(payload, str) else payload,
         created_at=row["created_at"].isoformat(),
     )
+
+
+PRUNE_BATCH = 1000  # rows per pruning transaction
+PRUNE_PAUSE = 0.05  # seconds between them
 
 
 @dataclass(frozen=True)
@@ -104,13 +109,26 @@ class OutboxQueries:
     async def latest_change_id(self) -> int:
         return int(await self.pool.fetchval("select coalesce(max(id), 0) from bridge.outbox"))
 
-    async def prune_outbox(self, retention_hours: float) -> int:
-        status = await self.pool.execute(
-            "delete from bridge.outbox"
-            " where created_at < now() - make_interval(secs => $1) and bridge.is_relayed(xid)",
-            retention_hours * 3600,
-        )
-        return int(status.split()[-1])
+    async def prune_outbox(
+        self, retention_hours: float, batch: int = PRUNE_BATCH, pause: float = PRUNE_PAUSE
+    ) -> int:
+        """Deletes relayed rows older than the retention in batches of
+        `batch`, `pause` s apart: many small transactions instead of one
+        that every logical decoder (Realtime's among them) must swallow whole."""
+        total = 0
+        while True:
+            status = await self.pool.execute(
+                "delete from bridge.outbox where id in (select id from bridge.outbox"
+                " where created_at < now() - make_interval(secs => $1)"
+                " and bridge.is_relayed(xid) order by id limit $2)",
+                retention_hours * 3600,
+                batch,
+            )
+            deleted = int(status.split()[-1])
+            total += deleted
+            if deleted < batch:
+                return total
+            await asyncio.sleep(pause)
 
     async def arm_doorbell(self) -> None:
         """Asks writers to NOTIFY; returns once every writer that saw the bell

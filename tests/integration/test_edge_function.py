@@ -25,13 +25,12 @@ from bridge.auth import mint_token
 from bridge.embedded import free_port
 from tests.conftest import REPO
 from tests.support.demo import AVA, BID_CONVERSATION, CAMPAIGN_CONVERSATION, LEO, MIA
-from tests.support.postgrest_standin import PostgrestStandIn
+from tests.support.postgrest_standin import SECRET, PostgrestStandIn
 
 FUNCTION_DIR = REPO / "supabase" / "functions" / "flow-action"
 DENO = REPO / "tests" / "deno" / "node_modules" / ".bin" / "deno"
 # Deno's module cache (npm packages for the function's npm: imports).
 DENO_DIR = REPO / ".cache" / "deno"
-SECRET = "edge-function-test-secret-at-least-32-characters"
 
 
 def deno_env() -> dict[str, str]:
@@ -81,16 +80,6 @@ async def checked_function(function_copy: Path) -> Path:
 async def test_deno_check_passes(checked_function: Path) -> None:
     """The function type-checks against the supabase-js it imports."""
     assert (checked_function / "index.ts").exists()
-
-
-@pytest.fixture
-async def postgrest(db_dsn: str) -> AsyncIterator[PostgrestStandIn]:
-    standin = PostgrestStandIn(db_dsn, SECRET)
-    await standin.start()
-    try:
-        yield standin
-    finally:
-        await standin.stop()
 
 
 @pytest.fixture

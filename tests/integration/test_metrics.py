@@ -119,6 +119,7 @@ async def test_figures_move_when_traffic_flows(pushing: Harness, fcm: FcmStandIn
     assert value(after, "bridge_pushes_queued_total") >= 1  # the /healthz counters too
     assert value(after, "bridge_database_up") == 1
     assert value(after, "bridge_doorbell_up", kind="listen") == 1
+    assert value(after, "bridge_doorbell_state", kind="listen", state="listening") == 1
     assert value(after, "bridge_relay_lease_held") == 1
     assert value(after, "bridge_db_pool_max_connections") == pushing.app.settings.database.pool_size
     assert has(after, "bridge_db_pool_connections", state="in_use")

@@ -4,6 +4,8 @@ and a second run (a restarted bridge) is a no-op."""
 
 from __future__ import annotations
 
+import hashlib
+
 import asyncpg
 import pytest
 
@@ -46,6 +48,12 @@ async def test_migrations_apply_on_an_empty_database_and_rerun_as_a_no_op(
         )
         assert dict(again) == dict(counts)
         assert counts["users"] == 3
+        # The seed is recorded as the CLI records it, so neither loads it twice.
+        seeds = await conn.fetch("select path, hash from supabase_migrations.seed_files")
+        body = (SUPABASE_DIR / "seed.sql").read_bytes()
+        assert [tuple(r) for r in seeds] == [
+            ("supabase/seed.sql", hashlib.sha256(body).hexdigest())
+        ]
     finally:
         await conn.close()
 
@@ -68,17 +76,18 @@ async def test_every_public_table_has_row_level_security(
         await conn.close()
 
 
-async def test_outbox_is_published_for_supabase_realtime(
+async def test_outbox_is_not_published_for_supabase_realtime(
     pg_cluster: EmbeddedPostgres, template_db: str
 ) -> None:
-    """The Realtime doorbell can subscribe to outbox inserts."""
+    """The outbox's inserts and prunes stay out of Realtime's replication
+    poller: the Realtime doorbell rings through Broadcast from Database."""
     conn = await asyncpg.connect(pg_cluster.dsn_for(template_db))
     try:
         tables = await conn.fetch(
             "select schemaname || '.' || tablename as t from pg_publication_tables"
             " where pubname = 'supabase_realtime'"
         )
-        assert [r["t"] for r in tables] == ["bridge.outbox"]
+        assert [r["t"] for r in tables] == []
     finally:
         await conn.close()
 

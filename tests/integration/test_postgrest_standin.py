@@ -6,28 +6,14 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import jwt
-import pytest
 
 from bridge.auth import mint_token
 from tests.support.demo import AVA, BID_CONVERSATION, LEO
-from tests.support.postgrest_standin import PostgrestStandIn, status_for_sqlstate
-
-SECRET = "postgrest-standin-secret-at-least-32-characters"
-
-
-@pytest.fixture
-async def postgrest(db_dsn: str) -> AsyncIterator[PostgrestStandIn]:
-    standin = PostgrestStandIn(db_dsn, SECRET)
-    await standin.start()
-    try:
-        yield standin
-    finally:
-        await standin.stop()
+from tests.support.postgrest_standin import SECRET, PostgrestStandIn, status_for_sqlstate
 
 
 async def rpc(

@@ -36,6 +36,8 @@ import jwt
 from aiohttp import web
 
 CLOCK_SKEW = 30  # seconds, as PostgREST allows
+# The project JWT secret the tests sign with when they stand for PostgREST.
+SECRET = "postgrest-standin-secret-at-least-32-characters"
 
 
 # Not frozen: Python sets __traceback__ on an exception it raises.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class Doorbell(Protocol):
@@ -20,6 +20,19 @@ class Doorbell(Protocol):
 
     async def wait(self, timeout: float) -> bool:
         """Waits up to `timeout` s for a ring; returns whether it rang."""
+        ...
+
+    def unannounced(self, rows: int) -> None:
+        """The relay woke without a ring and found `rows` changes a ring
+        should have announced (the bell was armed): a missed ring."""
+        ...
+
+    def status(self) -> dict[str, Any]:
+        """What /healthz shows about the doorbell."""
+        ...
+
+    def health_problem(self) -> str | None:
+        """A problem line for /healthz, or None."""
         ...
 
     async def stop(self) -> None: ...
@@ -50,10 +63,21 @@ class SupervisedDoorbell:
 
     needs_arming = False
     task_name = "doorbell"
+    kind = "doorbell"
 
     def __init__(self) -> None:
         self._bell = Bell()
         self._task: asyncio.Task[None] | None = None
+        self.state = "starting"
+
+    def unannounced(self, rows: int) -> None:
+        return None
+
+    def status(self) -> dict[str, Any]:
+        return {"kind": self.kind, "state": self.state}
+
+    def health_problem(self) -> str | None:
+        return None
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._supervise(), name=self.task_name)
@@ -87,6 +111,15 @@ class PollDoorbell:
 
     def ring(self) -> None:
         self._bell.ring()
+
+    def unannounced(self, rows: int) -> None:
+        return None
+
+    def status(self) -> dict[str, Any]:
+        return {"kind": "poll", "state": "polling"}
+
+    def health_problem(self) -> str | None:
+        return None
 
     async def wait(self, timeout: float) -> bool:
         return await self._bell.wait(timeout)

@@ -1,14 +1,25 @@
-"""Which doorbell the relay listens to, and the Realtime one's tokens."""
+"""Which doorbell the relay listens to, and the Realtime one's keys. The
+`realtime` client is imported only when its doorbell is chosen: a release of
+it that breaks cannot take down a bridge that rings through LISTEN."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
+
+import jwt
 
 from bridge.auth import mint_token
 from bridge.config import Settings
-from bridge.outbox.doorbells.realtime import RealtimeDoorbell
+from bridge.metrics import Metrics
+
+if TYPE_CHECKING:
+    from bridge.outbox.doorbells.realtime import RealtimeDoorbell
 
 SUPABASE_POOLER_PORT = 6543  # Supavisor's transaction mode: no LISTEN there
+SECRET_KEY_PREFIX = "sb_secret_"
+PUBLISHABLE_KEY_PREFIX = "sb_publishable_"
+REALTIME_TOKEN_TTL = 3600
 
 
 def doorbell_choice(settings: Settings) -> str:
@@ -23,14 +34,60 @@ def doorbell_choice(settings: Settings) -> str:
     return "listen"
 
 
-REALTIME_TOKEN_TTL = 3600
-
-
-def realtime_doorbell(settings: Settings) -> RealtimeDoorbell:
-    """Connects with the service role key. With the project's JWT secret the
-    channel gets its own short-lived service-role tokens, refreshed at half
-    their life, so it never runs on an expired token."""
+def realtime_key_problem(settings: Settings) -> str | None:
+    """Why the configured keys cannot open the doorbell's private channel
+    (pure; None: they can, as far as can be told without asking Realtime).
+    Works: a secret API key (`sb_secret_...`; the project may have revoked
+    the legacy JWT secret), or the legacy service-role JWT, with or without
+    the legacy JWT secret that signed it."""
+    key = settings.supabase.service_role_key
+    name = "supabase.service_role_key (SUPABASE_SERVICE_ROLE_KEY)"
+    if not key:
+        return f"the Realtime doorbell needs {name}: a secret API key (sb_secret_...)"
+    if key.startswith(SECRET_KEY_PREFIX):
+        return None
+    if key.startswith(PUBLISHABLE_KEY_PREFIX):
+        return (
+            f"{name} is a publishable key (sb_publishable_...): the Realtime doorbell joins a"
+            " private channel only the service role may read; use a secret key (sb_secret_...)"
+        )
+    try:
+        claims = jwt.decode(key, options={"verify_signature": False})
+        header = jwt.get_unverified_header(key)
+    except jwt.PyJWTError:
+        return f"{name} is neither a secret API key (sb_secret_...) nor a JWT"
+    if claims.get("role") != "service_role":
+        return (
+            f"{name} is a JWT for role {claims.get('role')!r}, not service_role: the Realtime"
+            " doorbell's private channel is readable by the service role only"
+        )
     secret = settings.supabase.jwt_secret
+    if secret and header.get("alg") == "HS256":
+        try:
+            jwt.decode(key, secret, algorithms=["HS256"], options={"verify_aud": False})
+        except jwt.InvalidSignatureError:
+            return (
+                f"{name} was not signed with supabase.jwt_secret (SUPABASE_JWT_SECRET): one of"
+                " them belongs to another project, or the secret was rotated"
+            )
+        except jwt.PyJWTError:
+            pass  # expiry and the like: Realtime has the last word
+    return None
+
+
+def realtime_doorbell(
+    settings: Settings, *, metrics: Metrics | None = None, dsn: str | None = None
+) -> RealtimeDoorbell:
+    """A secret API key is all the channel needs: Realtime runs the channel
+    on the service-role token the key stands for (nothing to mint or
+    refresh; asymmetric signing keys are the project's business). With a
+    legacy service-role JWT and the legacy JWT secret, the channel gets its
+    own short-lived tokens, refreshed at half their life."""
+    from bridge.outbox.doorbells.realtime import RealtimeDoorbell
+
+    key = settings.supabase.service_role_key
+    secret = settings.supabase.jwt_secret
+    mint = bool(secret) and not key.startswith(SECRET_KEY_PREFIX)
 
     def service_token() -> str:
         return mint_token(
@@ -39,7 +96,9 @@ def realtime_doorbell(settings: Settings) -> RealtimeDoorbell:
 
     return RealtimeDoorbell(
         settings.supabase.url,
-        settings.supabase.service_role_key,
-        access_token=service_token if secret else None,
-        refresh_every=REALTIME_TOKEN_TTL / 2 if secret else None,
+        key,
+        access_token=service_token if mint else None,
+        refresh_every=REALTIME_TOKEN_TTL / 2 if mint else None,
+        metrics=metrics,
+        dsn=dsn,
     )

@@ -23,6 +23,7 @@ MAX_BACKOFF = 30.0
 class ListenDoorbell(SupervisedDoorbell):
     needs_arming = True
     task_name = "listen-doorbell"
+    kind = "listen"
 
     def __init__(self, dsn: str, health: DatabaseHealth | None = None) -> None:
         super().__init__()
@@ -45,7 +46,12 @@ class ListenDoorbell(SupervisedDoorbell):
                 lost = asyncio.Event()
                 conn.add_termination_listener(lambda _c, lost=lost: lost.set())
                 await conn.add_listener(CHANNEL, self._on_notify)
+                # Armed writers NOTIFY (not realtime.send) from now on.
+                await conn.execute(
+                    "update bridge.doorbell set via = 'listen' where via is distinct from 'listen'"
+                )
                 self.connected.set()
+                self.state = "listening"
                 backoff = 0.5
                 log.info("listening for outbox doorbell")
                 # A ring may have been missed while we were away.
@@ -62,6 +68,7 @@ class ListenDoorbell(SupervisedDoorbell):
                 log.warning("doorbell connection failed", extra={"error": repr(exc)})
             finally:
                 self.connected.clear()
+                self.state = "down"
                 if conn is not None and not conn.is_closed():
                     with contextlib.suppress(Exception):
                         await conn.close()
