@@ -13,11 +13,13 @@ from bridge.migrate import prepare_database
 REPO = Path(__file__).resolve().parent.parent
 
 
-async def populate_pairs(dsn: str, pairs: int, label: str) -> list[tuple[str, str, str]]:
-    """The schema, the demo seed, and `pairs` brand owner / influencer pairs
-    named `<label> n`, each with a direct conversation; returns
-    (conversation, brand owner, influencer)."""
-    await prepare_database(dsn, REPO / "supabase", bootstrap=True, seed=True)
+async def populate_pairs(
+    dsn: str, pairs: int, label: str, checkout: Path = REPO
+) -> list[tuple[str, str, str]]:
+    """The schema (of `checkout`), the demo seed, and `pairs` brand owner /
+    influencer pairs named `<label> n`, each with a direct conversation;
+    returns (conversation, brand owner, influencer)."""
+    await prepare_database(dsn, checkout / "supabase", bootstrap=True, seed=True)
     conn = await asyncpg.connect(dsn)
     try:
         await conn.execute(

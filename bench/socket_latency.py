@@ -22,7 +22,7 @@ replication poller, 100-500 ms cadence).
 
 Usage: python bench/socket_latency.py [--sockets 5000] [--rate 1000]
        [--seconds 20] [--fanout direct|stock] [--doorbell listen|realtime]
-       [--instances 1|2]
+       [--instances 1|2] [--daemon-from CHECKOUT]
        python bench/socket_latency.py --ring-latency 60
 """
 
@@ -155,7 +155,8 @@ async def writer(
 
 
 async def run(args: argparse.Namespace, pg: EmbeddedPostgres, tmp: Path) -> None:
-    conversations = await populate_pairs(pg.dsn, args.sockets // 2, "Load")
+    checkout = args.daemon_from or REPO
+    conversations = await populate_pairs(pg.dsn, args.sockets // 2, "Load", checkout)
     env = {"BRIDGE_SERVER_FANOUT": args.fanout}
     redis = None
     if args.instances > 1:
@@ -173,7 +174,7 @@ async def run(args: argparse.Namespace, pg: EmbeddedPostgres, tmp: Path) -> None
             "SUPABASE_SERVICE_ROLE_KEY": mint_token(SECRET, SERVICE, 86400, role="service_role"),
         }
     ports = [free_port() for _ in range(args.instances)]
-    daemons = [await start_daemon(pg.dsn, port, SECRET, env) for port in ports]
+    daemons = [await start_daemon(pg.dsn, port, SECRET, env, checkout) for port in ports]
     stats = Stats()
     stop = asyncio.Event()
     urls = [f"http://127.0.0.1:{port}" for port in ports]
@@ -346,6 +347,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--fanout", choices=("direct", "stock"), default="direct")
     parser.add_argument("--instances", type=int, choices=(1, 2), default=1)
+    parser.add_argument(
+        "--daemon-from",
+        type=lambda p: Path(p).resolve(),
+        help="a checkout whose daemon and schema to run (an older commit, to compare designs)",
+    )
     parser.add_argument("--doorbell", choices=("listen", "realtime"), default="listen")
     parser.add_argument("--ring-latency", type=int, default=0)
     args = parser.parse_args()

@@ -276,17 +276,22 @@ async def run_seed_client(script: str, url: str, config: dict[str, Any], timeout
 
 
 async def start_daemon(
-    dsn: str, port: int, secret: str = SECRET, env: dict[str, str] | None = None
+    dsn: str,
+    port: int,
+    secret: str = SECRET,
+    env: dict[str, str] | None = None,
+    checkout: Path = REPO,
 ) -> asyncio.subprocess.Process:
     """`bridge run` as its own process on `dsn` and 127.0.0.1:`port`, with
-    extra environment; returns once /healthz answers."""
+    extra environment; returns once /healthz answers. `checkout` runs the
+    daemon of another working tree (benches compare designs with it)."""
     full_env = {
         **os.environ,
         "DATABASE_URL": dsn,
         "SUPABASE_JWT_SECRET": secret,
         "SOCKET_PORT": str(port),
         "BRIDGE_SERVER_HOST": "127.0.0.1",
-        "BRIDGE_CONFIG": str(REPO / "config.toml"),
+        "BRIDGE_CONFIG": str(checkout / "config.toml"),
         **(env or {}),
     }
     proc = await asyncio.create_subprocess_exec(
@@ -297,7 +302,7 @@ async def start_daemon(
         "ERROR",
         "run",
         env=full_env,
-        cwd=REPO,
+        cwd=checkout,
         stdout=asyncio.subprocess.DEVNULL,
     )
     async with aiohttp.ClientSession() as session:
