@@ -18,16 +18,6 @@ import socketio
 from bridge.config import Settings
 from bridge.db import acting_as, user_claims
 from bridge.server import CLIENT_EVENTS
-from tests.documents import (
-    ack_validator,
-    asyncapi,
-    event_validator,
-    openapi,
-    openapi_operations,
-    openapi_validator,
-    problems,
-    server_events,
-)
 from tests.support.demo import (
     AVA,
     BID,
@@ -36,6 +26,16 @@ from tests.support.demo import (
     CAMPAIGN_SUMMER,
     LEO,
     MIA,
+)
+from tests.support.documents import (
+    ack_validator,
+    asyncapi,
+    event_validator,
+    openapi,
+    openapi_operations,
+    openapi_validator,
+    problems,
+    server_events,
 )
 from tests.support.harness import Client, Harness, running, settings_for, token
 

@@ -17,7 +17,7 @@ from openapi_spec_validator import validate as validate_openapi
 
 from bridge.server import CLIENT_EVENTS
 from bridge.translate import translate
-from tests.documents import (
+from tests.support.documents import (
     ASYNCAPI_SPEC,
     REPO,
     asyncapi,
