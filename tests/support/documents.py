@@ -16,7 +16,7 @@ import yaml
 from referencing import Registry
 from referencing.jsonschema import DRAFT7, DRAFT202012
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 OPENAPI = REPO / "bridge" / "openapi.json"
 ASYNCAPI = REPO / "docs" / "asyncapi.yaml"
 ASYNCAPI_SPEC = REPO / "tests/js/node_modules/@asyncapi/specs/schemas/3.0.0-without-$id.json"
