@@ -106,8 +106,9 @@ begin
         using errcode = '23514', hint = 'not_editable';
     end if;
     if now() > old.created_at + public.message_edit_window() then
-      raise exception 'the time to % this message is over (% after sending)',
-        case when _unsend then 'unsend' else 'edit' end, public.message_edit_window()
+      raise exception 'the time to % this message is over (% min after sending)',
+        case when _unsend then 'unsend' else 'edit' end,
+        trim_scale(round(extract(epoch from public.message_edit_window()) / 60, 2))
         using errcode = '23514', hint = 'edit_window_closed';
     end if;
   elsif old.deleted_at is not null then
