@@ -122,13 +122,14 @@ class LifecycleQueries:
             if m.get("sender_id") != user_id
             and not m.get("delivered_at")
             and not m.get("deleted_at")
+            and not m.get("is_read")
         ]
         if not ids:
             return 0
         status = await conn.execute(
             "update public.messages set delivered_at = now()"
             " where id = any($1::uuid[]) and sender_id <> auth.uid()"
-            " and delivered_at is null and deleted_at is null",
+            " and delivered_at is null and deleted_at is null and not is_read",
             ids,
         )
         return int(status.rsplit(" ", 1)[-1])

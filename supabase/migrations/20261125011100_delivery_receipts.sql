@@ -11,6 +11,9 @@ alter table public.messages add column delivered_at timestamptz;
 comment on column public.messages.delivered_at is
   'When the receiver''s device first had the message; null until then.';
 
+-- Messages read before receipts existed were delivered when they were read.
+update public.messages set delivered_at = read_at where is_read and delivered_at is null;
+
 -- Receivers set it (through their policy "Receivers can mark messages
 -- read"), with supabase-js or public.mark_messages_delivered.
 grant update (delivered_at) on public.messages to authenticated;

@@ -68,10 +68,10 @@ def same_slot(first: dict[str, Any], second: dict[str, Any]) -> bool:
 async def test_a_shown_push_is_replaced_when_its_message_is_unsent(
     db_dsn: str, db: asyncpg.Connection, fcm: FcmStandIn, tmp_path: Path
 ) -> None:
-    """Ava's message (the only one Leo has not read there) reaches his phone;
-    she unsends it: his phone gets a
-    push in the same slot saying it was unsent, typed message_deleted with
-    the unsent id, and the badge is his unread total without it."""
+    """Ava's message (the only one Leo has not read there) reaches his
+    phone; she unsends it: his phone gets a push in the same slot saying it
+    was unsent, typed message_deleted with the unsent id, and the badge is
+    his unread total without it."""
     async with running(push_settings(db_dsn, fcm, tmp_path)) as bridge:
         await register(bridge, LEO, "leo-phone")
         status, _ = await bridge.request(
