@@ -71,8 +71,9 @@ grant update (content, deleted_at) on public.messages to authenticated;
 
 -- Before update: who may change what, and when. Security invoker on purpose:
 -- `current_user` is then the role of the statement, so clients
--- (authenticated, anon) are held to the rules while the service role and the
--- owner (moderation, maintenance) are not. Refusals carry a machine-readable
+-- (authenticated, anon) are held to the rules (sender only, window, no
+-- system messages) while the service role and the owner (moderation,
+-- maintenance) may unsend anything; a tombstone stays one for everybody. Refusals carry a machine-readable
 -- code in HINT (`forbidden`, `not_editable`, `edit_window_closed`), which
 -- PostgREST passes on to supabase-js and the bridge maps to its error codes.
 create function public.messages_guard_update() returns trigger
@@ -84,23 +85,29 @@ declare
                    or new.media_url is distinct from old.media_url;
   _unsend boolean := new.deleted_at is distinct from old.deleted_at;
 begin
-  if not _client then
-    return new;
+  if (_edit or _unsend) and _client and _uid is distinct from old.sender_id then
+    raise exception 'only the sender can % a message',
+      case when _unsend then 'unsend' else 'edit' end
+      using errcode = '42501', hint = 'forbidden';
   end if;
-  if _edit or _unsend then
-    if _uid is distinct from old.sender_id then
-      raise exception 'only the sender can % a message',
-        case when _unsend then 'unsend' else 'edit' end
-        using errcode = '42501', hint = 'forbidden';
-    end if;
-    if old.deleted_at is not null then
-      -- Unsending again is a no-op; a tombstone is never edited or restored.
+  if old.deleted_at is not null then
+    if _edit or _unsend then
+      -- Unsending again changes nothing (the row is skipped); a tombstone is
+      -- never edited or restored, by anyone.
       if new.deleted_at is not null and new.content in (old.content, '')
          and new.media_url is not distinct from old.media_url then
-        return old;
+        return null;
       end if;
       raise exception 'the message was unsent' using errcode = '23514', hint = 'not_editable';
     end if;
+    -- A tombstone's read and delivery state are frozen for clients: the row
+    -- is skipped, as rows a statement may not change are.
+    if _client then
+      return null;
+    end if;
+    return new;
+  end if;
+  if (_edit or _unsend) and _client then
     if old.message_type = 'system' then
       raise exception 'system and flow messages cannot be edited or unsent'
         using errcode = '23514', hint = 'not_editable';
@@ -111,9 +118,6 @@ begin
         trim_scale(round(extract(epoch from public.message_edit_window()) / 60, 2))
         using errcode = '23514', hint = 'edit_window_closed';
     end if;
-  elsif old.deleted_at is not null then
-    -- A tombstone's read and delivery state are frozen too.
-    return old;
   end if;
   if _unsend then
     new.deleted_at := now();
@@ -123,8 +127,12 @@ begin
   elsif _edit then
     new.edited_at := now();
   end if;
-  -- Only the receiver's mark counts: the sender's own rows stay as they were.
-  if new.is_read and not old.is_read and _uid = old.sender_id then
+  -- Only the receiver's mark counts: the sender's own rows are skipped, as
+  -- they were before senders could update them at all.
+  if _client and new.is_read and not old.is_read and _uid = old.sender_id then
+    if not (_edit or _unsend) then
+      return null;
+    end if;
     new.is_read := false;
     new.read_at := old.read_at;
   end if;
@@ -241,6 +249,12 @@ declare
 begin
   update public.messages set deleted_at = now() where id = p_message_id returning * into _m;
   if not found then
+    -- Unsent before (the trigger skipped the row): the tombstone, if it is
+    -- the caller's.
+    select * into _m from public.messages
+    where id = p_message_id and deleted_at is not null and sender_id = auth.uid();
+  end if;
+  if _m.id is null then
     raise exception 'message not found' using errcode = 'P0002', hint = 'not_found';
   end if;
   return _m;
