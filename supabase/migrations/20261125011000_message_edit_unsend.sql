@@ -127,13 +127,13 @@ begin
   elsif _edit then
     new.edited_at := now();
   end if;
-  -- Only the receiver's mark counts: the sender's own rows are skipped, as
-  -- they were before senders could update them at all.
-  if _client and new.is_read and not old.is_read and _uid = old.sender_id then
+  -- Senders edit and unsend; anything else they try on their own rows (a
+  -- read mark, a delivery) is skipped, as before they could update them.
+  if _client and _uid = old.sender_id then
     if not (_edit or _unsend) then
       return null;
     end if;
-    new.is_read := false;
+    new.is_read := old.is_read;
     new.read_at := old.read_at;
   end if;
   return new;
@@ -233,6 +233,22 @@ language plpgsql security invoker set search_path = '' as $$
 declare
   _m public.messages;
 begin
+  select * into _m from public.messages where id = p_message_id;
+  if found and _m.content = p_content then
+    -- The same text: nothing to write (the trigger would skip the row), but
+    -- the same answer as for a change.
+    if _m.sender_id is distinct from auth.uid() then
+      raise exception 'only the sender can edit a message' using errcode = '42501', hint = 'forbidden';
+    end if;
+    if _m.deleted_at is not null or _m.message_type = 'system' then
+      raise exception 'this message cannot be edited' using errcode = '23514', hint = 'not_editable';
+    end if;
+    if now() > _m.created_at + public.message_edit_window() then
+      raise exception 'the time to edit this message is over' using errcode = '23514',
+        hint = 'edit_window_closed';
+    end if;
+    return _m;
+  end if;
   update public.messages set content = p_content where id = p_message_id returning * into _m;
   if not found then
     raise exception 'message not found' using errcode = 'P0002', hint = 'not_found';
