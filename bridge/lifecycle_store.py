@@ -20,7 +20,7 @@ import asyncpg
 from bridge.db import Connection
 from bridge.errors import StoreError
 
-# HINT of a refusal -> (message prefix, HTTP status)
+# The HINT of a refusal (the code clients see) -> its HTTP status
 _HINTED: dict[str, int] = {
     "forbidden": 403,
     "not_found": 404,
