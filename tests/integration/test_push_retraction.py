@@ -95,6 +95,10 @@ async def test_a_shown_push_is_replaced_when_its_message_is_unsent(
     assert replacement["android"]["notification"]["notification_count"] == badge
     assert replacement["apns"]["payload"]["aps"]["badge"] == badge
     assert shown["android"]["notification"]["notification_count"] == badge + 1
+    # The replacement does not ring again.
+    assert shown["apns"]["payload"]["aps"]["sound"] == "default"
+    assert "sound" not in replacement["apns"]["payload"]["aps"]
+    assert (shown["android"]["priority"], replacement["android"]["priority"]) == ("high", "normal")
 
 
 async def test_the_replacement_shows_the_message_still_unread(
