@@ -116,6 +116,7 @@ class BridgeApp:
             dsn, min_size=2, max_size=s.database.pool_size, reset=keep_session
         )
         store = Store(self.pool, PermissionWatch(self.metrics))
+        await store.apply_edit_window(s.server.edit_window)  # enforced in SQL
         verifier = TokenVerifier(s.jwt_secret, jwks_url(s))
         presence = Presence(
             grace=s.presence.offline_grace,
@@ -298,7 +299,11 @@ class BridgeApp:
 
         async def enqueue(conn: Connection, change: Change, intents: Sequence[PushIntent]) -> None:
             for intent in intents:
-                if await registry.is_viewing(intent.user_id, intent.conversation_id):
+                # A retraction goes anyway: a push shown earlier may need replacing.
+                viewing = intent.kind != "retract" and await registry.is_viewing(
+                    intent.user_id, intent.conversation_id
+                )
+                if viewing:
                     metrics.inc("pushes_suppressed")
                     continue
                 await PushQueue.enqueue(conn, intent, change.id, cooldown)

@@ -53,6 +53,11 @@ class ServerSettings:
         " and the demo page",
     )
     max_message_chars: int = setting(4000, "longest message text accepted")
+    edit_window: float = setting(
+        900.0,
+        "seconds after sending during which the sender may edit or unsend a message (0: never);"
+        " written to the database on start, where RLS and triggers enforce it for every client",
+    )
     fanout: str = setting(
         "direct",
         "`direct`: one write per recipient without a task each; `stock`: python-socketio's"

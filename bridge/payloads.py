@@ -157,6 +157,68 @@ def mark_seen(payload: Any, user_id: str) -> MarkSeen:
 
 
 @dataclass(frozen=True)
+class MessageRef:
+    """A message of the user's own (edit, unsend); `conversation_id` if the
+    client named it (then it must match)."""
+
+    message_id: str
+    conversation_id: str | None
+
+
+def message_ref(payload: Any, message_id: str | None = None) -> MessageRef:
+    """A bare message id, or `{ messageId, conversationId? }`; REST passes
+    the id from its path."""
+    if message_id is None:
+        message_id = id_payload(payload, "messageId", "message_id", field="messageId")
+        assert message_id is not None
+    conversation_id = None
+    if isinstance(payload, dict):
+        conversation_id = id_payload(
+            payload, "conversationId", "conversation_id", field="conversationId", required=False
+        )
+    return MessageRef(message_id, conversation_id)
+
+
+def edited_text(payload: Any, max_chars: int) -> str:
+    """The new text of an edit: `message` (or `content`), not blank."""
+    body = _object(payload)
+    content = _get(body, "message", "content")
+    if content is None:
+        raise PayloadError("missing_field", "message is required", "message")
+    content = text(content, "message", max_chars)
+    if not content.strip():
+        raise PayloadError(
+            "missing_field", "message must not be empty (unsend the message instead)", "message"
+        )
+    return content
+
+
+MAX_DELIVERED_IDS = 100
+
+
+def delivered_ids(payload: Any) -> list[str]:
+    """`message_delivered`: `{ messageIds: [...] }`, `{ messageId }`, a bare
+    id or a list of ids; at most MAX_DELIVERED_IDS, duplicates dropped."""
+    raw: Any = payload
+    if isinstance(payload, dict):
+        raw = _get(payload, "messageIds", "message_ids")
+        if raw is None:
+            single = id_payload(payload, "messageId", "message_id", field="messageIds")
+            return [single] if single is not None else []
+    if isinstance(raw, str):
+        return [as_uuid(raw, "messageIds")]
+    if not isinstance(raw, list) or not raw:
+        raise PayloadError(
+            "invalid_field", "messageIds must be a list of message ids", "messageIds"
+        )
+    if len(raw) > MAX_DELIVERED_IDS:
+        raise PayloadError(
+            "too_long", f"messageIds holds at most {MAX_DELIVERED_IDS} ids", "messageIds"
+        )
+    return list(dict.fromkeys(as_uuid(value, "messageIds") for value in raw))
+
+
+@dataclass(frozen=True)
 class Typing:
     conversation_id: str
 

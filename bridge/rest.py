@@ -160,6 +160,9 @@ class RestApi:
             web.get("/api/conversations", self.conversations),
             web.get("/api/conversations/{id}/messages", self.messages),
             web.post("/api/messages/mark-seen", self.mark_seen),
+            web.post("/api/messages/delivered", self.delivered),
+            web.patch("/api/messages/{id}", self.edit_message),
+            web.delete("/api/messages/{id}", self.unsend_message),
             web.post("/api/fcm-tokens", self.register_token),
             web.delete("/api/fcm-tokens/{token}", self.remove_token),
             web.get("/api/openapi.json", self.openapi),
@@ -257,6 +260,26 @@ class RestApi:
         req = payloads.mark_seen(await json_body(request), user_id)
         conversation_id, marked = await self.store.mark_seen(user_id, req)
         return web.json_response({"ok": True, "conversation_id": conversation_id, "marked": marked})
+
+    async def edit_message(self, request: web.Request) -> web.Response:
+        message_id = payloads.as_uuid(request.match_info["id"], "id")
+        body = await json_body(request)
+        ref = payloads.message_ref(body, message_id)
+        content = payloads.edited_text(body, self.max_message_chars)
+        message = await self.store.edit_message(
+            request[IDENTITY].user_id, message_id, content, ref.conversation_id
+        )
+        return web.json_response({"message": public_message(message)})
+
+    async def unsend_message(self, request: web.Request) -> web.Response:
+        message_id = payloads.as_uuid(request.match_info["id"], "id")
+        message = await self.store.unsend_message(request[IDENTITY].user_id, message_id)
+        return web.json_response({"message": public_message(message)})
+
+    async def delivered(self, request: web.Request) -> web.Response:
+        ids = payloads.delivered_ids(await json_body(request))
+        delivered = await self.store.mark_delivered(request[IDENTITY].user_id, ids)
+        return web.json_response({"ok": True, "delivered": delivered})
 
     async def register_token(self, request: web.Request) -> web.Response:
         body = await json_body(request)

@@ -47,6 +47,9 @@ CLIENT_EVENTS = (
     "user_status",
     "refresh_token",
     "sync",
+    "edit_message",
+    "unsend_message",
+    "message_delivered",
 )
 
 
@@ -353,6 +356,31 @@ class SocketGateway:
         req = payloads.mark_seen(data, session.user_id)
         conversation_id, marked = await self.store.mark_seen(session.user_id, req)
         return {"ok": True, "conversationId": conversation_id, "marked": marked}
+
+    async def edit_message(self, session: SocketSession, data: Any) -> Ack:
+        """The sender's new text, within the edit window (enforced in SQL);
+        `message_updated` reaches everyone through the outbox."""
+        ref = payloads.message_ref(data)
+        content = payloads.edited_text(data, self.max_message_chars)
+        message = await self.store.edit_message(
+            session.user_id, ref.message_id, content, ref.conversation_id
+        )
+        return {"ok": True, "message": public_message(message)}
+
+    async def unsend_message(self, session: SocketSession, data: Any) -> Ack:
+        """Unsends the sender's message (a tombstone stays); again is a no-op."""
+        ref = payloads.message_ref(data)
+        message = await self.store.unsend_message(
+            session.user_id, ref.message_id, ref.conversation_id
+        )
+        return {"ok": True, "message": public_message(message)}
+
+    async def message_delivered(self, session: SocketSession, data: Any) -> Ack:
+        """The receiver's device has these messages (its ack of
+        `new_message`); the sender hears `message_delivered`."""
+        ids = payloads.delivered_ids(data)
+        delivered = await self.store.mark_delivered(session.user_id, ids)
+        return {"ok": True, "delivered": delivered}
 
     # -- ephemeral signals ------------------------------------------------------
 

@@ -19,6 +19,7 @@ from bridge.db import Connection, acting_as, user_claims
 from bridge.db_health import is_outage
 from bridge.errors import StoreError, unavailable
 from bridge.group_commit import GroupCommit
+from bridge.lifecycle_store import LifecycleQueries
 from bridge.outbox.store import OutboxQueries
 from bridge.payloads import MarkSeen, SendMessage
 from bridge.permissions import PermissionWatch, grant_problem
@@ -100,7 +101,7 @@ def _sent(req: SendMessage, result: dict[str, Any]) -> Sent:
     return message, bool(result["created"])
 
 
-class Store(OutboxQueries):
+class Store(OutboxQueries, LifecycleQueries):
     def __init__(self, pool: asyncpg.Pool, permissions: PermissionWatch | None = None) -> None:
         self.pool = pool
         self.permissions = permissions
@@ -284,7 +285,11 @@ class Store(OutboxQueries):
                 limit + 1,
                 0 if cursor is not None else (page - 1) * limit,
             )
-        messages = [_loads(r[0]) for r in rows[:limit]]
+            messages = [_loads(r[0]) for r in rows[:limit]]
+            # The receiver's device has them now: delivery receipts.
+            delivered = await self.fetched_by_receiver(conn, user_id, messages)
+        if delivered:
+            self._wrote()
         messages.reverse()
         return {
             "messages": messages,

@@ -49,7 +49,7 @@ class PushIntent:
     """A push notification due to one user because of one change."""
 
     user_id: str
-    kind: str  # "message" | "flow"
+    kind: str  # "message" | "flow" | "retract" (replaces a push about an unsent message)
     conversation_id: str
     title: str
     body: str
@@ -209,6 +209,103 @@ def _messages_read(change: Change, base: str) -> Translation:
     return Translation(tuple(emits))
 
 
+UNSENT_TEXT = "This message was unsent"
+
+
+def _message_changed(change: Change, base: str) -> Translation:
+    """message.updated / message.deleted: the message as it is now (a
+    tombstone once unsent) to the conversation room and both participants'
+    devices; their chat lists when it is the conversation's last message or
+    an unread one was unsent; then the receiver's lower unread count, and
+    the replacement of a push that showed the unsent message."""
+    p = change.payload
+    message, conversation = p["message"], p["conversation"]
+    cid, mid = str(conversation["id"]), str(message["id"])
+    sender_id = str(message["sender_id"])
+    receiver_id = other_participant(conversation, sender_id)
+    deleted = change.topic == "message.deleted"
+    event = "message_deleted" if deleted else "message_updated"
+    msg = public_message(message)
+    ts = message.get("deleted_at" if deleted else "edited_at") or change.created_at
+    everyone = (conversation_room(cid), *user_rooms(sender_id), *user_rooms(receiver_id))
+    emits = [Emit(event, everyone, {"conversation_id": cid, "message_id": mid, "message": msg})]
+    was_unread = bool(p.get("was_unread"))
+    is_last = str(conversation.get("last_message_id")) == mid
+    if is_last or was_unread:
+        for user in (sender_id, receiver_id):
+            emits.append(
+                Emit(
+                    "conversation_list_updated",
+                    user_rooms(user),
+                    {
+                        "conversation_id": cid,
+                        "action": event,
+                        "message": msg,
+                        "is_last_message": is_last,
+                        "timestamp": ts,
+                        "last_message_at": conversation.get("last_message_at"),
+                        "unread_count": unread_count_for(conversation, user),
+                    },
+                )
+            )
+    if not was_unread:
+        return Translation(tuple(emits))
+    emits.append(
+        Emit(
+            "unread_count_updated",
+            user_rooms(receiver_id),
+            {
+                "conversation_id": cid,
+                "unread_count": unread_count_for(conversation, receiver_id),
+                "action": "message_deleted",
+                "timestamp": ts,
+            },
+        )
+    )
+    # A push that showed it is replaced (same tag / collapse id) by the
+    # latest message still unread, or by a note that it was unsent; the
+    # badge is recounted when it is sent (bridge/push/queue.py: retract).
+    latest = p.get("latest_unread")
+    sender = public_user(p.get("sender"), base)
+    push = PushIntent(
+        user_id=receiver_id,
+        kind="retract",
+        conversation_id=cid,
+        title=(sender or {}).get("name") or "New message",
+        body=preview(latest) if latest else UNSENT_TEXT,
+        data={
+            "type": "new_message" if latest else "message_deleted",
+            "conversation_id": cid,
+            "message_id": str(latest["id"]) if latest else mid,
+            "sender_id": sender_id,
+            "flow_state": str(conversation.get("flow_state") or ""),
+            "unsent_message_id": mid,
+        },
+    )
+    return Translation(tuple(emits), (push,))
+
+
+def _messages_delivered(change: Change, base: str) -> Translation:
+    """The receiver's device has these messages: the sender's ticks."""
+    p = change.payload
+    cid = str(p["conversation_id"])
+    sender = str(p["sender_id"])
+    return Translation(
+        (
+            Emit(
+                "message_delivered",
+                (conversation_room(cid), *user_rooms(sender)),
+                {
+                    "conversationId": cid,
+                    "userId": str(p["receiver_id"]),
+                    "messageIds": [str(i) for i in p.get("message_ids") or []],
+                    "timestamp": p.get("delivered_at") or change.created_at,
+                },
+            ),
+        )
+    )
+
+
 def _conversation_created(change: Change, base: str) -> Translation:
     p = change.payload
     conversation = p["conversation"]
@@ -302,6 +399,9 @@ _HANDLERS = {
     "conversation.created": _conversation_created,
     "conversation.state_changed": _state_changed,
     "profile.updated": _profile_updated,
+    "message.updated": _message_changed,
+    "message.deleted": _message_changed,
+    "messages.delivered": _messages_delivered,
 }
 
 

@@ -81,6 +81,12 @@ def public_message(message: Json, sender: Json | None = None) -> Json:
         # The message's place in its conversation: the one order of live
         # events, history and the chat list.
         "seq": message.get("seq"),
+        # Its life after sending: the sender changed the text, unsent it (a
+        # tombstone: no content, no media), the receiver's device had it, saw it.
+        "edited_at": message.get("edited_at"),
+        "deleted_at": message.get("deleted_at"),
+        "delivered_at": message.get("delivered_at"),
+        "read_at": message.get("read_at"),
     }
     if sender is not None:
         out["sender"] = sender

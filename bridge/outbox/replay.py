@@ -4,6 +4,7 @@ the rooms it is in now."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import socketio
@@ -31,14 +32,32 @@ async def replay_missed(
         return {"ok": True, "resync": True, "replayed": 0, "lastEventId": latest}
     rooms = set(sio.rooms(sid))
     replayed = 0
-    for row in rows:
+    # Messages unsent later in the gap are replayed as their tombstones: an
+    # unsent text never reaches a device that had not seen it.
+    changes = [to_change(row) for row in rows]
+    tombstones = {
+        str(c.payload["message"]["id"]): c.payload["message"]
+        for c in changes
+        if c.topic == "message.deleted" and isinstance(c.payload.get("message"), dict)
+    }
+    fetched: list[dict[str, Any]] = []
+    for change in changes:
         try:
-            result = translate(to_change(row), storage_public_base)
-        except TranslationError:
+            message = change.payload.get("message")
+            if tombstones and isinstance(message, dict) and str(message["id"]) in tombstones:
+                change = replace(
+                    change, payload={**change.payload, "message": tombstones[str(message["id"])]}
+                )
+            result = translate(change, storage_public_base)
+        except (TranslationError, KeyError, TypeError):
             continue
         for emit in result.emits:
             if rooms.intersection(emit.rooms):
                 await sio.emit(emit.event, emit.payload, to=sid)
                 replayed += 1
+                if emit.event == "new_message":
+                    fetched.append(emit.payload["message"])
+    # The receiver's device has what was replayed to it: delivery receipts.
+    await store.delivered_by_sync(user_id, fetched)
     last = int(rows[-1]["id"]) if rows else max(last_event_id, 0)
     return {"ok": True, "resync": False, "replayed": replayed, "lastEventId": last}

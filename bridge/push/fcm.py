@@ -116,12 +116,15 @@ def build(message: PushMessage, device: Device) -> messaging.Message:
 
 def _message(message: PushMessage, device: Device, group: str) -> messaging.Message:
     collapse = collapse_id(group)
+    # Replacing a push about a message that was unsent: no sound on iOS, no
+    # heads-up on Android (web push does not alert for a replaced tag).
+    replacing = "unsent_message_id" in message.data
     return messaging.Message(
         token=device.token,
         notification=messaging.Notification(title=message.title, body=message.body),
         data=message.data,
         android=messaging.AndroidConfig(
-            priority="high",
+            priority="normal" if replacing else "high",
             notification=messaging.AndroidNotification(
                 tag=group, notification_count=message.badge, channel_id="chat"
             ),
@@ -129,7 +132,9 @@ def _message(message: PushMessage, device: Device, group: str) -> messaging.Mess
         apns=messaging.APNSConfig(
             headers={"apns-collapse-id": collapse},
             payload=messaging.APNSPayload(
-                aps=messaging.Aps(badge=message.badge, thread_id=group, sound="default")
+                aps=messaging.Aps(
+                    badge=message.badge, thread_id=group, sound=None if replacing else "default"
+                )
             ),
         ),
         webpush=messaging.WebpushConfig(

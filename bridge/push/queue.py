@@ -56,6 +56,9 @@ class PushQueue:
         conversation and kind; held back until the pair's cooldown is over.
         Runs in the transaction that acknowledges the outbox row, so a
         replayed row cannot enqueue twice."""
+        if intent.kind == "retract":
+            await PushQueue.retract(conn, intent, outbox_id, cooldown)
+            return
         await conn.execute(
             """
             insert into bridge.push_jobs as j
@@ -73,6 +76,70 @@ class PushQueue:
             intent.user_id,
             intent.conversation_id,
             intent.kind,
+            intent.title,
+            intent.body,
+            json.dumps(string_data(dict(intent.data))),
+            outbox_id,
+            cooldown,
+        )
+
+    @staticmethod
+    async def retract(
+        conn: Connection, intent: PushIntent, outbox_id: int, cooldown: float
+    ) -> None:
+        """A message was unsent before its receiver read it. A push about it
+        not sent yet is withdrawn (or, standing for several messages, now
+        speaks of the one before); one already on the device, the last push
+        about the conversation, is replaced by a new one with the same
+        Android tag, APNs collapse id and web push Topic (bridge/push/fcm.py),
+        showing the latest message still unread or that it was unsent, with
+        the badge recounted when it is sent. A replayed row changes nothing
+        twice: the pending job no longer names the message, and the
+        replacement is at most one pending job."""
+        unsent = intent.data["unsent_message_id"]
+        pending = await conn.fetchrow(
+            "select id, merged from bridge.push_jobs where user_id = $1 and conversation_id = $2"
+            " and status = 'pending' and kind = 'message' and data->>'message_id' = $3"
+            " and data->>'unsent_message_id' is distinct from $3 for update",
+            intent.user_id,
+            intent.conversation_id,
+            unsent,
+        )
+        if pending is not None:
+            if pending["merged"] <= 1 or intent.data.get("type") != "new_message":
+                await conn.execute("delete from bridge.push_jobs where id = $1", pending["id"])
+            else:
+                await conn.execute(
+                    "update bridge.push_jobs set title = $2, body = $3, data = $4::jsonb,"
+                    " merged = merged - 1 where id = $1",
+                    pending["id"],
+                    intent.title,
+                    intent.body,
+                    json.dumps(string_data(dict(intent.data))),
+                )
+            return
+        shown = await conn.fetchrow(
+            "select data->>'message_id' as shows, data->>'unsent_message_id' as replaces"
+            " from bridge.push_jobs where user_id = $1 and conversation_id = $2"
+            " and status in ('sending', 'sent') order by id desc limit 1",
+            intent.user_id,
+            intent.conversation_id,
+        )
+        if shown is None or shown["shows"] != unsent or shown["replaces"] == unsent:
+            return  # never pushed, a later push took its place, or already replaced
+        await conn.execute(
+            """
+            insert into bridge.push_jobs
+              (user_id, conversation_id, kind, title, body, data,
+               first_outbox_id, last_outbox_id, not_before)
+            values ($1, $2, 'message', $3, $4, $5::jsonb, $6, $6,
+              greatest(now(), coalesce((select p.last_sent_at + make_interval(secs => $7)
+                from bridge.push_pairs p where p.user_id = $1 and p.conversation_id = $2),
+                now())))
+            on conflict (user_id, conversation_id, kind) where status = 'pending' do nothing
+            """,
+            intent.user_id,
+            intent.conversation_id,
             intent.title,
             intent.body,
             json.dumps(string_data(dict(intent.data))),

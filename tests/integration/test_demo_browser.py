@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Locator, Page, async_playwright, expect
 
-from tests.support.demo import LEO
+from tests.support.demo import AVA, LEO
 from tests.support.harness import Harness, running, settings_for
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "demo"
@@ -147,7 +147,8 @@ async def test_chat_list_shows_the_news_and_the_badge_clears_after_reading(
     await expect(bid.locator(".chat-preview")).to_have_text("Delivery is on Tuesday")
     await expect(bid.get_by_label("1 unread")).to_be_visible()
     await expect(leo.locator(".chat").first).to_contain_text("Delivery is on Tuesday")
-    await expect(ava.locator(".msg.mine").last.locator(".receipt")).to_have_text("Sent")
+    # Leo's tab has it (it acknowledged new_message), he has not opened it.
+    await expect(ava.locator(".msg.mine").last.locator(".receipt")).to_have_text("Delivered")
 
     await bid.click()
     await expect(leo.locator(".msg.theirs").last).to_contain_text("Delivery is on Tuesday")
@@ -247,3 +248,30 @@ async def test_a_new_campaign_chat_starts_with_a_connection_request(
     await expect(ava.locator("#flow-state")).to_have_text(
         "Campaign: Awaiting confirmation · waiting for you"
     )
+
+
+async def test_an_edit_and_an_unsend_show_on_the_other_page(
+    pages: tuple[Page, Page], demo: Harness
+) -> None:
+    """Leo has the campaign chat open; Ava writes, fixes her text (the bubble
+    changes and says "edited"), then unsends it: Leo's page shows "This
+    message was unsent" in its place, and his chat list says so too."""
+    ava, leo = pages
+    await chat(leo, "Campaign").click()
+    await chat(ava, "Campaign").click()
+    await ava.get_by_role("textbox", name="Message").fill("The budget is 5k")
+    await ava.get_by_role("textbox", name="Message").press("Enter")
+    bubble = leo.locator(".msg.theirs").last
+    await expect(bubble).to_contain_text("The budget is 5k")
+    message_id = await bubble.get_attribute("data-id")
+    status, _ = await demo.request(
+        "PATCH", f"/api/messages/{message_id}", AVA, json={"message": "The budget is 6k"}
+    )
+    assert status == 200
+    await expect(bubble).to_contain_text("The budget is 6k")
+    await expect(bubble.locator(".edited")).to_have_text("edited")
+    status, _ = await demo.request("DELETE", f"/api/messages/{message_id}", AVA)
+    assert status == 200
+    await expect(bubble).to_contain_text("This message was unsent")
+    await expect(bubble).not_to_contain_text("6k")
+    await expect(chat(leo, "Campaign").locator(".chat-preview")).to_have_text("Message unsent")

@@ -44,6 +44,7 @@ JUNK: list[object] = [
 ENDPOINTS = [
     ("POST", "/api/messages/send"),
     ("POST", "/api/messages/mark-seen"),
+    ("POST", "/api/messages/delivered"),
     ("POST", "/api/fcm-tokens"),
     ("POST", "/test-message"),
 ]
@@ -65,6 +66,9 @@ async def test_malformed_socket_events_change_nothing(
 ) -> None:
     """Every event with every junk payload answers with an ack; nothing that
     is not a valid request writes anything; the socket stays connected."""
+    # Everything is delivered already, so even a well-formed `sync` in the
+    # junk (a replay counts as delivery) changes nothing.
+    await db.execute("update public.messages set delivered_at = now() where delivered_at is null")
     before = await fingerprint(db)
     leo = await bridge.client(LEO)
     for event in EVENTS:

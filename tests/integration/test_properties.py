@@ -171,7 +171,13 @@ path_values = st.sampled_from(HOSTILE + IDS) | st.text(max_size=12)
 routes = st.one_of(
     st.tuples(
         st.sampled_from(
-            ["/api/messages/send", "/api/messages/mark-seen", "/api/fcm-tokens", "/test-message"]
+            [
+                "/api/messages/send",
+                "/api/messages/mark-seen",
+                "/api/messages/delivered",
+                "/api/fcm-tokens",
+                "/test-message",
+            ]
         ).map(lambda p: ("POST", p)),
         st.one_of(
             json_values.map(lambda v: json.dumps(v).encode()),
@@ -205,6 +211,17 @@ routes = st.one_of(
     st.tuples(
         path_values.filter(bool).map(lambda t: ("DELETE", f"/api/fcm-tokens/{quoted(t)}")),
         st.just(b""),
+    ),
+    st.tuples(
+        st.builds(
+            lambda m, i: (m, f"/api/messages/{quoted(i)}"),
+            st.sampled_from(["PATCH", "DELETE"]),
+            path_values.filter(bool),
+        ),
+        st.one_of(
+            json_values.map(lambda v: json.dumps(v).encode()),
+            near_valid.map(lambda v: json.dumps(v).encode()),
+        ),
     ),
 )
 

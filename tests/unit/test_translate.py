@@ -386,7 +386,7 @@ def test_avatar_url(value: Any, expected: str | None) -> None:
 def test_unknown_topic_is_refused() -> None:
     """A topic the bridge does not know is an error, not a silent drop."""
     with pytest.raises(TranslationError, match="unknown topic"):
-        translate(change("message.deleted", {}), BASE)
+        translate(change("message.exploded", {}), BASE)
 
 
 def test_malformed_payload_is_refused() -> None:

@@ -249,6 +249,9 @@ function connect() {
     renderHeader();
   });
   socket.on("message_seen", (p) => markRead([p.messageId]));
+  socket.on("message_delivered", (p) => markDelivered(p.messageIds, p.timestamp));
+  socket.on("message_updated", onMessageChanged);
+  socket.on("message_deleted", onMessageChanged);
   socket.on("messages_seen", (p) => markRead(p.messageIds));
   socket.on("conversation_state_changed", (p) => {
     updateChat(p.conversation_id, {
@@ -337,7 +340,8 @@ function onListUpdated(p) {
 function preview(message) {
   if (!message) return "No messages yet";
   const kind = message.message_type;
-  const text = kind === "image" ? "📷 Image" : kind === "file" ? "📎 File" : message.content;
+  const text = message.deleted_at ? "Message unsent"
+    : kind === "image" ? "📷 Image" : kind === "file" ? "📎 File" : message.content;
   return message.sender_id === state.me.id && kind !== "system" ? `You: ${text}` : text;
 }
 
@@ -456,6 +460,10 @@ async function flowAction(conversationId, action) {
 
 function onNewMessage(p) {
   const m = p.message;
+  // This tab has the message: a delivery receipt for the sender.
+  if (m.sender_id !== state.me.id && !m.delivered_at && !m.deleted_at) {
+    call("message_delivered", { messageIds: [m.id] }).catch(() => {});
+  }
   if (p.conversation_id !== state.open) return;
   // The echo of our own send replaces its pending copy.
   for (const [key, pending] of state.messages) {
@@ -467,6 +475,26 @@ function onNewMessage(p) {
   renderMessages(true);
   if (m.sender_id !== state.me.id && !document.hidden) {
     call("mark_seen", { messageId: m.id }).catch(() => {});
+  }
+}
+
+function markDelivered(ids, at) {
+  let changed = false;
+  for (const id of ids || []) {
+    const m = state.messages.get(id);
+    if (m && !m.delivered_at) {
+      m.delivered_at = at;
+      changed = true;
+    }
+  }
+  if (changed) renderMessages(false);
+}
+
+// An edit or an unsend: the message as it is now (a tombstone once unsent).
+function onMessageChanged(p) {
+  if (p.conversation_id === state.open && state.messages.has(p.message_id)) {
+    state.messages.set(p.message_id, { ...state.messages.get(p.message_id), ...p.message });
+    renderMessages(false);
   }
 }
 
@@ -492,16 +520,18 @@ function renderMessages(scroll) {
       return h("li", { class: "msg system", "data-id": m.id }, h("span", { class: "bubble" }, m.content));
     }
     const mine = m.sender_id === state.me.id;
-    const receipt = !mine ? null : m.pending ? "Sending…" : m.is_read ? "Read" : "Sent";
-    const body = [m.content];
-    if (m.message_type === "image" && m.media_url) {
+    const receipt = !mine ? null : m.pending ? "Sending…" : m.is_read ? "Read"
+      : m.delivered_at ? "Delivered" : "Sent";
+    const body = [m.deleted_at ? h("em", { class: "unsent" }, "This message was unsent") : m.content];
+    if (m.message_type === "image" && m.media_url && !m.deleted_at) {
       body.unshift(h("a", { href: m.media_url, target: "_blank", rel: "noopener", class: "media" }, "📷 Image"));
-    } else if (m.message_type === "file" && m.media_url) {
+    } else if (m.message_type === "file" && m.media_url && !m.deleted_at) {
       body.unshift(h("a", { href: m.media_url, target: "_blank", rel: "noopener", class: "media" }, "📎 File"));
     }
     return h("li", { class: `msg ${mine ? "mine" : "theirs"}`, "data-id": m.id },
       h("div", { class: "bubble" }, ...body),
       h("div", { class: "meta" }, clock(m.created_at),
+        m.edited_at && !m.deleted_at ? h("span", { class: "edited" }, "edited") : null,
         receipt ? h("span", { class: `receipt ${receipt === "Read" ? "read" : ""}` }, receipt) : null));
   }));
   $("earlier").hidden = !state.nextCursor;
