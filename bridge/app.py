@@ -24,6 +24,7 @@ from bridge.demo.routes import demo_routes
 from bridge.embedded import EmbeddedPostgres
 from bridge.fanout import DirectAsyncManager, client_manager, emit_here
 from bridge.gc_tuning import GC_THRESHOLDS, GcWatch
+from bridge.limits import Limiter, open_limiter
 from bridge.logs import LibraryNoiseFilter, install_noise_filters, remove_noise_filters
 from bridge.metrics import Metrics
 from bridge.migrate import prepare_database
@@ -40,7 +41,7 @@ from bridge.presence import Presence, PresenceRegistry, open_registry
 from bridge.push.fcm import FcmSender
 from bridge.push.queue import PushQueue
 from bridge.push.worker import PushWorker
-from bridge.rest import RestApi, make_auth_middleware, make_error_middleware
+from bridge.rest import RestApi, make_auth_middleware, make_error_middleware, make_limit_middleware
 from bridge.server import SocketGateway
 from bridge.sockets import socket_server
 from bridge.store import Store
@@ -82,6 +83,7 @@ class BridgeApp:
         self.tail: OutboxTail | None = None
         self.ring: RedisRing | None = None
         self._noise_filter: LibraryNoiseFilter | None = None
+        self.limits: Limiter | None = None
 
     async def _database(self) -> str:
         s = self.settings
@@ -132,6 +134,7 @@ class BridgeApp:
         )
         self.registry = open_registry(presence, s.redis.url, instance_ttl=s.presence.instance_ttl)
         base = storage_public_base(s)
+        self.limits = open_limiter(s.limits, self.metrics, s.redis.url)
         self.gateway = SocketGateway(
             sio,
             store,
@@ -142,6 +145,8 @@ class BridgeApp:
             max_message_chars=s.server.max_message_chars,
             storage_public_base=base,
             health=self.health,
+            limits=self.limits,
+            max_sockets_per_user=s.limits.max_sockets_per_user,
         )
         self.registry.on_gone = self.gateway.user_gone
         await self.registry.start()
@@ -160,6 +165,7 @@ class BridgeApp:
                 cors_middleware(s.server.cors_origins),
                 make_error_middleware(self.metrics, self.health),
                 make_auth_middleware(verifier, store.user_exists),
+                make_limit_middleware(self.limits),
             ],
             client_max_size=256 * 1024,
         )
@@ -323,6 +329,9 @@ class BridgeApp:
         registry, self.registry = self.registry, None
         if registry is not None:
             await registry.stop()
+        limits, self.limits = self.limits, None
+        if limits is not None:
+            await limits.close()
         pool, self.pool = self.pool, None
         if pool is not None:
             try:

@@ -6,6 +6,7 @@ for bad input."""
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -14,7 +15,8 @@ from aiohttp import web
 from bridge import payloads
 from bridge.auth import Identity, TokenVerifier, bearer
 from bridge.db_health import RETRY_AFTER, DatabaseHealth, is_outage
-from bridge.errors import BridgeError, PayloadError, unavailable
+from bridge.errors import BridgeError, PayloadError, RateLimited, unavailable
+from bridge.limits import Limiter
 from bridge.logs import NOISE, describe
 from bridge.metrics import Metrics
 from bridge.presence import PresenceRegistry
@@ -44,9 +46,38 @@ def error_response(exc: BridgeError) -> web.Response:
     """The REST rendering of a refusal: its status, `{ error }`, and
     Retry-After when trying again may succeed."""
     response = web.json_response({"error": exc.as_dict()}, status=exc.status)
-    if exc.retryable:
+    if isinstance(exc, RateLimited):
+        response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+    elif exc.retryable:
         response.headers["Retry-After"] = str(RETRY_AFTER)
     return response
+
+
+# REST routes by rate-limit kind (bridge/limits); other /api requests are "other".
+ROUTE_KINDS = {
+    ("POST", "/api/messages/send"): "send",
+    ("POST", "/test-message"): "send",
+    ("POST", "/api/messages/mark-seen"): "read",
+}
+
+
+def make_limit_middleware(limits: Limiter) -> Any:
+    """The signed-in user's token buckets, shared with their sockets: over
+    the limit a request is 429 `rate_limited` with Retry-After, before its
+    handler runs (so nothing is written)."""
+
+    @web.middleware
+    async def limit(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        identity = request.get(IDENTITY)
+        if identity is not None:
+            route = request.match_info.route.resource
+            path = route.canonical if route is not None else request.path
+            await limits.check(identity.user_id, ROUTE_KINDS.get((request.method, path), "other"))
+        return await handler(request)
+
+    return limit
 
 
 def make_error_middleware(metrics: Metrics, health: DatabaseHealth) -> Any:

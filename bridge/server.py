@@ -21,6 +21,7 @@ from bridge import payloads
 from bridge.auth import TokenVerifier, bearer
 from bridge.db_health import DatabaseHealth, is_outage
 from bridge.errors import AuthError, BridgeError, PayloadError, unavailable
+from bridge.limits import EVENT_KINDS, Limiter
 from bridge.metrics import Metrics
 from bridge.outbox.replay import replay_missed
 from bridge.presence import Presence, PresenceRegistry
@@ -78,8 +79,12 @@ class SocketGateway:
         max_message_chars: int,
         storage_public_base: str,
         health: DatabaseHealth | None = None,
+        limits: Limiter | None = None,
+        max_sockets_per_user: int = 0,
     ) -> None:
         self.sio = sio
+        self.limits = limits
+        self.max_sockets_per_user = max_sockets_per_user
         self.store = store
         self.health = health or DatabaseHealth(metrics)
         self.verifier = verifier
@@ -129,6 +134,7 @@ class SocketGateway:
                 "no chat profile for this user",
                 {"code": "unknown_user", "message": "no chat profile for this user"},
             )
+        await self._connection_cap(identity.user_id)
         session = SocketSession(sid, identity.user_id, identity.expires_at)
         self.sessions[sid] = session
         self._expire_at(session)
@@ -140,8 +146,22 @@ class SocketGateway:
         except Exception:  # presence is best effort: the socket works without it
             log.exception("presence update on connect failed")
 
+    async def _connection_cap(self, user_id: str) -> None:
+        """The new socket is refused when the user has as many as the cap
+        (over all instances): sockets already working are never cut off for
+        a newcomer, and a leaked one goes at its ping timeout."""
+        cap = self.max_sockets_per_user
+        if cap and await self.registry.connection_count(user_id) >= cap:
+            self.metrics.inc("connects_over_cap")
+            message = f"too many connections for this user (at most {cap}); close one first"
+            raise socketio.exceptions.ConnectionRefusedError(
+                message, {"code": "too_many_connections", "message": message}
+            )
+
     async def on_disconnect(self, sid: str, *_reason: Any) -> None:
         session = self.sessions.pop(sid, None)
+        if self.limits is not None:
+            self.limits.forget_socket(sid)
         if session is None:
             return
         user = session.user_id
@@ -228,6 +248,10 @@ class SocketGateway:
             if session is None:
                 return error_ack("unauthorized", "not connected")
             try:
+                if self.limits is not None:
+                    await self.limits.check(
+                        session.user_id, EVENT_KINDS.get(event, "other"), session.sid
+                    )
                 return await handler(session, data)
             except BridgeError as exc:
                 return exc.ack()
