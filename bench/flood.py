@@ -146,8 +146,9 @@ async def main(args: argparse.Namespace) -> None:
             print(latency_line("victim ack, alone", baseline))
             print(latency_line("victim ack, during the flood", during))
             print(
-                f"flooder ({args.flood_sockets} sockets, {args.seconds + 1:.0f} s): sent {counts['sent']},"
-                f" stored {counts['ok']}, rate_limited {counts['rate_limited']}, other {counts['other']},"
+                f"flooder ({args.flood_sockets} sockets, {args.seconds + 1:.0f} s):"
+                f" sent {counts['sent']}, stored {counts['ok']},"
+                f" rate_limited {counts['rate_limited']}, other {counts['other']},"
                 f" sockets cut off {counts['cut_off']} (acks not counted were still queued)"
             )
         finally:
