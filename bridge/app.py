@@ -42,6 +42,7 @@ from bridge.push.fcm import FcmSender
 from bridge.push.queue import PushQueue
 from bridge.push.worker import PushWorker
 from bridge.rest import RestApi, make_auth_middleware, make_error_middleware, make_limit_middleware
+from bridge.safety.rest import SafetyRoutes
 from bridge.server import SocketGateway
 from bridge.sockets import socket_server
 from bridge.store import Store
@@ -170,6 +171,9 @@ class BridgeApp:
             client_max_size=256 * 1024,
         )
         app.add_routes(rest.routes())
+        app.add_routes(  # blocks, reports, mutes, quiet hours
+            SafetyRoutes(self.gateway.safety, self.gateway.show_status_between).routes()
+        )
         app.add_routes(demo_routes(s, store, base))  # the demo page, outside production
         sio.attach(app)
 
@@ -283,6 +287,12 @@ class BridgeApp:
             for intent in intents:
                 if await registry.is_viewing(intent.user_id, intent.conversation_id):
                     metrics.inc("pushes_suppressed")
+                    continue
+                # Blocked, muted or in quiet hours: no alerting push (issue 14).
+                if await conn.fetchval(
+                    "select bridge.push_silenced($1, $2)", intent.user_id, intent.conversation_id
+                ):
+                    metrics.inc("pushes_silenced")
                     continue
                 await PushQueue.enqueue(conn, intent, change.id, cooldown)
                 metrics.inc("pushes_queued")

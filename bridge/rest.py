@@ -242,7 +242,9 @@ class RestApi:
         rows = [
             chat_list_entry(
                 row,
-                bool(row.get("other_user")) and statuses[str(row["other_user"]["id"])] != "offline",
+                bool(row.get("other_user"))
+                and not row.get("blocked")  # no presence across a block
+                and statuses[str(row["other_user"]["id"])] != "offline",
                 self.storage_public_base,
             )
             for row in rows

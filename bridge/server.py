@@ -25,6 +25,8 @@ from bridge.limits import EVENT_KINDS, Limiter
 from bridge.metrics import Metrics
 from bridge.outbox.replay import replay_missed
 from bridge.presence import Presence, PresenceRegistry
+from bridge.safety.events import SAFETY_EVENTS, SafetyEvents
+from bridge.safety.store import SafetyStore
 from bridge.store import Store
 from bridge.views import conversation_room, global_room, public_message, user_room, user_rooms
 
@@ -48,6 +50,7 @@ CLIENT_EVENTS = (
     "user_status",
     "refresh_token",
     "sync",
+    *SAFETY_EVENTS,  # block_user, report, mute_conversation, ... (bridge/safety/)
 )
 
 
@@ -66,7 +69,7 @@ class SocketSession:
     expires_at: float | None
 
 
-class SocketGateway:
+class SocketGateway(SafetyEvents):
     def __init__(
         self,
         sio: socketio.AsyncServer,
@@ -86,6 +89,7 @@ class SocketGateway:
         self.limits = limits
         self.max_sockets_per_user = max_sockets_per_user
         self.store = store
+        self.safety = SafetyStore(store)
         self.health = health or DatabaseHealth(metrics)
         self.verifier = verifier
         self.presence = presence
@@ -185,8 +189,16 @@ class SocketGateway:
         await self.store.touch_last_seen(user_id)
         await self._announce_status(user_id, "offline")
 
-    async def _announce_status(self, user_id: str, status: str) -> None:
+    async def _visible_partners(self, user_id: str) -> list[str]:
+        """Partners who may see `user_id`'s presence: not blocked either way."""
         partners = await self.store.partners(user_id)
+        if not partners:
+            return partners
+        blocked = await self.safety.blocked_partners(user_id)
+        return [p for p in partners if p not in blocked]
+
+    async def _announce_status(self, user_id: str, status: str) -> None:
+        partners = await self._visible_partners(user_id)
         if not partners:
             return
         rooms = [room for p in partners for room in user_rooms(p)]
@@ -286,7 +298,7 @@ class SocketGateway:
     async def join(self, session: SocketSession, data: Any) -> Ack:
         self._own_user(session, data)
         await self.sio.enter_room(session.sid, user_room(session.user_id))
-        statuses = await self.registry.statuses(await self.store.partners(session.user_id))
+        statuses = await self.registry.statuses(await self._visible_partners(session.user_id))
         online = [p for p, status in statuses.items() if status != "offline"]
         for partner in online:
             await self.sio.emit(
@@ -319,7 +331,9 @@ class SocketGateway:
             "room": conversation_room(conversation_id),
             "partner": {
                 "user_id": partner,
-                "status": (await self.registry.statuses([partner]))[partner],
+                "status": "offline"
+                if await self.safety.blocked_between(session.user_id, partner)
+                else (await self.registry.statuses([partner]))[partner],
             },
         }
 
@@ -367,14 +381,17 @@ class SocketGateway:
 
     async def _relay_typing(self, user_id: str, conversation_id: str, typing: bool) -> None:
         """`user_typing` to the conversation room (not to the typist's own
-        devices) and `typing_status_update` to the partner's chat list."""
+        devices) and `typing_status_update` to the partner's chat list;
+        nothing when the two blocked one another."""
+        partner = self._partners.get((user_id, conversation_id))
+        if partner is not None and await self.safety.blocked_between(user_id, partner):
+            return
         await self.sio.emit(
             "user_typing",
             {"conversationId": conversation_id, "userId": user_id, "isTyping": typing},
             to=conversation_room(conversation_id),
             skip_sid=self.presence.sids_of(user_id),
         )
-        partner = self._partners.get((user_id, conversation_id))
         if partner is not None:
             await self.sio.emit(
                 "typing_status_update",
