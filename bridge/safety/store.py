@@ -131,7 +131,7 @@ class SafetyStore:
                 return None
             await conn.execute(
                 "insert into public.quiet_hours (user_id, starts_at, ends_at, time_zone)"
-                " values ($1, $2::time, $3::time, $4) on conflict (user_id) do update"
+                " values ($1, $2::text::time, $3::text::time, $4) on conflict (user_id) do update"
                 " set starts_at = excluded.starts_at, ends_at = excluded.ends_at,"
                 " time_zone = excluded.time_zone",
                 user_id,
@@ -145,7 +145,7 @@ class SafetyStore:
         async with self.store.as_user(user_id) as conn:
             row = await conn.fetchrow(
                 "select to_char(starts_at, 'HH24:MI') s, to_char(ends_at, 'HH24:MI') e,"
-                " time_zone, public.in_quiet_hours($1) active"
+                " time_zone, public.quiet_hours_active(starts_at, ends_at, time_zone) active"
                 " from public.quiet_hours where user_id = $1",
                 user_id,
             )
