@@ -21,7 +21,9 @@ create table public.user_blocks (
 );
 alter table public.user_blocks enable row level security;
 -- Explicit grants: a user lists, adds and removes their own blocks (RLS picks
--- the rows); the blocked side cannot read who blocked them.
+-- the rows); the blocked side cannot read who blocked them. anon: nothing,
+-- also where Supabase's default privileges granted it everything.
+revoke all on public.user_blocks from anon;
 grant select, delete on public.user_blocks to authenticated;
 grant insert (blocker_id, blocked_id) on public.user_blocks to authenticated;
 grant select, insert, update, delete on public.user_blocks to service_role;

@@ -15,7 +15,9 @@ create table public.conversation_mutes (
   primary key (user_id, conversation_id)
 );
 alter table public.conversation_mutes enable row level security;
--- Explicit grants: each user keeps their own mutes (RLS picks the rows).
+-- Explicit grants: each user keeps their own mutes (RLS picks the rows);
+-- anon nothing, also where default privileges granted it everything.
+revoke all on public.conversation_mutes from anon;
 grant select, delete on public.conversation_mutes to authenticated;
 grant insert (user_id, conversation_id, muted_until),
   update (muted_until, created_at) on public.conversation_mutes to authenticated;
@@ -46,6 +48,7 @@ create table public.quiet_hours (
   constraint quiet_hours_not_empty check (starts_at <> ends_at)
 );
 alter table public.quiet_hours enable row level security;
+revoke all on public.quiet_hours from anon;
 grant select, delete on public.quiet_hours to authenticated;
 grant insert (user_id, starts_at, ends_at, time_zone),
   update (starts_at, ends_at, time_zone) on public.quiet_hours to authenticated;
