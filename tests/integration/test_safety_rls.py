@@ -45,7 +45,8 @@ async def test_blocks_are_the_blockers_own(db: asyncpg.Connection) -> None:
         await as_user(
             db,
             LEO,
-            "insert into public.messages (conversation_id, sender_id, content) values ($1, $2, 'x')",
+            "insert into public.messages (conversation_id, sender_id, content)"
+            " values ($1, $2, 'x')",
             BID_CONVERSATION,
             LEO,
         )
