@@ -24,6 +24,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import socketio
 
 REPO = Path(__file__).resolve().parent.parent
@@ -142,12 +143,20 @@ async def main(args: argparse.Namespace) -> None:
             during = await victim(url, victim_user, victim_conv, args.seconds, args.interval)
             out, _ = await child.communicate()
             counts = json.loads(out.decode().strip().splitlines()[-1])
+            await asyncio.sleep(2)  # sends still queued on the server's side
+            conn = await asyncpg.connect(pg.dsn)
+            try:
+                stored = await conn.fetchval(
+                    "select count(*) from public.messages where content = 'flood'"
+                )
+            finally:
+                await conn.close()
             print(f"limits: {'off' if args.no_limits else 'defaults (send 5/s, burst 20)'}")
             print(latency_line("victim ack, alone", baseline))
             print(latency_line("victim ack, during the flood", during))
             print(
                 f"flooder ({args.flood_sockets} sockets, {args.seconds + 1:.0f} s):"
-                f" sent {counts['sent']}, stored {counts['ok']},"
+                f" sent {counts['sent']}, acked ok {counts['ok']}, stored {stored},"
                 f" rate_limited {counts['rate_limited']}, other {counts['other']},"
                 f" sockets cut off {counts['cut_off']} (acks not counted were still queued)"
             )
