@@ -140,9 +140,12 @@ create table public.reports (
   constraint reports_not_self check (reporter_id <> reported_user_id)
 );
 alter table public.reports enable row level security;
--- Moderators only (the service role); clients write through report_content()
--- and never read the table, so a reported user never learns of a report.
+-- Moderators only (the service role). Clients write through report_content()
+-- and read nothing: select is granted as on every public table (RLS picks
+-- the rows) but no policy lets a client see a row, so neither the reporter
+-- nor the reported user ever reads a report.
 revoke all on public.reports from public, anon, authenticated;
+grant select on public.reports to authenticated;
 grant select, insert, update, delete on public.reports to service_role;
 -- One open report per reporter and message, and per reporter and user.
 create unique index reports_one_per_message on public.reports (reporter_id, message_id)

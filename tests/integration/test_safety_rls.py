@@ -64,15 +64,14 @@ async def test_reports_are_written_through_the_function_and_read_by_nobody_but_m
     db: asyncpg.Connection,
 ) -> None:
     """Leo reports Ava through `rpc('report_content')`; neither he nor Ava
-    can read or write the table directly, anon cannot report; the service
-    role reads it."""
+    reads a row of the table or writes it directly, anon cannot report; the
+    service role reads it."""
     rows = await as_user(
         db, LEO, "select public.report_content('scam', null, $1, 'fake brand')", AVA
     )
     assert rows[0][0] is not None
     for user in (LEO, AVA):
-        with pytest.raises(asyncpg.InsufficientPrivilegeError):
-            await as_user(db, user, "select * from public.reports")
+        assert await as_user(db, user, "select * from public.reports") == []
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             await as_user(
                 db,
