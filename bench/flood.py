@@ -1,8 +1,9 @@
 """One user flooding: does anyone else notice?
 
 The daemon (`bridge run`, its own process, config.toml's defaults) on an
-embedded Postgres. A victim pair sends one acked `send_message` every
---interval seconds and records each ack's latency; first alone (baseline),
+embedded Postgres. --victims other users each send one acked
+`send_message` every --interval seconds (under the limit) and record each
+ack's latency; first alone (baseline),
 then while a flooder (a process of its own, --flood-sockets sockets of one
 user) emits `send_message` as fast as it can without waiting. Printed: the
 victim's ack p50 / p90 / p99 / max in both phases, and what the flooder got
@@ -74,6 +75,16 @@ async def victim(
     return latencies
 
 
+async def everyone(
+    url: str, victims: list[tuple[str, str, str]], args: argparse.Namespace
+) -> list[float]:
+    """Every victim at once, each under the send limit; their latencies together."""
+    runs = await asyncio.gather(
+        *(victim(url, user, conv, args.seconds, args.interval) for conv, user, _ in victims)
+    )
+    return [ms for run in runs for ms in run]
+
+
 async def flooder(url: str, user: str, conversation: str, seconds: float, sockets: int) -> None:
     """Child process: sends as fast as it can on every socket; prints counts."""
     counts = {"sent": 0, "ok": 0, "rate_limited": 0, "other": 0, "cut_off": 0}
@@ -121,13 +132,13 @@ async def main(args: argparse.Namespace) -> None:
         await asyncio.to_thread(pg.start)
         daemon = None
         try:
-            pairs = await populate_pairs(pg.dsn, 2, "Flood")
-            (flood_conv, flood_user, _), (victim_conv, victim_user, _) = pairs
+            pairs = await populate_pairs(pg.dsn, 1 + args.victims, "Flood")
+            (flood_conv, flood_user, _), victims = pairs[0], pairs[1:]
             port = free_port()
             env = NO_LIMITS if args.no_limits else {}
             daemon = await start_daemon(pg.dsn, port, SECRET, env)
             url = f"http://127.0.0.1:{port}"
-            baseline = await victim(url, victim_user, victim_conv, args.seconds, args.interval)
+            baseline = await everyone(url, victims, args)
             child = await asyncio.create_subprocess_exec(
                 sys.executable,
                 __file__,
@@ -140,7 +151,7 @@ async def main(args: argparse.Namespace) -> None:
                 stdout=asyncio.subprocess.PIPE,
             )
             await asyncio.sleep(1)  # the flood is under way
-            during = await victim(url, victim_user, victim_conv, args.seconds, args.interval)
+            during = await everyone(url, victims, args)
             out, _ = await child.communicate()
             counts = json.loads(out.decode().strip().splitlines()[-1])
             await asyncio.sleep(2)  # sends still queued on the server's side
@@ -152,8 +163,8 @@ async def main(args: argparse.Namespace) -> None:
             finally:
                 await conn.close()
             print(f"limits: {'off' if args.no_limits else 'defaults (send 5/s, burst 20)'}")
-            print(latency_line("victim ack, alone", baseline))
-            print(latency_line("victim ack, during the flood", during))
+            print(latency_line("others' acks, alone", baseline))
+            print(latency_line("others' acks, during the flood", during))
             print(
                 f"flooder ({args.flood_sockets} sockets, {args.seconds + 1:.0f} s):"
                 f" sent {counts['sent']}, acked ok {counts['ok']}, stored {stored},"
@@ -174,7 +185,9 @@ if __name__ == "__main__":
         sys.exit(0)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--interval", type=float, default=0.05)
+    # 4 sends a second each: under the default limit of 5.
+    parser.add_argument("--interval", type=float, default=0.25)
+    parser.add_argument("--victims", type=int, default=4)
     parser.add_argument("--flood-sockets", type=int, default=4)
     parser.add_argument("--no-limits", action="store_true")
     asyncio.run(main(parser.parse_args()))
