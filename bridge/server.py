@@ -21,7 +21,7 @@ from bridge import payloads
 from bridge.auth import TokenVerifier, bearer
 from bridge.db_health import DatabaseHealth, is_outage
 from bridge.errors import AuthError, BridgeError, PayloadError, unavailable
-from bridge.limits import EVENT_KINDS, Limiter
+from bridge.limits import EVENT_KINDS, Limiter, connection_cap
 from bridge.metrics import Metrics
 from bridge.outbox.replay import replay_missed
 from bridge.presence import Presence, PresenceRegistry
@@ -138,7 +138,9 @@ class SocketGateway(SafetyEvents):
                 "no chat profile for this user",
                 {"code": "unknown_user", "message": "no chat profile for this user"},
             )
-        await self._connection_cap(identity.user_id)
+        await connection_cap(
+            self.registry, self.metrics, identity.user_id, self.max_sockets_per_user
+        )
         session = SocketSession(sid, identity.user_id, identity.expires_at)
         self.sessions[sid] = session
         self._expire_at(session)
@@ -149,18 +151,6 @@ class SocketGateway(SafetyEvents):
                 await self._announce_status(identity.user_id, "online")
         except Exception:  # presence is best effort: the socket works without it
             log.exception("presence update on connect failed")
-
-    async def _connection_cap(self, user_id: str) -> None:
-        """The new socket is refused when the user has as many as the cap
-        (over all instances): sockets already working are never cut off for
-        a newcomer, and a leaked one goes at its ping timeout."""
-        cap = self.max_sockets_per_user
-        if cap and await self.registry.connection_count(user_id) >= cap:
-            self.metrics.inc("connects_over_cap")
-            message = f"too many connections for this user (at most {cap}); close one first"
-            raise socketio.exceptions.ConnectionRefusedError(
-                message, {"code": "too_many_connections", "message": message}
-            )
 
     async def on_disconnect(self, sid: str, *_reason: Any) -> None:
         session = self.sessions.pop(sid, None)
@@ -189,16 +179,8 @@ class SocketGateway(SafetyEvents):
         await self.store.touch_last_seen(user_id)
         await self._announce_status(user_id, "offline")
 
-    async def _visible_partners(self, user_id: str) -> list[str]:
-        """Partners who may see `user_id`'s presence: not blocked either way."""
-        partners = await self.store.partners(user_id)
-        if not partners:
-            return partners
-        blocked = await self.safety.blocked_partners(user_id)
-        return [p for p in partners if p not in blocked]
-
     async def _announce_status(self, user_id: str, status: str) -> None:
-        partners = await self._visible_partners(user_id)
+        partners = await self.visible_partners(user_id)
         if not partners:
             return
         rooms = [room for p in partners for room in user_rooms(p)]
@@ -298,7 +280,7 @@ class SocketGateway(SafetyEvents):
     async def join(self, session: SocketSession, data: Any) -> Ack:
         self._own_user(session, data)
         await self.sio.enter_room(session.sid, user_room(session.user_id))
-        statuses = await self.registry.statuses(await self._visible_partners(session.user_id))
+        statuses = await self.registry.statuses(await self.visible_partners(session.user_id))
         online = [p for p, status in statuses.items() if status != "offline"]
         for partner in online:
             await self.sio.emit(

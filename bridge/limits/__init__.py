@@ -21,9 +21,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+import socketio
+
 from bridge.config import LimitsSettings
 from bridge.errors import RateLimited
 from bridge.metrics import Metrics
+from bridge.presence import PresenceRegistry
 
 log = logging.getLogger(__name__)
 
@@ -186,6 +189,22 @@ class Limiter:
             await self.shared.close()
 
 
+async def connection_cap(
+    registry: PresenceRegistry, metrics: Metrics, user_id: str, cap: int
+) -> None:
+    """Refuses a new socket when the user already has `cap` (over all
+    instances; 0: no cap). The new one, not the oldest: sockets already
+    working are never cut off for a newcomer, and a leaked one goes at its
+    ping timeout. The count is read, not reserved: two connects at the same
+    moment may both pass."""
+    if cap and await registry.connection_count(user_id) >= cap:
+        metrics.inc("connects_over_cap")
+        message = f"too many connections for this user (at most {cap}); close one first"
+        raise socketio.exceptions.ConnectionRefusedError(
+            message, {"code": "too_many_connections", "message": message}
+        )
+
+
 def open_limiter(settings: LimitsSettings, metrics: Metrics, redis_url: str) -> Limiter:
     """Shared buckets in Redis when `redis_url` is set (redis imported only then)."""
     shared: SharedBuckets | None = None
@@ -196,4 +215,13 @@ def open_limiter(settings: LimitsSettings, metrics: Metrics, redis_url: str) -> 
     return Limiter(rules_from(settings), metrics, shared)
 
 
-__all__ = ["EVENT_KINDS", "KINDS", "Bucket", "Limiter", "LocalBuckets", "Rule", "open_limiter"]
+__all__ = [
+    "EVENT_KINDS",
+    "KINDS",
+    "Bucket",
+    "Limiter",
+    "LocalBuckets",
+    "Rule",
+    "connection_cap",
+    "open_limiter",
+]

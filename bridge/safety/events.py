@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
     from bridge.presence import PresenceRegistry
     from bridge.server import SocketSession
+    from bridge.store import Store
 
 Ack = dict[str, Any]
 
@@ -32,8 +33,17 @@ SAFETY_EVENTS = (
 
 class SafetyEvents:
     sio: socketio.AsyncServer
+    store: Store
     safety: SafetyStore
     registry: PresenceRegistry
+
+    async def visible_partners(self, user_id: str) -> list[str]:
+        """Partners who may see `user_id`'s presence: not blocked either way."""
+        partners = await self.store.partners(user_id)
+        if not partners:
+            return partners
+        blocked = await self.safety.blocked_partners(user_id)
+        return [p for p in partners if p not in blocked]
 
     async def show_status_between(self, a: str, b: str, blocked: bool) -> None:
         """On a block each side sees the other go offline; on an unblock,
