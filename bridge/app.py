@@ -18,12 +18,13 @@ from aiohttp import web
 from bridge.auth import TokenVerifier
 from bridge.config import Settings
 from bridge.cors import cors_middleware
-from bridge.db import Connection, keep_session
+from bridge.db import keep_session
 from bridge.db_health import LIBRARY_LOGGER, DatabaseHealth
 from bridge.demo.routes import demo_routes
 from bridge.embedded import EmbeddedPostgres
 from bridge.fanout import DirectAsyncManager, client_manager, emit_here
 from bridge.gc_tuning import GC_THRESHOLDS, GcWatch
+from bridge.limits import Limiter, open_limiter
 from bridge.logs import LibraryNoiseFilter, install_noise_filters, remove_noise_filters
 from bridge.metrics import Metrics
 from bridge.metrics_http import MetricsEndpoint
@@ -39,13 +40,14 @@ from bridge.preflight import ensure as preflight
 from bridge.preflight import jwks_url
 from bridge.presence import Presence, PresenceRegistry, open_registry
 from bridge.push.fcm import FcmSender
+from bridge.push.intake import push_intake
 from bridge.push.queue import PushQueue
 from bridge.push.worker import PushWorker
-from bridge.rest import RestApi, make_auth_middleware, make_error_middleware
+from bridge.rest import RestApi, make_auth_middleware, make_error_middleware, make_limit_middleware
+from bridge.safety.rest import SafetyRoutes
 from bridge.server import SocketGateway
 from bridge.sockets import socket_server
 from bridge.store import Store
-from bridge.translate import Change, PushIntent
 
 if TYPE_CHECKING:
     from bridge.outbox.ring import RedisRing
@@ -84,6 +86,7 @@ class BridgeApp:
         self.tail: OutboxTail | None = None
         self.ring: RedisRing | None = None
         self._noise_filter: LibraryNoiseFilter | None = None
+        self.limits: Limiter | None = None
 
     async def _database(self) -> str:
         s = self.settings
@@ -136,6 +139,7 @@ class BridgeApp:
         )
         self.registry = open_registry(presence, s.redis.url, instance_ttl=s.presence.instance_ttl)
         base = storage_public_base(s)
+        self.limits = open_limiter(s.limits, self.metrics, s.redis.url)
         self.gateway = SocketGateway(
             sio,
             store,
@@ -146,6 +150,8 @@ class BridgeApp:
             max_message_chars=s.server.max_message_chars,
             storage_public_base=base,
             health=self.health,
+            limits=self.limits,
+            max_sockets_per_user=s.limits.max_sockets_per_user,
         )
         self.registry.on_gone = self.gateway.user_gone
         await self.registry.start()
@@ -165,11 +171,15 @@ class BridgeApp:
                 cors_middleware(s.server.cors_origins),
                 make_error_middleware(self.metrics, self.health),
                 make_auth_middleware(verifier, store.user_exists),
+                make_limit_middleware(self.limits),
             ],
             client_max_size=256 * 1024,
         )
         app.add_routes(rest.routes())
         app.add_routes([self._metrics_endpoint(self.pool).route()])
+        app.add_routes(  # blocks, reports, mutes, quiet hours
+            SafetyRoutes(self.gateway.safety, self.gateway.show_status_between).routes()
+        )
         app.add_routes(demo_routes(s, store, base))  # the demo page, outside production
         sio.attach(app)
 
@@ -293,23 +303,8 @@ class BridgeApp:
         self.push_worker = PushWorker(
             PushQueue(pool), self.fcm, s.push, self.metrics, health=self.health
         )
-        registry = self.registry
-        assert registry is not None
-        metrics, cooldown = self.metrics, s.push.cooldown
-
-        async def enqueue(conn: Connection, change: Change, intents: Sequence[PushIntent]) -> None:
-            for intent in intents:
-                # A retraction goes anyway: a push shown earlier may need replacing.
-                viewing = intent.kind != "retract" and await registry.is_viewing(
-                    intent.user_id, intent.conversation_id
-                )
-                if viewing:
-                    metrics.inc("pushes_suppressed")
-                    continue
-                await PushQueue.enqueue(conn, intent, change.id, cooldown)
-                metrics.inc("pushes_queued")
-
-        return enqueue
+        assert self.registry is not None
+        return push_intake(self.registry, self.metrics, s.push.cooldown)
 
     def _emitter(self, sio: socketio.AsyncServer) -> Any:
         async def emit(event: str, payload: dict[str, Any], rooms: Sequence[str]) -> None:
@@ -351,6 +346,9 @@ class BridgeApp:
         registry, self.registry = self.registry, None
         if registry is not None:
             await registry.stop()
+        limits, self.limits = self.limits, None
+        if limits is not None:
+            await limits.close()
         pool, self.pool = self.pool, None
         if pool is not None:
             try:

@@ -185,6 +185,32 @@ class MetricsSettings:
 
 
 @dataclass(frozen=True)
+class LimitsSettings:
+    send_rate: float = setting(
+        5.0,
+        "messages a user may send per second (socket and REST), and each socket alone; 0: no limit",
+    )
+    send_burst: int = setting(20, "messages sent at once before send_rate applies")
+    typing_rate: float = setting(3.0, "typing_start / typing_stop per second; 0: no limit")
+    typing_burst: int = setting(10, "typing events at once before typing_rate applies")
+    read_rate: float = setting(5.0, "mark_seen (socket and REST) per second; 0: no limit")
+    read_burst: int = setting(30, "mark_seen at once before read_rate applies")
+    join_rate: float = setting(10.0, "join_* and leave_conversation per second; 0: no limit")
+    join_burst: int = setting(
+        100, "joins at once (a client joining its chat list) before join_rate"
+    )
+    other_rate: float = setting(
+        10.0, "every other client event and REST request per second; 0: no limit"
+    )
+    other_burst: int = setting(50, "other events at once before other_rate applies")
+    max_sockets_per_user: int = setting(
+        20,
+        "concurrent sockets per user over all instances; one more is refused"
+        " (`too_many_connections`); 0: no cap",
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings = ServerSettings()
     database: DatabaseSettings = DatabaseSettings()
@@ -195,6 +221,7 @@ class Settings:
     presence: PresenceSettings = PresenceSettings()
     push: PushSettings = PushSettings()
     metrics: MetricsSettings = MetricsSettings()
+    limits: LimitsSettings = LimitsSettings()
 
     @property
     def embedded(self) -> bool:
@@ -383,5 +410,9 @@ def _check_whole(settings: Settings) -> None:
         )
     if settings.push.lease_seconds <= 0 or settings.push.poll_interval <= 0:
         raise ConfigError("push.lease_seconds and push.poll_interval: must be positive")
+    limits = settings.limits
+    for kind in ("send", "typing", "read", "join", "other"):
+        if getattr(limits, f"{kind}_rate") > 0 and getattr(limits, f"{kind}_burst") < 1:
+            raise ConfigError(f"limits.{kind}_burst: must be at least 1 when {kind}_rate is set")
     if settings.push.concurrency < 1 or settings.push.max_attempts < 1:
         raise ConfigError("push.concurrency and push.max_attempts: must be at least 1")

@@ -81,3 +81,20 @@ class StoreError(BridgeError):
 def unavailable(message: str = "the database cannot be reached; try again") -> StoreError:
     """A retryable refusal: nothing was wrong with the request."""
     return StoreError("unavailable", message, 503, retryable=True)
+
+
+class RateLimited(BridgeError):
+    """Over a rate limit (bridge/limits/): nothing was done; try again after
+    `retry_after` seconds (REST: 429 with Retry-After)."""
+
+    code = "rate_limited"
+    status = 429
+    retryable = True
+
+    def __init__(self, kind: str, retry_after: float) -> None:
+        super().__init__(f"too many {kind} requests; try again in {retry_after:.2f} s")
+        self.kind = kind
+        self.retry_after = retry_after
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**super().as_dict(), "retry_after": round(self.retry_after, 3)}

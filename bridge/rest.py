@@ -6,6 +6,7 @@ for bad input."""
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any
@@ -15,7 +16,8 @@ from aiohttp import web
 from bridge import payloads
 from bridge.auth import Identity, TokenVerifier, bearer
 from bridge.db_health import RETRY_AFTER, DatabaseHealth, is_outage
-from bridge.errors import BridgeError, PayloadError, unavailable
+from bridge.errors import BridgeError, PayloadError, RateLimited, unavailable
+from bridge.limits import Limiter
 from bridge.logs import NOISE, describe
 from bridge.metrics import Metrics
 from bridge.outbox.doorbells.base import Doorbell
@@ -53,9 +55,39 @@ def error_response(exc: BridgeError) -> web.Response:
     """The REST rendering of a refusal: its status, `{ error }`, and
     Retry-After when trying again may succeed."""
     response = web.json_response({"error": exc.as_dict()}, status=exc.status)
-    if exc.retryable:
+    if isinstance(exc, RateLimited):
+        response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+    elif exc.retryable:
         response.headers["Retry-After"] = str(RETRY_AFTER)
     return response
+
+
+# REST routes by rate-limit kind (bridge/limits); other /api requests are "other".
+ROUTE_KINDS = {
+    ("POST", "/api/messages/send"): "send",
+    ("POST", "/test-message"): "send",
+    ("POST", "/api/messages/mark-seen"): "read",
+    ("POST", "/api/messages/delivered"): "read",
+}
+
+
+def make_limit_middleware(limits: Limiter) -> Any:
+    """The signed-in user's token buckets, shared with their sockets: over
+    the limit a request is 429 `rate_limited` with Retry-After, before its
+    handler runs (so nothing is written)."""
+
+    @web.middleware
+    async def limit(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        identity = request.get(IDENTITY)
+        if identity is not None:
+            route = request.match_info.route.resource
+            path = route.canonical if route is not None else request.path
+            await limits.check(identity.user_id, ROUTE_KINDS.get((request.method, path), "other"))
+        return await handler(request)
+
+    return limit
 
 
 def make_error_middleware(metrics: Metrics, health: DatabaseHealth) -> Any:
@@ -236,7 +268,9 @@ class RestApi:
         rows = [
             chat_list_entry(
                 row,
-                bool(row.get("other_user")) and statuses[str(row["other_user"]["id"])] != "offline",
+                bool(row.get("other_user"))
+                and not row.get("blocked")  # no presence across a block
+                and statuses[str(row["other_user"]["id"])] != "offline",
                 self.storage_public_base,
             )
             for row in rows

@@ -21,9 +21,12 @@ from bridge import payloads
 from bridge.auth import Identity, TokenVerifier, bearer
 from bridge.db_health import DatabaseHealth, is_outage
 from bridge.errors import AuthError, BridgeError, PayloadError, unavailable
+from bridge.limits import EVENT_KINDS, Limiter, connection_cap
 from bridge.metrics import Metrics
 from bridge.outbox.replay import replay_missed
 from bridge.presence import Presence, PresenceRegistry
+from bridge.safety.events import SAFETY_EVENTS, SafetyEvents
+from bridge.safety.store import SafetyStore
 from bridge.store import Store
 from bridge.views import conversation_room, global_room, public_message, user_room, user_rooms
 
@@ -50,6 +53,7 @@ CLIENT_EVENTS = (
     "edit_message",
     "unsend_message",
     "message_delivered",
+    *SAFETY_EVENTS,  # block_user, report, mute_conversation, ... (bridge/safety/)
 )
 
 
@@ -68,7 +72,7 @@ class SocketSession:
     expires_at: float | None
 
 
-class SocketGateway:
+class SocketGateway(SafetyEvents):
     def __init__(
         self,
         sio: socketio.AsyncServer,
@@ -81,9 +85,14 @@ class SocketGateway:
         max_message_chars: int,
         storage_public_base: str,
         health: DatabaseHealth | None = None,
+        limits: Limiter | None = None,
+        max_sockets_per_user: int = 0,
     ) -> None:
         self.sio = sio
+        self.limits = limits
+        self.max_sockets_per_user = max_sockets_per_user
         self.store = store
+        self.safety = SafetyStore(store)
         self.health = health or DatabaseHealth(metrics)
         self.verifier = verifier
         self.presence = presence
@@ -150,10 +159,15 @@ class SocketGateway:
                 "no chat profile for this user",
                 {"code": "unknown_user", "message": "no chat profile for this user"},
             )
+        await connection_cap(
+            self.registry, self.metrics, identity.user_id, self.max_sockets_per_user
+        )
         return identity
 
     async def on_disconnect(self, sid: str, *_reason: Any) -> None:
         session = self.sessions.pop(sid, None)
+        if self.limits is not None:
+            self.limits.forget_socket(sid)
         if session is None:
             return
         user = session.user_id
@@ -178,7 +192,7 @@ class SocketGateway:
         await self._announce_status(user_id, "offline")
 
     async def _announce_status(self, user_id: str, status: str) -> None:
-        partners = await self.store.partners(user_id)
+        partners = await self.visible_partners(user_id)
         if not partners:
             return
         rooms = [room for p in partners for room in user_rooms(p)]
@@ -248,6 +262,8 @@ class SocketGateway:
         if session is None:
             return error_ack("unauthorized", "not connected")
         try:
+            if self.limits is not None:
+                await self.limits.check(session.user_id, EVENT_KINDS.get(event, "other"), sid)
             return await handler(session, data)
         except BridgeError as exc:
             return exc.ack()
@@ -280,7 +296,7 @@ class SocketGateway:
     async def join(self, session: SocketSession, data: Any) -> Ack:
         self._own_user(session, data)
         await self.sio.enter_room(session.sid, user_room(session.user_id))
-        statuses = await self.registry.statuses(await self.store.partners(session.user_id))
+        statuses = await self.registry.statuses(await self.visible_partners(session.user_id))
         online = [p for p, status in statuses.items() if status != "offline"]
         for partner in online:
             await self.sio.emit(
@@ -313,7 +329,9 @@ class SocketGateway:
             "room": conversation_room(conversation_id),
             "partner": {
                 "user_id": partner,
-                "status": (await self.registry.statuses([partner]))[partner],
+                "status": "offline"
+                if await self.safety.blocked_between(session.user_id, partner)
+                else (await self.registry.statuses([partner]))[partner],
             },
         }
 
@@ -386,14 +404,17 @@ class SocketGateway:
 
     async def _relay_typing(self, user_id: str, conversation_id: str, typing: bool) -> None:
         """`user_typing` to the conversation room (not to the typist's own
-        devices) and `typing_status_update` to the partner's chat list."""
+        devices) and `typing_status_update` to the partner's chat list;
+        nothing when the two blocked one another."""
+        partner = self._partners.get((user_id, conversation_id))
+        if partner is not None and await self.safety.blocked_between(user_id, partner):
+            return
         await self.sio.emit(
             "user_typing",
             {"conversationId": conversation_id, "userId": user_id, "isTyping": typing},
             to=conversation_room(conversation_id),
             skip_sid=self.presence.sids_of(user_id),
         )
-        partner = self._partners.get((user_id, conversation_id))
         if partner is not None:
             await self.sio.emit(
                 "typing_status_update",

@@ -62,6 +62,11 @@ async def _client_errors(permissions: PermissionWatch | None = None) -> AsyncIte
             raise StoreError(
                 "unavailable", "the server cannot do this right now (database permissions)", 503
             ) from exc
+        if state == "42501" and getattr(exc, "hint", None) == "blocked":
+            # public.messages_refuse_blocked (issue 14): a block either way.
+            raise StoreError(
+                "blocked", "you cannot message this user: one of you blocked the other", 403
+            ) from exc
         if state == "42501" and "row-level security" in message:
             # Writing into someone else's conversation: the same answer as
             # for one that does not exist, so ids of others' leak nothing.

@@ -45,3 +45,6 @@ class LocalRegistry:
 
     async def is_viewing(self, user_id: str, conversation_id: str) -> bool:
         return self.presence.is_viewing(user_id, conversation_id)
+
+    async def connection_count(self, user_id: str) -> int:
+        return self.presence.connections(user_id)

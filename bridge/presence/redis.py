@@ -240,3 +240,13 @@ class RedisRegistry:
             return False
         alive = await self.redis.mget([f"bridge:instance:{i}" for i in instances])
         return any(alive)
+
+    async def connection_count(self, user_id: str) -> int:
+        """Over all live instances; this instance's alone while Redis is away
+        (the cap then holds per instance rather than refusing everyone)."""
+        local = self.presence.connections(user_id)
+        try:
+            return local + await self._connections_elsewhere(user_id)
+        except Exception as exc:
+            log.warning("connection count without Redis", extra={"error": repr(exc)})
+            return local

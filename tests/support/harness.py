@@ -24,6 +24,7 @@ from bridge.app import BridgeApp
 from bridge.auth import mint_token
 from bridge.config import (
     DatabaseSettings,
+    LimitsSettings,
     OutboxSettings,
     PresenceSettings,
     ServerSettings,
@@ -33,6 +34,16 @@ from bridge.config import (
 from bridge.db import acting_as, user_claims
 
 SECRET = "test-secret-that-is-at-least-32-characters-long"
+# Rate and connection limits off: most tests send far faster than a person;
+# tests/integration/test_rate_limits.py turns them on.
+NO_LIMITS = LimitsSettings(
+    send_rate=0,
+    typing_rate=0,
+    read_rate=0,
+    join_rate=0,
+    other_rate=0,
+    max_sockets_per_user=0,
+)
 
 
 def settings_for(dsn: str, **overrides: Any) -> Settings:
@@ -42,6 +53,7 @@ def settings_for(dsn: str, **overrides: Any) -> Settings:
         supabase=SupabaseSettings(url="http://storage.test", jwt_secret=SECRET),
         outbox=OutboxSettings(poll_interval=2.0),
         presence=PresenceSettings(offline_grace=0.5, typing_ttl=1.0, typing_throttle=0.5),
+        limits=NO_LIMITS,
     )
     return dataclasses.replace(base, **overrides)
 
