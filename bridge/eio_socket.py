@@ -1,0 +1,159 @@
+"""Engine.IO's websocket transport with fewer event-loop hand-overs.
+
+python-engineio's websocket handler reads each packet through a task of its
+own wrapped in `asyncio.wait_for` (two tasks and a timer per packet), and
+every packet it sends goes through a queue to a writer task that writes the
+frame (a wake-up of that task per packet). On the send path each message
+pays for both, on the sender's socket (the event and its ack) and on the
+receiver's (the new message), and at thousands of packets a second that
+task churn showed in the profiles.
+
+Here, once a socket is on the websocket:
+- the read loop awaits the websocket itself, with the same inactivity
+  timeout (ping interval + ping timeout) as a plain timer;
+- a packet is written straight to the websocket when nothing is ahead of it
+  (the queue is empty, the writer task is not writing, the transport holds
+  no unsent bytes, the frame is small), so it never waits and cannot block
+  its sender. Anything else goes through the queue and the writer task as
+  before: a socket that does not read piles up in its queue, where the
+  slow-socket bound (`server.max_queued_packets`, bridge.fanout) sees it.
+
+Long-polling and the polling-to-websocket upgrade are python-engineio's own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiohttp import WSMsgType
+from engineio import exceptions, packet
+from engineio.async_socket import AsyncSocket
+
+from bridge.logs import NOISE, describe
+
+# Frames up to this size may be written straight: far below the transport's
+# high-water mark, so writing one into an empty buffer never has to wait.
+DIRECT_MAX = 16 * 1024
+_DATA = (WSMsgType.TEXT, WSMsgType.BINARY)
+
+
+class DirectSocket(AsyncSocket):  # type: ignore[misc]
+    """An Engine.IO socket whose websocket is read and written without a
+    task per packet. Takes over from python-engineio's AsyncSocket when the
+    socket goes on the websocket (bridge.sockets swaps the class)."""
+
+    _ws: Any = None  # engine.io's websocket wrapper, once on the websocket
+    _writing = False  # the writer task is writing what it took off the queue
+
+    async def send(self, pkt: packet.Packet) -> None:
+        if not await self.check_ping_timeout():
+            return
+        if self._ws is not None and not self._writing and self.queue.empty():
+            data = pkt.encode()
+            transport = self._ws.transport
+            if (
+                transport is not None
+                and not transport.is_closing()
+                and not transport.get_write_buffer_size()
+                and len(data) <= DIRECT_MAX
+            ):
+                try:
+                    await self._ws.send(data)
+                except Exception:  # the connection is going; its reader sees it close
+                    pass
+                return
+        await self.queue.put(pkt)
+
+    async def receive(self, pkt: packet.Packet) -> None:
+        if pkt.packet_type == packet.MESSAGE:  # the common case, without the INFO line
+            await self.server._trigger_event(
+                "message", self.sid, pkt.data, run_async=self.server.async_handlers
+            )
+        else:
+            await super().receive(pkt)
+
+    async def _websocket_handler(self, ws: Any) -> None:
+        if self.connected:  # an upgrade from long-polling: the library's own steps
+            if not await self._upgrade_steps(ws):
+                return
+        else:
+            self.connected = True
+            self.upgraded = True
+        writer = asyncio.ensure_future(self._writer(ws))
+        self._ws = ws
+        try:
+            await self._read(ws)
+        finally:
+            self._ws = None
+            await self.queue.put(None)  # the writer ends after what is queued
+            await writer
+            await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
+
+    async def _read(self, ws: Any) -> None:
+        timeout = self.server.ping_interval + self.server.ping_timeout
+        limit = self.server.max_http_buffer_size
+        while True:
+            try:
+                msg = await ws.receive(timeout)
+            except (Exception, asyncio.CancelledError):  # timed out or torn down
+                return
+            if msg.type not in _DATA or len(msg.data) > limit:
+                return  # closed by the client, or a frame too large
+            try:
+                pkt = packet.Packet(encoded_packet=msg.data)
+            except Exception as exc:  # the client's junk: it ends the connection
+                NOISE.note("engineio:malformed_packet", describe(exc))
+                return
+            try:
+                await self.receive(pkt)
+            except exceptions.UnknownPacketError:
+                pass
+            except exceptions.SocketIsClosedError:
+                return
+            except Exception:  # as python-engineio does (bridge.logs rate-limits it)
+                self.server.logger.exception("Unknown receive error")
+
+    async def _writer(self, ws: Any) -> None:
+        """Writes what was queued, in order, until the reader ends it (None)
+        or the connection fails."""
+        try:
+            while True:
+                pkt = await self.queue.get()
+                self._writing = True
+                self.queue.task_done()
+                batch = [pkt]
+                while pkt is not None and not self.queue.empty():
+                    pkt = self.queue.get_nowait()
+                    self.queue.task_done()
+                    batch.append(pkt)
+                for item in batch:
+                    if item is None:
+                        return
+                    await ws.send(item.encode())
+                self._writing = False
+        except Exception:  # the connection failed; the reader sees it close
+            pass
+        finally:
+            self._writing = True  # nothing is written straight any more
+            await ws.close()
+
+    async def _upgrade_steps(self, ws: Any) -> bool:
+        """python-engineio's polling-to-websocket upgrade: probe, then UPGRADE."""
+        self.upgrading = True  # hold packet sends during the upgrade
+        try:
+            probe = packet.Packet(encoded_packet=await ws.wait())
+            if probe.packet_type != packet.PING or probe.data != "probe":
+                return False
+            await ws.send(packet.Packet(packet.PONG, data="probe").encode())
+            await self.queue.put(packet.Packet(packet.NOOP))  # ends the pending poll
+            upgrade = packet.Packet(encoded_packet=await ws.wait())
+            if upgrade.packet_type != packet.UPGRADE:
+                self.upgraded = False
+                return False
+            self.upgraded = True
+            return True
+        except (OSError, ValueError):
+            return False
+        finally:
+            self.upgrading = False
