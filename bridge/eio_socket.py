@@ -24,6 +24,7 @@ Long-polling and the polling-to-websocket upgrade are python-engineio's own.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 from aiohttp import WSMsgType
@@ -58,10 +59,9 @@ class DirectSocket(AsyncSocket):  # type: ignore[misc]
                 and not transport.get_write_buffer_size()
                 and len(data) <= DIRECT_MAX
             ):
-                try:
+                # A failure means the connection is going: its reader sees it close.
+                with contextlib.suppress(Exception):
                     await self._ws.send(data)
-                except Exception:  # the connection is going; its reader sees it close
-                    pass
                 return
         await self.queue.put(pkt)
 
@@ -74,7 +74,7 @@ class DirectSocket(AsyncSocket):  # type: ignore[misc]
             await super().receive(pkt)
 
     async def _websocket_handler(self, ws: Any) -> None:
-        if self.connected:  # an upgrade from long-polling: the library's own steps
+        if self.connected:  # type: ignore[has-type]  # an upgrade from long-polling: the library's own steps
             if not await self._upgrade_steps(ws):
                 return
         else:

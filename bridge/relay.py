@@ -19,6 +19,7 @@ from bridge import jsoncodec
 from bridge.db import Connection, redoable_transaction
 from bridge.db_health import DatabaseHealth
 from bridge.metrics import Metrics
+from bridge.outbox_store import OutboxPage
 from bridge.sources.base import Doorbell
 from bridge.store import Store
 from bridge.translate import Change, PushIntent, TranslationError, translate
@@ -115,6 +116,9 @@ class OutboxRelay:
         self.lease = lease
         self.after_batch = after_batch
         self.idle = asyncio.Event()
+        # A page emitted whose cursor move rides on the next read
+        # (bridge.relay_step), or is made when the relay goes idle.
+        self._unmoved: OutboxPage | None = None
 
     def wrote(self) -> None:
         """This process committed a change: wake the relay, if it is the
@@ -128,6 +132,7 @@ class OutboxRelay:
             while True:
                 try:
                     if self.lease is not None and not await self.lease.try_acquire():
+                        self._unmoved = None  # the cursor is another relay's now
                         self.metrics.inc("relay_standby_waits")
                         self.idle.set()
                         await self.doorbell.wait(self.poll_interval)
@@ -142,9 +147,27 @@ class OutboxRelay:
                         exc, backoff, cap=MAX_BACKOFF, logger=log, what="outbox relay cycle failed"
                     )
         finally:
+            await self._settle_on_stop()
             await self._leave_doorbell()
             if self.lease is not None:
                 await self.lease.release()
+
+    async def _settle(self) -> None:
+        """Moves the stored cursor past the page emitted last, if it has not
+        moved yet (before the relay sleeps: outbox_pending, pruning and a
+        successor read the stored cursor)."""
+        past, self._unmoved = self._unmoved, None
+        if past is not None:
+            await Store.advance_outbox(self.store.pool, past)
+
+    async def _settle_on_stop(self) -> None:
+        """On stop, best effort: a page left unmoved is only relayed again."""
+        if self._unmoved is None or (self.lease is not None and not self.lease.held):
+            return
+        try:
+            await asyncio.wait_for(self._settle(), 2)
+        except (Exception, asyncio.CancelledError) as exc:  # the database may be gone too
+            log.warning("could not move the relay cursor on stop", extra={"error": repr(exc)})
 
     async def _leave_doorbell(self) -> None:
         """On stop: a relaying bridge that leaves the bell armed would have
@@ -166,9 +189,11 @@ class OutboxRelay:
         await self.drain()
         if await self.doorbell.wait(LINGER):
             return
+        await self._settle()
         if self.doorbell.needs_arming:
             await self.store.arm_doorbell()
             if await self.drain():
+                await self._settle()
                 await self.store.disarm_doorbell()
                 return
         self.idle.set()
@@ -176,6 +201,7 @@ class OutboxRelay:
         self.idle.clear()
         if self.doorbell.needs_arming:
             await self.drain()
+            await self._settle()
             await self.store.disarm_doorbell()
 
     async def drain(self) -> int:
@@ -190,11 +216,13 @@ class OutboxRelay:
                 return total
 
     async def _batch(self) -> tuple[int, bool]:
-        """Reads a page, emits it, then moves the cursor past it, in the
-        transaction that writes the page's push jobs when it has any. A crash
-        before that commit only means the page is relayed again
+        """Reads a page, emits it, then moves the cursor past it: in the
+        transaction that writes the page's push jobs when it has any, else
+        with the next read (one round trip per page) or when the relay goes
+        idle. A crash before the move only means the page is relayed again
         (at-least-once), so the commit need not wait for the disk either."""
-        rows, page = await self.store.peek_outbox(self.batch_size)
+        past, self._unmoved = self._unmoved, None
+        rows, page = await self.store.peek_outbox(self.batch_size, past)
         pushes: list[tuple[Change, Sequence[PushIntent]]] = []
         for row in rows:
             delivered = await self._deliver(row)
@@ -206,7 +234,7 @@ class OutboxRelay:
                     await self.pushes(conn, change, intents)
                 await Store.advance_outbox(conn, page)
         else:
-            await Store.advance_outbox(self.store.pool, page)
+            self._unmoved = page
         if rows and self.after_batch is not None:
             self.after_batch()
         return len(rows), page.complete
