@@ -74,7 +74,8 @@ class DirectSocket(AsyncSocket):  # type: ignore[misc]
             await super().receive(pkt)
 
     async def _websocket_handler(self, ws: Any) -> None:
-        if self.connected:  # type: ignore[has-type]  # an upgrade from long-polling: the library's own steps
+        # Connected already: an upgrade from long-polling (the library's steps).
+        if self.connected:  # type: ignore[has-type]
             if not await self._upgrade_steps(ws):
                 return
         else:
