@@ -39,6 +39,19 @@ DIRECT_MAX = 16 * 1024
 _DATA = (WSMsgType.TEXT, WSMsgType.BINARY)
 
 
+def ws_frame(data: str | bytes) -> bytes:
+    """A server's websocket frame (final, unmasked, uncompressed) of a text
+    (str) or binary (bytes) message up to 64 KiB."""
+    if isinstance(data, str):
+        payload, opcode = data.encode(), 0x81
+    else:
+        payload, opcode = bytes(data), 0x82
+    size = len(payload)
+    if size < 126:
+        return bytes((opcode, size)) + payload
+    return bytes((opcode, 126)) + size.to_bytes(2, "big") + payload
+
+
 class DirectSocket(AsyncSocket):  # type: ignore[misc]
     """An Engine.IO socket whose websocket is read and written without a
     task per packet. Takes over from python-engineio's AsyncSocket when the
@@ -46,9 +59,14 @@ class DirectSocket(AsyncSocket):  # type: ignore[misc]
 
     _ws: Any = None  # engine.io's websocket wrapper, once on the websocket
     _writing = False  # the writer task is writing what it took off the queue
+    _corked: list[bytes] | None = None  # frames written at the end of this loop turn
+    _corked_size = 0
 
     async def send(self, pkt: packet.Packet) -> None:
         if not await self.check_ping_timeout():
+            return
+        if self._corked is not None:  # frames are waiting: this one goes after them
+            self._cork(pkt.encode())
             return
         if self._ws is not None and not self._writing and self.queue.empty():
             data = pkt.encode()
@@ -59,11 +77,36 @@ class DirectSocket(AsyncSocket):  # type: ignore[misc]
                 and not transport.get_write_buffer_size()
                 and len(data) <= DIRECT_MAX
             ):
-                # A failure means the connection is going: its reader sees it close.
-                with contextlib.suppress(Exception):
-                    await self._ws.send(data)
+                if self._ws.compress:  # aiohttp frames and compresses it
+                    # A failure means the connection is going: its reader sees it close.
+                    with contextlib.suppress(Exception):
+                        await self._ws.send(data)
+                    return
+                self._corked = []
+                asyncio.get_running_loop().call_soon(self._uncork)
+                self._cork(data)
                 return
         await self.queue.put(pkt)
+
+    def _cork(self, data: str | bytes) -> None:
+        """Frames for this socket within one turn of the event loop are
+        written together, in one system call (one change's events to one
+        socket, an ack and the event after it)."""
+        assert self._corked is not None
+        frame = ws_frame(data)
+        self._corked.append(frame)
+        self._corked_size += len(frame)
+        if self._corked_size > DIRECT_MAX:  # a burst: what follows takes the queue
+            self._uncork()
+
+    def _uncork(self) -> None:
+        frames, self._corked, self._corked_size = self._corked, None, 0
+        ws = self._ws
+        if not frames or ws is None:  # gone: its reader has seen it close
+            return
+        transport = ws.transport
+        if transport is not None and not transport.is_closing():
+            transport.write(b"".join(frames))
 
     async def receive(self, pkt: packet.Packet) -> None:
         if pkt.packet_type == packet.MESSAGE:  # the common case, without the INFO line

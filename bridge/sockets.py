@@ -45,6 +45,7 @@ def websocket_class(compress: bool) -> type:
             await self._sock.prepare(request)
             self.environ = environ
             self.transport = request.transport
+            self.compress = bool(self._sock.compress)  # negotiated with this client
             socket = self.handler.__self__
             if type(socket) is AsyncSocket:  # the library's: hand over to ours
                 socket.__class__ = DirectSocket
