@@ -6,7 +6,6 @@ that say whether the client or the database is at fault."""
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -169,7 +168,7 @@ class Store(OutboxQueries):
         async with _client_errors(self.permissions):
             row = await self.pool.fetchval(
                 "select bridge.send_message_as($1::jsonb, $2, $3, $4, $5, $6)",
-                json.dumps(user_claims(user_id)),
+                jsoncodec.dumps(user_claims(user_id)),
                 req.conversation_id,
                 req.content,
                 req.message_type,
@@ -193,7 +192,7 @@ class Store(OutboxQueries):
                 async with _client_errors(self.permissions):
                     row = await self.pool.fetchval(
                         "select bridge.send_messages_as($1::jsonb)",
-                        json.dumps([_send_item(*batch[i]) for i in order]),
+                        jsoncodec.dumps([_send_item(*batch[i]) for i in order]),
                     )
             except StoreError:
                 together = False  # one of them was refused
