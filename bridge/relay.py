@@ -18,6 +18,7 @@ import asyncpg
 from bridge import jsoncodec
 from bridge.db import Connection, redoable_transaction
 from bridge.db_health import DatabaseHealth
+from bridge.early_emit import EarlyEmits
 from bridge.metrics import Metrics
 from bridge.outbox_store import OutboxPage
 from bridge.sources.base import Doorbell
@@ -119,6 +120,8 @@ class OutboxRelay:
         # A page emitted whose cursor move rides on the next read
         # (bridge.relay_step), or is made when the relay goes idle.
         self._unmoved: OutboxPage | None = None
+        # Sends emitted right after their commit (a single instance only).
+        self.early = EarlyEmits(emit, storage_public_base, metrics) if emit is not None else None
 
     def wrote(self) -> None:
         """This process committed a change: wake the relay, if it is the
@@ -133,10 +136,14 @@ class OutboxRelay:
                 try:
                     if self.lease is not None and not await self.lease.try_acquire():
                         self._unmoved = None  # the cursor is another relay's now
+                        if self.early is not None:
+                            self.early.reset(enabled=False)
                         self.metrics.inc("relay_standby_waits")
                         self.idle.set()
                         await self.doorbell.wait(self.poll_interval)
                         continue
+                    if self.early is not None and not self.early.enabled:
+                        self.early.reset(enabled=True)  # the lease is this relay's again
                     await self._cycle()
                     backoff = 0.5
                 except asyncio.CancelledError:
@@ -240,8 +247,21 @@ class OutboxRelay:
         return len(rows), page.complete
 
     async def _deliver(self, row: asyncpg.Record) -> tuple[Change, Sequence[PushIntent]] | None:
-        """Emits one change; returns it with its push intents."""
+        """Emits one change (unless it went out right after its commit,
+        bridge/early_emit.py); returns it with its push intents."""
         self.metrics.inc("changes_in")
+        early = self.early
+        if early is None:
+            return await self._translate(row, emit=self.emit is not None)
+        async with early.lock:
+            conversation = row["conversation_id"]
+            if early.passed(int(row["id"]), str(conversation) if conversation else None):
+                return None if self.pushes is None else await self._translate(row, emit=False)
+            return await self._translate(row, emit=True)
+
+    async def _translate(
+        self, row: asyncpg.Record, *, emit: bool
+    ) -> tuple[Change, Sequence[PushIntent]] | None:
         try:
             change = to_change(row)
             result = translate(change, self.storage_public_base)
@@ -251,8 +271,8 @@ class OutboxRelay:
                 "untranslatable outbox row skipped", extra={"id": row["id"], "error": str(exc)}
             )
             return None
-        if self.emit is not None:  # None: every instance's tail emits (bridge/outbox_tail.py)
-            for emit in result.emits:
-                await self.emit(emit.event, emit.payload, emit.rooms)
+        if emit and self.emit is not None:  # None: every instance's tail emits
+            for out in result.emits:
+                await self.emit(out.event, out.payload, out.rooms)
                 self.metrics.inc("emits_out")
         return change, result.pushes

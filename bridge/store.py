@@ -7,7 +7,7 @@ that say whether the client or the database is at fault."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -127,6 +127,9 @@ class Store(OutboxQueries):
         # Called after this process committed a change clients must hear
         # about: the relay wakes at once instead of waiting for a doorbell.
         self.on_write: Callable[[], None] | None = None
+        # Given each send's committed changes to emit at once
+        # (bridge/early_emit.py); None: the relay (or the tails) emit them.
+        self.on_changes: Callable[[list[Any]], Awaitable[None]] | None = None
         self.send_batch_failures = 0  # batches the database failed as a whole
         # Group commit of sends; its writer tasks are started by the app.
         self.sends: GroupCommit[tuple[str, SendMessage], Sent] = GroupCommit(
@@ -165,6 +168,9 @@ class Store(OutboxQueries):
     async def _send_one(self, user_id: str, req: SendMessage) -> tuple[dict[str, Any], bool]:
         """One round trip: bridge.send_message_as switches to the user's role
         and claims inside its own statement."""
+        if self.on_changes is not None:
+            (result,) = await self._send_emitting([(user_id, req)])
+            return _sent(req, result)
         async with _client_errors(self.permissions):
             row = await self.pool.fetchval(
                 "select bridge.send_message_as($1::jsonb, $2, $3, $4, $5, $6)",
@@ -189,11 +195,7 @@ class Store(OutboxQueries):
         together = len(batch) > 1
         if together:
             try:
-                async with _client_errors(self.permissions):
-                    row = await self.pool.fetchval(
-                        "select bridge.send_messages_as($1::jsonb)",
-                        jsoncodec.dumps([_send_item(*batch[i]) for i in order]),
-                    )
+                row = await self._send_emitting([batch[i] for i in order])
             except StoreError:
                 together = False  # one of them was refused
             except asyncpg.PostgresError as exc:
@@ -205,7 +207,7 @@ class Store(OutboxQueries):
                         extra={"sqlstate": exc.sqlstate, "size": len(batch)},
                     )
         if together:
-            for i, result in zip(order, _loads(row), strict=True):
+            for i, result in zip(order, row, strict=True):
                 try:
                     results[i] = _sent(batch[i][1], result)
                 except StoreError as exc:
@@ -218,6 +220,25 @@ class Store(OutboxQueries):
                     results[i] = exc
         self._wrote()
         return results
+
+    async def _send_emitting(self, items: list[tuple[str, SendMessage]]) -> list[Any]:
+        """Writes sends in one statement; each one's result in order. With
+        `on_changes`, the changes written are read back in the same statement
+        and handed over once committed."""
+        emitting = self.on_changes is not None
+        function = "send_messages_emitting" if emitting else "send_messages_as"
+        async with _client_errors(self.permissions):
+            row = _loads(
+                await self.pool.fetchval(
+                    f"select bridge.{function}($1::jsonb)",
+                    jsoncodec.dumps([_send_item(*item) for item in items]),
+                )
+            )
+        if not emitting:
+            return list(row)
+        if self.on_changes is not None:
+            await self.on_changes(row["changes"])
+        return list(row["results"])
 
     async def mark_seen(self, user_id: str, req: MarkSeen) -> tuple[str, int]:
         """Marks one message, or all of a conversation, read by `user_id`;
