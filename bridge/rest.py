@@ -18,7 +18,8 @@ from bridge.logs import NOISE, describe
 from bridge.metrics import Metrics
 from bridge.payloads import PayloadError
 from bridge.presence_redis import PresenceRegistry
-from bridge.store import Store, StoreError, unavailable
+from bridge.store import Store
+from bridge.store_errors import StoreError, unavailable
 from bridge.translate import avatar_url, public_message
 
 log = logging.getLogger(__name__)

@@ -25,7 +25,8 @@ from bridge.payloads import PayloadError
 from bridge.presence import Presence
 from bridge.presence_redis import PresenceRegistry
 from bridge.relay import to_change
-from bridge.store import Store, StoreError, unavailable
+from bridge.store import Store
+from bridge.store_errors import StoreError, unavailable
 from bridge.translate import TranslationError, public_message, translate, user_rooms
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,8 @@ import pytest
 
 from bridge.db import acting_as, user_claims
 from bridge.payloads import SendMessage
-from bridge.store import Store, StoreError
+from bridge.store import Store
+from bridge.store_errors import StoreError
 from tests.conftest import (
     AVA,
     BID_CONVERSATION,
