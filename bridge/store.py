@@ -174,7 +174,10 @@ class Store(OutboxQueries):
         if not emitting:
             return list(row)
         if self.on_changes is not None:
-            await self.on_changes(row["changes"])
+            try:
+                await self.on_changes(row["changes"])
+            except Exception:  # committed all the same: the relay delivers them
+                log.exception("emitting sends at their commit failed")
         return list(row["results"])
 
     async def mark_seen(self, user_id: str, req: MarkSeen) -> tuple[str, int]:
