@@ -109,6 +109,11 @@ class OutboxSettings:
     poll_interval: float = 5.0
     batch_size: int = 200
     retention_hours: float = 72.0
+    # A single instance emits socket and REST sends right after their commit
+    # (bridge/early_emit.py) instead of after the relay read them back: one
+    # round trip less on their way, for reading them back in the send's own
+    # statement (Postgres CPU).
+    emit_at_commit: bool = True
 
 
 @dataclass(frozen=True)

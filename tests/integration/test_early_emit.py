@@ -5,13 +5,14 @@ conversation's one order; nothing arrives twice."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any
 
 import asyncpg
 
 from bridge.db import acting_as, user_claims
 from tests.conftest import AVA, DIRECT_CONVERSATION, MIA
-from tests.integration.bridge_harness import Harness
+from tests.integration.bridge_harness import Harness, running, settings_for
 
 
 def in_conversation(data: Any) -> bool:
@@ -61,3 +62,24 @@ async def test_sends_go_out_at_their_commit_once_each_in_order(
     in_history = [r["content"] for r in history if r["content"] in set(sent)]
     assert live == in_history
     assert app.metrics.snapshot().get("early_emits") == 19
+
+
+async def test_with_emit_at_commit_off_the_relay_delivers_every_send(db_dsn: str) -> None:
+    """`outbox.emit_at_commit = false`: Ava's 5 sends all reach Mia, in
+    order, through the relay; none went out at its commit."""
+    base = settings_for(db_dsn)
+    settings = dataclasses.replace(
+        base, outbox=dataclasses.replace(base.outbox, emit_at_commit=False)
+    )
+    async with running(settings) as harness:
+        ava = await harness.client(AVA)
+        mia = await harness.client(MIA)
+        texts = [f"late-{i}" for i in range(5)]
+        for text in texts:
+            ack = await ava.call(
+                "send_message", {"conversationId": DIRECT_CONVERSATION, "content": text}
+            )
+            assert ack["ok"], ack
+        got = await mia.wait_count("new_message", 5, where=in_conversation)
+        assert [d["message"]["content"] for d in got] == texts
+        assert "early_emits" not in harness.app.metrics.snapshot()
