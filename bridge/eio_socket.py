@@ -41,7 +41,7 @@ _DATA = (WSMsgType.TEXT, WSMsgType.BINARY)
 
 def ws_frame(data: str | bytes) -> bytes:
     """A server's websocket frame (final, unmasked, uncompressed) of a text
-    (str) or binary (bytes) message up to 64 KiB."""
+    (str) or binary (bytes) message."""
     if isinstance(data, str):
         payload, opcode = data.encode(), 0x81
     else:
@@ -49,7 +49,9 @@ def ws_frame(data: str | bytes) -> bytes:
     size = len(payload)
     if size < 126:
         return bytes((opcode, size)) + payload
-    return bytes((opcode, 126)) + size.to_bytes(2, "big") + payload
+    if size < 65536:
+        return bytes((opcode, 126)) + size.to_bytes(2, "big") + payload
+    return bytes((opcode, 127)) + size.to_bytes(8, "big") + payload
 
 
 class DirectSocket(AsyncSocket):  # type: ignore[misc]
@@ -66,7 +68,12 @@ class DirectSocket(AsyncSocket):  # type: ignore[misc]
         if not await self.check_ping_timeout():
             return
         if self._corked is not None:  # frames are waiting: this one goes after them
-            self._cork(pkt.encode())
+            data = pkt.encode()
+            if len(data) <= DIRECT_MAX:
+                self._cork(data)
+                return
+            self._uncork()  # a large one takes the queue, behind what was corked
+            await self.queue.put(pkt)
             return
         if self._ws is not None and not self._writing and self.queue.empty():
             data = pkt.encode()
