@@ -204,6 +204,10 @@ class BridgeApp:
             health=self.health,
         )
         store.on_write = self._wrote
+        if not s.outbox.emit_at_commit:
+            self.relay.early = None
+        if self.relay.early is not None:  # a single instance: sends go out at their commit
+            store.on_changes = self.relay.early.committed
         self.runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE)
         await self.runner.setup()
         site = web.TCPSite(self.runner, s.server.host, s.server.port)

@@ -156,6 +156,11 @@ class OutboxSettings:
     retention_hours: float = setting(
         72.0, "how long relayed changes stay for `sync` (at most 1,000 are replayed)"
     )
+    emit_at_commit: bool = setting(
+        True,
+        "a single instance emits socket and REST sends right after their commit instead of"
+        " after the relay reads them back (one hand-over less; a little Postgres CPU more)",
+    )
 
 
 @dataclass(frozen=True)

@@ -56,7 +56,7 @@ NOISE_INTERVAL = 60.0  # seconds: at most one line per kind of junk in this time
 _BRIDGE_DIR = Path(__file__).resolve().parent
 # Frames of these bridge modules only pass client input on to the libraries;
 # an error under them alone is the client's, not the bridge's.
-_PLUMBING = {_BRIDGE_DIR / "hostile.py"}
+_PLUMBING = {_BRIDGE_DIR / "hostile.py", _BRIDGE_DIR / "eio_socket.py"}
 
 noise_log = logging.getLogger("bridge.hostile")
 

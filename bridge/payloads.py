@@ -5,6 +5,7 @@ object with camelCase or snake_case keys)."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -27,9 +28,15 @@ def _get(payload: dict[str, Any], *names: str) -> Any:
     return None
 
 
+# A UUID already in its canonical form (what clients send back): kept as it is.
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def as_uuid(value: Any, field: str) -> str:
     if not isinstance(value, str):
         raise PayloadError("invalid_field", f"{field} must be a UUID string", field)
+    if _CANONICAL_UUID.fullmatch(value):
+        return value
     try:
         return str(uuid.UUID(value))
     except ValueError:

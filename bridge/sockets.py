@@ -12,6 +12,10 @@ Compression: aiohttp negotiates permessage-deflate on every websocket by
 default, which keeps a zlib compressor and decompressor per socket (about
 140 KB each socket) and costs CPU on every frame; chat frames are small.
 It is a setting (`server.websocket_compression`), off by default.
+
+Hand-overs: once on the websocket, sockets are bridge.eio_socket's
+DirectSocket (read without a task per packet, written straight when nothing
+is queued).
 """
 
 from __future__ import annotations
@@ -19,10 +23,13 @@ from __future__ import annotations
 from typing import Any
 
 import socketio
+from aiohttp import WSMessage
 from aiohttp.web import WebSocketResponse
 from engineio.async_drivers import aiohttp as eio_aiohttp
+from engineio.async_socket import AsyncSocket
 
 from bridge import jsoncodec
+from bridge.eio_socket import DirectSocket
 from bridge.hostile import GuardedServer
 from bridge.metrics import Metrics
 
@@ -38,8 +45,22 @@ def websocket_class(compress: bool) -> type:
             )
             await self._sock.prepare(request)
             self.environ = environ
-            await self.handler(self)
+            self.transport = request.transport
+            self.compress = bool(self._sock.compress)  # negotiated with this client
+            socket = self.handler.__self__
+            if type(socket) is AsyncSocket:  # the library's: hand over to ours
+                socket.__class__ = DirectSocket
+            await socket._websocket_handler(self)
             return self._sock
+
+        async def send(self, message: str | bytes) -> None:
+            if isinstance(message, str):
+                await self._sock.send_str(message)
+            else:
+                await self._sock.send_bytes(message)
+
+        async def receive(self, timeout: float) -> WSMessage:
+            return await self._sock.receive(timeout)
 
     return WebSocket
 

@@ -6,9 +6,8 @@ that say whether the client or the database is at fault."""
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -22,56 +21,10 @@ from bridge.group_commit import GroupCommit
 from bridge.lifecycle_store import LifecycleQueries
 from bridge.outbox.store import OutboxQueries
 from bridge.payloads import MarkSeen, SendMessage
-from bridge.permissions import PermissionWatch, grant_problem
+from bridge.permissions import PermissionWatch
+from bridge.store_errors import client_errors
 
 log = logging.getLogger(__name__)
-
-
-# SQLSTATE class or code -> (code, status). Client faults only; anything
-# else is the database's (or our) fault and is re-raised as it is.
-_CLIENT_ERRORS: dict[str, tuple[str, int]] = {
-    "42501": ("forbidden", 403),
-    "P0002": ("not_found", 404),
-    "23503": ("not_found", 404),
-    "23514": ("rejected", 409),
-    "23505": ("conflict", 409),
-    "22023": ("invalid_request", 400),
-    "22P02": ("invalid_request", 400),
-    "22001": ("too_long", 400),
-    "22021": ("invalid_request", 400),
-    "54000": ("too_long", 400),
-}
-
-
-@asynccontextmanager
-async def _client_errors(permissions: PermissionWatch | None = None) -> AsyncIterator[None]:
-    try:
-        yield
-    except asyncpg.PostgresError as exc:
-        state = getattr(exc, "sqlstate", None) or ""
-        mapped = _CLIENT_ERRORS.get(state)
-        if mapped is None:
-            raise
-        message = str(getattr(exc, "message", None) or exc)
-        missing_grant = grant_problem(state, message)
-        if missing_grant is not None:
-            # Not the client's fault: the operator hears of it, the client
-            # gets no internals and may retry once the grant is fixed.
-            if permissions is not None:
-                permissions.report(missing_grant)
-            raise StoreError(
-                "unavailable", "the server cannot do this right now (database permissions)", 503
-            ) from exc
-        if state == "42501" and getattr(exc, "hint", None) == "blocked":
-            # public.messages_refuse_blocked (issue 14): a block either way.
-            raise StoreError(
-                "blocked", "you cannot message this user: one of you blocked the other", 403
-            ) from exc
-        if state == "42501" and "row-level security" in message:
-            # Writing into someone else's conversation: the same answer as
-            # for one that does not exist, so ids of others' leak nothing.
-            raise StoreError("not_found", "conversation not found", 404) from exc
-        raise StoreError(mapped[0], message, mapped[1]) from exc
 
 
 def _loads(value: Any) -> Any:
@@ -113,6 +66,9 @@ class Store(OutboxQueries, LifecycleQueries):
         # Called after this process committed a change clients must hear
         # about: the relay wakes at once instead of waiting for a doorbell.
         self.on_write: Callable[[], None] | None = None
+        # Given each send's committed changes to emit at once
+        # (bridge/early_emit.py); None: the relay (or the tails) emit them.
+        self.on_changes: Callable[[list[Any]], Awaitable[None]] | None = None
         self.send_batch_failures = 0  # batches the database failed as a whole
         # Group commit of sends; its writer tasks are started by the app.
         self.sends: GroupCommit[tuple[str, SendMessage], Sent] = GroupCommit(
@@ -130,7 +86,7 @@ class Store(OutboxQueries, LifecycleQueries):
     async def as_user(self, user_id: str) -> AsyncIterator[Connection]:
         async with (
             self.pool.acquire() as conn,
-            _client_errors(self.permissions),
+            client_errors(self.permissions),
             acting_as(conn, user_claims(user_id)),
         ):
             yield conn
@@ -151,10 +107,13 @@ class Store(OutboxQueries, LifecycleQueries):
     async def _send_one(self, user_id: str, req: SendMessage) -> tuple[dict[str, Any], bool]:
         """One round trip: bridge.send_message_as switches to the user's role
         and claims inside its own statement."""
-        async with _client_errors(self.permissions):
+        if self.on_changes is not None:
+            (result,) = await self._send_emitting([(user_id, req)])
+            return _sent(req, result)
+        async with client_errors(self.permissions):
             row = await self.pool.fetchval(
                 "select bridge.send_message_as($1::jsonb, $2, $3, $4, $5, $6)",
-                json.dumps(user_claims(user_id)),
+                jsoncodec.dumps(user_claims(user_id)),
                 req.conversation_id,
                 req.content,
                 req.message_type,
@@ -175,11 +134,7 @@ class Store(OutboxQueries, LifecycleQueries):
         together = len(batch) > 1
         if together:
             try:
-                async with _client_errors(self.permissions):
-                    row = await self.pool.fetchval(
-                        "select bridge.send_messages_as($1::jsonb)",
-                        json.dumps([_send_item(*batch[i]) for i in order]),
-                    )
+                row = await self._send_emitting([batch[i] for i in order])
             except StoreError:
                 together = False  # one of them was refused
             except asyncpg.PostgresError as exc:
@@ -191,7 +146,7 @@ class Store(OutboxQueries, LifecycleQueries):
                         extra={"sqlstate": exc.sqlstate, "size": len(batch)},
                     )
         if together:
-            for i, result in zip(order, _loads(row), strict=True):
+            for i, result in zip(order, row, strict=True):
                 try:
                     results[i] = _sent(batch[i][1], result)
                 except StoreError as exc:
@@ -204,6 +159,28 @@ class Store(OutboxQueries, LifecycleQueries):
                     results[i] = exc
         self._wrote()
         return results
+
+    async def _send_emitting(self, items: list[tuple[str, SendMessage]]) -> list[Any]:
+        """Writes sends in one statement; each one's result in order. With
+        `on_changes`, the changes written are read back in the same statement
+        and handed over once committed."""
+        emitting = self.on_changes is not None
+        function = "send_messages_emitting" if emitting else "send_messages_as"
+        async with client_errors(self.permissions):
+            row = _loads(
+                await self.pool.fetchval(
+                    f"select bridge.{function}($1::jsonb)",
+                    jsoncodec.dumps([_send_item(*item) for item in items]),
+                )
+            )
+        if not emitting:
+            return list(row)
+        if self.on_changes is not None:
+            try:
+                await self.on_changes(row["changes"])
+            except Exception:  # committed all the same: the relay delivers them
+                log.exception("emitting sends at their commit failed")
+        return list(row["results"])
 
     async def mark_seen(self, user_id: str, req: MarkSeen) -> tuple[str, int]:
         """Marks one message, or all of a conversation, read by `user_id`;

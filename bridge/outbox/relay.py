@@ -18,10 +18,11 @@ import asyncpg
 
 from bridge.db import Connection, redoable_transaction
 from bridge.db_health import DatabaseHealth
+from bridge.early_emit import EarlyEmits
 from bridge.metrics import Metrics
 from bridge.outbox.doorbells.base import Doorbell
 from bridge.outbox.lease import Lease
-from bridge.outbox.store import to_change
+from bridge.outbox.store import OutboxPage, to_change
 from bridge.store import Store
 from bridge.translate import Change, PushIntent, TranslationError, translate
 
@@ -70,6 +71,11 @@ class OutboxRelay:
         self.lease = lease
         self.after_batch = after_batch
         self.idle = asyncio.Event()
+        # A page emitted whose cursor move rides on the next read
+        # (bridge.relay_step), or is made when the relay goes idle.
+        self._unmoved: OutboxPage | None = None
+        # Sends emitted right after their commit (a single instance only).
+        self.early = EarlyEmits(emit, storage_public_base, metrics) if emit is not None else None
 
     def wrote(self) -> None:
         """This process committed a change: wake the relay, if it is the
@@ -83,10 +89,15 @@ class OutboxRelay:
             while True:
                 try:
                     if self.lease is not None and not await self.lease.try_acquire():
+                        self._unmoved = None  # the cursor is another relay's now
+                        if self.early is not None:
+                            self.early.reset(enabled=False)
                         self.metrics.inc("relay_standby_waits")
                         self.idle.set()
                         await self.doorbell.wait(self.poll_interval)
                         continue
+                    if self.early is not None and not self.early.enabled:
+                        self.early.reset(enabled=True)  # the lease is this relay's again
                     await self._cycle()
                     backoff = 0.5
                 except asyncio.CancelledError:
@@ -97,9 +108,27 @@ class OutboxRelay:
                         exc, backoff, cap=MAX_BACKOFF, logger=log, what="outbox relay cycle failed"
                     )
         finally:
+            await self._settle_on_stop()
             await self._leave_doorbell()
             if self.lease is not None:
                 await self.lease.release()
+
+    async def _settle(self) -> None:
+        """Moves the stored cursor past the page emitted last, if it has not
+        moved yet (before the relay sleeps: outbox_pending, pruning and a
+        successor read the stored cursor)."""
+        past, self._unmoved = self._unmoved, None
+        if past is not None:
+            await Store.advance_outbox(self.store.pool, past)
+
+    async def _settle_on_stop(self) -> None:
+        """On stop, best effort: a page left unmoved is only relayed again."""
+        if self._unmoved is None or (self.lease is not None and not self.lease.held):
+            return
+        try:
+            await asyncio.wait_for(self._settle(), 2)
+        except (Exception, asyncio.CancelledError) as exc:  # the database may be gone too
+            log.warning("could not move the relay cursor on stop", extra={"error": repr(exc)})
 
     async def _leave_doorbell(self) -> None:
         """On stop: a relaying bridge that leaves the bell armed would have
@@ -121,9 +150,11 @@ class OutboxRelay:
         await self.drain()
         if await self.doorbell.wait(LINGER):
             return
+        await self._settle()
         if self.doorbell.needs_arming:
             await self.store.arm_doorbell()
             if await self.drain():
+                await self._settle()
                 await self.store.disarm_doorbell()
                 return
         self.idle.set()
@@ -133,6 +164,7 @@ class OutboxRelay:
             found = await self.drain()
             if found and not rang:  # their writers saw the bell armed: a ring went missing
                 self.doorbell.unannounced(found)
+            await self._settle()
             await self.store.disarm_doorbell()
 
     async def drain(self) -> int:
@@ -147,11 +179,13 @@ class OutboxRelay:
                 return total
 
     async def _batch(self) -> tuple[int, bool]:
-        """Reads a page, emits it, then moves the cursor past it, in the
-        transaction that writes the page's push jobs when it has any. A crash
-        before that commit only means the page is relayed again
+        """Reads a page, emits it, then moves the cursor past it: in the
+        transaction that writes the page's push jobs when it has any, else
+        with the next read (one round trip per page) or when the relay goes
+        idle. A crash before the move only means the page is relayed again
         (at-least-once), so the commit need not wait for the disk either."""
-        rows, page = await self.store.peek_outbox(self.batch_size)
+        past, self._unmoved = self._unmoved, None
+        rows, page = await self.store.peek_outbox(self.batch_size, past)
         pushes: list[tuple[Change, Sequence[PushIntent]]] = []
         for row in rows:
             delivered = await self._deliver(row)
@@ -163,7 +197,7 @@ class OutboxRelay:
                     await self.pushes(conn, change, intents)
                 await Store.advance_outbox(conn, page)
         else:
-            await Store.advance_outbox(self.store.pool, page)
+            self._unmoved = page
         if rows:
             self.metrics.outbox_batch("relay", len(rows))
         if rows and self.after_batch is not None:
@@ -171,8 +205,21 @@ class OutboxRelay:
         return len(rows), page.complete
 
     async def _deliver(self, row: asyncpg.Record) -> tuple[Change, Sequence[PushIntent]] | None:
-        """Emits one change; returns it with its push intents."""
+        """Emits one change (unless it went out right after its commit,
+        bridge/early_emit.py); returns it with its push intents."""
         self.metrics.inc("changes_in")
+        early = self.early
+        if early is None:
+            return await self._translate(row, emit=self.emit is not None)
+        async with early.lock:
+            conversation = row["conversation_id"]
+            if early.passed(int(row["id"]), str(conversation) if conversation else None):
+                return None if self.pushes is None else await self._translate(row, emit=False)
+            return await self._translate(row, emit=True)
+
+    async def _translate(
+        self, row: asyncpg.Record, *, emit: bool
+    ) -> tuple[Change, Sequence[PushIntent]] | None:
         try:
             change = to_change(row)
             result = translate(change, self.storage_public_base)
@@ -182,9 +229,11 @@ class OutboxRelay:
                 "untranslatable outbox row skipped", extra={"id": row["id"], "error": str(exc)}
             )
             return None
-        if self.emit is not None:  # None: every instance's tail emits (bridge/outbox/tail.py)
-            for emit in result.emits:
-                await self.emit(emit.event, emit.payload, emit.rooms)
+        if (
+            emit and self.emit is not None
+        ):  # None: every instance's tail emits (bridge/outbox/tail.py)
+            for out in result.emits:
+                await self.emit(out.event, out.payload, out.rooms)
                 self.metrics.inc("emits_out")
             self.metrics.delivered(time.time() - row["created_at"].timestamp())
         return change, result.pushes

@@ -44,10 +44,24 @@ class OutboxPage:
 class OutboxQueries:
     pool: asyncpg.Pool
 
-    async def peek_outbox(self, limit: int) -> tuple[list[asyncpg.Record], OutboxPage]:
-        """The relay's next page of changes in id order (bridge.relay_peek),
-        read without moving anything, and where it ends."""
-        rows = await self.pool.fetch("select * from bridge.relay_peek($1)", limit)
+    async def peek_outbox(
+        self, limit: int, past: OutboxPage | None = None
+    ) -> tuple[list[asyncpg.Record], OutboxPage]:
+        """The relay's next page of changes in id order, and where it ends.
+        With `past` (a page the relay has emitted) the cursor first moves
+        past that page, in the same statement (bridge.relay_step); without,
+        nothing moves (bridge.relay_peek)."""
+        if past is None:
+            rows = await self.pool.fetch("select * from bridge.relay_peek($1)", limit)
+        else:
+            rows = await self.pool.fetch(
+                "select * from bridge.relay_step($1, $2, $3, $4, $5)",
+                past.done,
+                past.upto,
+                past.complete,
+                past.last_id,
+                limit,
+            )
         changes = [r for r in rows if r["id"] is not None]
         page = OutboxPage(
             done=rows[0]["done"],

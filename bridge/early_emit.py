@@ -1,0 +1,105 @@
+"""Emitting a send's changes right after its commit, before the relay reads
+them back (single instance: the relay is the one emitting).
+
+The send statement (bridge.send_messages_emitting) returns the outbox rows
+it wrote, per conversation, with the id of the conversation's previous
+outbox row. They go out at once only if that previous row is the last one
+that went out for the conversation from here (from the relay or from here);
+otherwise (a change from supabase-js not relayed yet, a writer whose commit
+answer came back before an earlier one's, a conversation this process has
+not emitted anything for since it started) they are left to the relay, which
+delivers them in outbox order. The relay skips rows emitted here and still
+writes their push jobs and moves its cursor past them, so delivery stays
+at-least-once (a crash before the cursor moved only repeats them).
+
+All emits of the relay and of this path take one lock, so the check "the
+previous row went out" and the emits it allows cannot interleave with the
+relay's emits for the same conversation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from bridge.metrics import Metrics
+from bridge.translate import Change, TranslationError, translate
+
+log = logging.getLogger(__name__)
+
+# Bounds on what is remembered; forgetting only sends more through the relay
+# (or, for `emitted`, repeats a change the client drops by its event_id).
+MAX_CONVERSATIONS = 100_000
+MAX_EMITTED = 100_000
+
+Emit = Callable[[str, dict[str, Any], Sequence[str]], Awaitable[None]]
+
+
+def _change(conversation_id: str, row: dict[str, Any]) -> Change:
+    created = datetime.fromisoformat(row["created_at"]).astimezone(UTC)
+    return Change(
+        id=int(row["id"]),
+        topic=str(row["topic"]),
+        conversation_id=conversation_id,
+        recipients=tuple(str(r) for r in row["recipients"]),
+        payload=row["payload"],
+        created_at=created.isoformat(),
+    )
+
+
+class EarlyEmits:
+    def __init__(self, emit: Emit, storage_public_base: str, metrics: Metrics) -> None:
+        self.emit = emit
+        self.storage_public_base = storage_public_base
+        self.metrics = metrics
+        self.lock = asyncio.Lock()
+        self.enabled = True  # off while this instance is not the one relaying
+        self._last: dict[str, int] = {}  # conversation -> last outbox id gone out
+        self._emitted: set[int] = set()  # outbox ids emitted here, not yet passed by the relay
+
+    def reset(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._last.clear()
+        self._emitted.clear()
+
+    async def committed(self, groups: Sequence[dict[str, Any]]) -> None:
+        """A send's changes, just committed: emits what may go out now."""
+        if not self.enabled:
+            return
+        for group in groups:
+            conversation_id, prev = str(group["conversation_id"]), group["prev"]
+            async with self.lock:
+                if prev is None or self._last.get(conversation_id) != prev:
+                    self.metrics.inc("early_emits_left_to_relay")
+                    continue
+                for row in group["rows"]:
+                    change = _change(conversation_id, row)
+                    try:
+                        result = translate(change, self.storage_public_base)
+                    except (TranslationError, ValueError, TypeError):
+                        break  # the relay logs it; what follows goes through the relay
+                    for emit in result.emits:
+                        await self.emit(emit.event, emit.payload, emit.rooms)
+                    self._remember(conversation_id, change.id)
+                    if len(self._emitted) >= MAX_EMITTED:
+                        self._emitted.clear()
+                    self._emitted.add(change.id)
+                    self.metrics.inc("early_emits")
+
+    def passed(self, change_id: int, conversation_id: str | None) -> bool:
+        """The relay reached a row (call with `lock` held): True when it was
+        emitted here already; either way it counts as gone out."""
+        if conversation_id is not None:
+            self._remember(conversation_id, change_id)
+        if change_id in self._emitted:
+            self._emitted.discard(change_id)
+            return True
+        return False
+
+    def _remember(self, conversation_id: str, change_id: int) -> None:
+        if len(self._last) >= MAX_CONVERSATIONS and conversation_id not in self._last:
+            self._last.clear()
+        self._last[conversation_id] = change_id

@@ -1,0 +1,85 @@
+"""Socket sends go out right after their commit (bridge/early_emit.py),
+not after the relay read them back, and only when that keeps the
+conversation's one order; nothing arrives twice."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from typing import Any
+
+import asyncpg
+
+from bridge.db import acting_as, user_claims
+from tests.support.demo import AVA, DIRECT_CONVERSATION, MIA
+from tests.support.harness import Harness, running, settings_for
+
+
+def in_conversation(data: Any) -> bool:
+    return bool(data["conversation_id"] == DIRECT_CONVERSATION)
+
+
+async def test_sends_go_out_at_their_commit_once_each_in_order(
+    bridge: Harness, db: asyncpg.Connection
+) -> None:
+    """Ava sends 20 messages one after the other (each once Mia has the
+    previous one), with a message Mia writes straight into the database (as
+    supabase-js does) in the middle. Mia's socket gets all 21 once each, in
+    the order history shows. Ava's first send went through the relay
+    (nothing from this conversation had gone out since the bridge started),
+    Mia's too (not a socket send); the 19 others went out at their commit."""
+    app = bridge.app
+    ava = await bridge.client(AVA)
+    mia = await bridge.client(MIA)
+    sent: list[str] = []
+    for i in range(20):
+        if i == 10:
+            async with acting_as(db, user_claims(MIA)):
+                await db.execute(
+                    "insert into public.messages (conversation_id, sender_id, content)"
+                    " values ($1, $2, 'from supabase-js')",
+                    DIRECT_CONVERSATION,
+                    MIA,
+                )
+            sent.append("from supabase-js")
+            await mia.wait_count("new_message", len(sent), where=in_conversation)
+        text = f"early-{i}"
+        ack = await ava.call(
+            "send_message", {"conversationId": DIRECT_CONVERSATION, "content": text}
+        )
+        assert ack["ok"], ack
+        sent.append(text)
+        await mia.wait_count("new_message", len(sent), where=in_conversation)
+    got = await mia.wait_count("new_message", 21, where=in_conversation)
+    await asyncio.sleep(0.3)  # anything sent twice would be here by now
+    live = [d["message"]["content"] for d in mia.received("new_message")]
+    assert live == [d["message"]["content"] for d in got]
+    assert sorted(live) == sorted(sent) and len(live) == 21
+    history = await db.fetch(
+        "select content from public.messages where conversation_id = $1 order by seq",
+        DIRECT_CONVERSATION,
+    )
+    in_history = [r["content"] for r in history if r["content"] in set(sent)]
+    assert live == in_history
+    assert app.metrics.snapshot().get("early_emits") == 19
+
+
+async def test_with_emit_at_commit_off_the_relay_delivers_every_send(db_dsn: str) -> None:
+    """`outbox.emit_at_commit = false`: Ava's 5 sends all reach Mia, in
+    order, through the relay; none went out at its commit."""
+    base = settings_for(db_dsn)
+    settings = dataclasses.replace(
+        base, outbox=dataclasses.replace(base.outbox, emit_at_commit=False)
+    )
+    async with running(settings) as harness:
+        ava = await harness.client(AVA)
+        mia = await harness.client(MIA)
+        texts = [f"late-{i}" for i in range(5)]
+        for text in texts:
+            ack = await ava.call(
+                "send_message", {"conversationId": DIRECT_CONVERSATION, "content": text}
+            )
+            assert ack["ok"], ack
+        got = await mia.wait_count("new_message", 5, where=in_conversation)
+        assert [d["message"]["content"] for d in got] == texts
+        assert "early_emits" not in harness.app.metrics.snapshot()
