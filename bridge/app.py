@@ -18,7 +18,7 @@ from aiohttp import web
 from bridge.auth import TokenVerifier
 from bridge.config import Settings
 from bridge.cors import cors_middleware
-from bridge.db import keep_session
+from bridge.db import open_pool
 from bridge.db_health import LIBRARY_LOGGER, DatabaseHealth
 from bridge.demo.routes import demo_routes
 from bridge.embedded import EmbeddedPostgres
@@ -115,9 +115,7 @@ class BridgeApp:
         gc.callbacks.append(self._gc_watch)
         dsn = await self._database()
         await preflight(s, dsn)  # PreflightError names every cause
-        self.pool = await asyncpg.create_pool(
-            dsn, min_size=2, max_size=s.database.pool_size, reset=keep_session
-        )
+        self.pool = await open_pool(dsn, min_size=2, max_size=s.database.pool_size)
         store = Store(self.pool, PermissionWatch(self.metrics))
         await store.apply_edit_window(s.server.edit_window)  # enforced in SQL
         verifier = TokenVerifier(s.jwt_secret, jwks_url(s))

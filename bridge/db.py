@@ -12,8 +12,33 @@ from typing import Any
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from bridge import jsoncodec
+
 # A plain connection or one lent by a pool: both run the same statements.
 Connection = asyncpg.Connection | PoolConnectionProxy
+
+
+async def json_codecs(conn: asyncpg.Connection) -> None:
+    """json and jsonb decoded once, by the driver, with the bridge's codec
+    (orjson): readers get dicts and lists. Parameters may be Python values
+    or text that is already JSON (passed through as it is)."""
+
+    def encode(value: Any) -> str:
+        return value if isinstance(value, str) else jsoncodec.dumps(value)
+
+    for kind in ("json", "jsonb"):
+        await conn.set_type_codec(
+            kind, encoder=encode, decoder=jsoncodec.loads, schema="pg_catalog"
+        )
+
+
+async def open_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
+    """The pool client requests, the relay and the tails share: JSON decoded
+    by the driver, no reset round trip between borrowers."""
+    pool: asyncpg.Pool = await asyncpg.create_pool(
+        dsn, min_size=min_size, max_size=max_size, init=json_codecs, reset=keep_session
+    )
+    return pool
 
 
 async def keep_session(_conn: asyncpg.Connection) -> None:

@@ -10,7 +10,6 @@ The database's refusals carry a code in HINT (`forbidden`, `not_editable`,
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -42,10 +41,6 @@ async def _hinted_errors() -> AsyncIterator[None]:
         raise
 
 
-def _loads(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
-
-
 class LifecycleQueries:
     """Needs `as_user` and `_wrote` from Store."""
 
@@ -72,7 +67,7 @@ class LifecycleQueries:
                 if found is not None and found != conversation_id:
                     raise StoreError("not_found", "message not found in that conversation", 404)
             row = await conn.fetchval(sql, message_id, *args)
-        message: dict[str, Any] = _loads(row)
+        message: dict[str, Any] = row
         self._wrote()
         return message
 

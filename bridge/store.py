@@ -13,7 +13,6 @@ from typing import Any
 
 import asyncpg
 
-from bridge import jsoncodec
 from bridge.db import Connection, acting_as, user_claims
 from bridge.db_health import is_outage
 from bridge.errors import StoreError, unavailable
@@ -25,10 +24,6 @@ from bridge.permissions import PermissionWatch
 from bridge.store_errors import client_errors
 
 log = logging.getLogger(__name__)
-
-
-def _loads(value: Any) -> Any:
-    return jsoncodec.loads(value) if isinstance(value, str) else value
 
 
 Sent = tuple[dict[str, Any], bool]  # (message, created)
@@ -113,14 +108,14 @@ class Store(OutboxQueries, LifecycleQueries):
         async with client_errors(self.permissions):
             row = await self.pool.fetchval(
                 "select bridge.send_message_as($1::jsonb, $2, $3, $4, $5, $6)",
-                jsoncodec.dumps(user_claims(user_id)),
+                user_claims(user_id),
                 req.conversation_id,
                 req.content,
                 req.message_type,
                 req.media_url,
                 req.client_message_id,
             )
-        return _sent(req, _loads(row))
+        return _sent(req, row)
 
     async def _send_batch(self, batch: list[tuple[str, SendMessage]]) -> list[Sent | BaseException]:
         """Writes a batch in one statement (bridge.send_messages_as), in
@@ -167,11 +162,9 @@ class Store(OutboxQueries, LifecycleQueries):
         emitting = self.on_changes is not None
         function = "send_messages_emitting" if emitting else "send_messages_as"
         async with client_errors(self.permissions):
-            row = _loads(
-                await self.pool.fetchval(
-                    f"select bridge.{function}($1::jsonb)",
-                    jsoncodec.dumps([_send_item(*item) for item in items]),
-                )
+            row = await self.pool.fetchval(
+                f"select bridge.{function}($1::jsonb)",
+                [_send_item(*item) for item in items],
             )
         if not emitting:
             return list(row)
@@ -220,7 +213,7 @@ class Store(OutboxQueries, LifecycleQueries):
                 token,
                 platform,
             )
-        result: dict[str, Any] = _loads(row)
+        result: dict[str, Any] = row
         return result
 
     async def remove_token(self, user_id: str, token: str) -> bool:
@@ -235,7 +228,7 @@ class Store(OutboxQueries, LifecycleQueries):
         as the user, so RLS applies as it does for supabase-js."""
         async with self.as_user(user_id) as conn:
             rows = await conn.fetchval("select public.get_conversations($1)", role)
-        result: list[dict[str, Any]] = _loads(rows)
+        result: list[dict[str, Any]] = rows
         return result
 
     async def messages_page(
@@ -267,7 +260,7 @@ class Store(OutboxQueries, LifecycleQueries):
                 limit + 1,
                 0 if cursor is not None else (page - 1) * limit,
             )
-            messages = [_loads(r[0]) for r in rows[:limit]]
+            messages = [r[0] for r in rows[:limit]]
             # The receiver's device has them now: delivery receipts.
             delivered = await self.fetched_by_receiver(conn, user_id, messages)
         if delivered:

@@ -23,7 +23,6 @@ from pathlib import Path
 
 from aiohttp import web
 
-from bridge import jsoncodec
 from bridge.auth import mint_token
 from bridge.config import Settings
 from bridge.errors import PayloadError
@@ -128,7 +127,7 @@ class DemoApi:
             row = await conn.fetchval(f"select to_jsonb(c) from {sql} c", *args)
         if self.store.on_write is not None:
             self.store.on_write()  # the relay announces it now, not at the next doorbell
-        conversation = jsoncodec.loads(row) if isinstance(row, str) else row
+        conversation = row
         return web.json_response({"ok": True, "conversation": conversation})
 
     async def campaigns(self, request: web.Request) -> web.Response:

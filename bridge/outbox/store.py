@@ -9,19 +9,18 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from bridge import jsoncodec, locks
+from bridge import locks
 from bridge.db import Connection
 from bridge.translate import Change
 
 
 def to_change(row: asyncpg.Record) -> Change:
-    payload = row["payload"]
     return Change(
         id=int(row["id"]),
         topic=str(row["topic"]),
         conversation_id=str(row["conversation_id"]) if row["conversation_id"] else None,
         recipients=tuple(str(r) for r in row["recipients"]),
-        payload=jsoncodec.loads(payload) if isinstance(payload, str) else payload,
+        payload=row["payload"],
         created_at=row["created_at"].isoformat(),
     )
 

@@ -5,7 +5,6 @@ they go to."""
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 
@@ -38,10 +37,7 @@ class PushJob:
 
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> PushJob:
-        values = dict(row)
-        data = values["data"]
-        values["data"] = json.loads(data) if isinstance(data, str) else data
-        return cls(**values)
+        return cls(**dict(row))
 
 
 class PushQueue:
@@ -78,7 +74,7 @@ class PushQueue:
             intent.kind,
             intent.title,
             intent.body,
-            json.dumps(string_data(dict(intent.data))),
+            string_data(dict(intent.data)),
             outbox_id,
             cooldown,
         )
@@ -115,7 +111,7 @@ class PushQueue:
                     pending["id"],
                     intent.title,
                     intent.body,
-                    json.dumps(string_data(dict(intent.data))),
+                    string_data(dict(intent.data)),
                 )
             return
         shown = await conn.fetchrow(
@@ -142,7 +138,7 @@ class PushQueue:
             intent.conversation_id,
             intent.title,
             intent.body,
-            json.dumps(string_data(dict(intent.data))),
+            string_data(dict(intent.data)),
             outbox_id,
             cooldown,
         )

@@ -13,6 +13,7 @@ import pytest
 from realtime import AsyncRealtimeClient, RealtimeSubscribeStates
 
 from bridge.config import OutboxSettings
+from bridge.db import open_pool
 from bridge.outbox.doorbells.realtime import RealtimeDoorbell
 from bridge.preflight import PreflightError, check
 from tests.support.demo import AVA, CAMPAIGN_CONVERSATION, LEO
@@ -268,7 +269,7 @@ async def test_pruning_goes_in_small_batches(db_dsn: str, db: asyncpg.Connection
         "select count(*) from bridge.outbox where created_at < now() - interval '72 hours'"
         " and bridge.is_relayed(xid)"
     )
-    pool = await asyncpg.create_pool(db_dsn, min_size=1, max_size=2)
+    pool = await open_pool(db_dsn, min_size=1, max_size=2)
     try:
         pruned = await Store(pool).prune_outbox(72, batch=10, pause=0)
     finally:

@@ -13,7 +13,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from bridge.db import acting_as, user_claims
+from bridge.db import acting_as, open_pool, user_claims
 from bridge.errors import StoreError
 from bridge.payloads import SendMessage
 from bridge.store import Store
@@ -87,7 +87,7 @@ async def test_clients_cannot_call_it(
 @asynccontextmanager
 async def group_committing(dsn: str) -> AsyncIterator[Store]:
     """A Store on its own pool with two group-commit writers running."""
-    pool = await asyncpg.create_pool(dsn, min_size=2, max_size=4)
+    pool = await open_pool(dsn, min_size=2, max_size=4)
     store = Store(pool)
     writers = [asyncio.create_task(store.sends.run()) for _ in range(2)]
     try:
