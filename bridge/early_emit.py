@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -83,6 +84,8 @@ class EarlyEmits:
                         break  # the relay logs it; what follows goes through the relay
                     for emit in result.emits:
                         await self.emit(emit.event, emit.payload, emit.rooms)
+                    created = datetime.fromisoformat(change.created_at).timestamp()
+                    self.metrics.delivered(time.time() - created)
                     self._remember(conversation_id, change.id)
                     if len(self._emitted) >= MAX_EMITTED:
                         self._emitted.clear()

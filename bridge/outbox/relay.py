@@ -22,7 +22,7 @@ from bridge.early_emit import EarlyEmits
 from bridge.metrics import Metrics
 from bridge.outbox.doorbells.base import Doorbell
 from bridge.outbox.lease import Lease
-from bridge.outbox.store import OutboxPage, to_change
+from bridge.outbox.store import OutboxPage, cursor_moved, to_change
 from bridge.store import Store
 from bridge.translate import Change, PushIntent, TranslationError, translate
 
@@ -119,7 +119,16 @@ class OutboxRelay:
         successor read the stored cursor)."""
         past, self._unmoved = self._unmoved, None
         if past is not None:
-            await Store.advance_outbox(self.store.pool, past)
+            try:
+                await Store.advance_outbox(self.store.pool, past)
+            except asyncpg.RaiseError as exc:
+                if not cursor_moved(exc):
+                    raise
+                self._moved_elsewhere()
+
+    def _moved_elsewhere(self) -> None:
+        self.metrics.inc("relay_cursor_moved")
+        log.warning("the relay cursor was moved by someone else; reading on from it")
 
     async def _settle_on_stop(self) -> None:
         """On stop, best effort: a page left unmoved is only relayed again."""
@@ -185,17 +194,28 @@ class OutboxRelay:
         idle. A crash before the move only means the page is relayed again
         (at-least-once), so the commit need not wait for the disk either."""
         past, self._unmoved = self._unmoved, None
-        rows, page = await self.store.peek_outbox(self.batch_size, past)
+        try:
+            rows, page = await self.store.peek_outbox(self.batch_size, past)
+        except asyncpg.RaiseError as exc:
+            if past is None or not cursor_moved(exc):
+                raise
+            self._moved_elsewhere()
+            rows, page = await self.store.peek_outbox(self.batch_size)
         pushes: list[tuple[Change, Sequence[PushIntent]]] = []
         for row in rows:
             delivered = await self._deliver(row)
             if delivered is not None and delivered[1] and self.pushes is not None:
                 pushes.append(delivered)
         if pushes and self.pushes is not None:
-            async with self.store.pool.acquire() as conn, redoable_transaction(conn):
-                for change, intents in pushes:
-                    await self.pushes(conn, change, intents)
-                await Store.advance_outbox(conn, page)
+            try:
+                async with self.store.pool.acquire() as conn, redoable_transaction(conn):
+                    for change, intents in pushes:
+                        await self.pushes(conn, change, intents)
+                    await Store.advance_outbox(conn, page)
+            except asyncpg.RaiseError as exc:
+                if not cursor_moved(exc):
+                    raise
+                self._moved_elsewhere()  # its push jobs went with it: skipped on purpose
         else:
             self._unmoved = page
         if rows:

@@ -29,6 +29,13 @@ PRUNE_BATCH = 1000  # rows per pruning transaction
 PRUNE_PAUSE = 0.05  # seconds between them
 
 
+def cursor_moved(exc: BaseException) -> bool:
+    """bridge.relay_advance refused: the stored cursor is no longer where
+    this relay read its page (bridge.skip_pending ran, as the seed does, or
+    another relay took over). Not a failure: read on from where it is."""
+    return isinstance(exc, asyncpg.RaiseError) and "relay cursor moved" in str(exc)
+
+
 @dataclass(frozen=True)
 class OutboxPage:
     """Where a page read by the relay sits: the cursor it was read from, the
