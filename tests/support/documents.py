@@ -72,13 +72,15 @@ def openapi_validator(method: str, path: str, status: int, media: str) -> Any:
     if media not in content and "*/*" in content:
         media = "*/*"
     assert media in content, f"{method} {path} {status}: {media} is not documented"
-    ref = {
-        "$ref": "urn:openapi#/paths/"
+    # A response of components/responses (the 429 of every signed-in call)
+    # is read where it is written.
+    shared = responses[str(status)].get("$ref", "").removeprefix("#")
+    at = shared or (
+        "/paths/"
         + path.replace("~", "~0").replace("/", "~1")
-        + f"/{method.lower()}/responses/{status}/content/"
-        + media.replace("/", "~1")
-        + "/schema"
-    }
+        + f"/{method.lower()}/responses/{status}"
+    )
+    ref = {"$ref": f"urn:openapi#{at}/content/" + media.replace("/", "~1") + "/schema"}
     registry = Registry().with_resource("urn:openapi", DRAFT202012.create_resource(openapi()))
     return jsonschema.Draft202012Validator(ref, registry=registry)
 
@@ -120,9 +122,10 @@ def _payload_ref(message_ref: str) -> str:
     return f"{message_ref}/payload"
 
 
-def event_validator(event: str) -> Any:
-    """Validates the payload of a client or server event."""
-    op = {**client_events(), **server_events()}[event]
+def event_validator(event: str, *, client: bool = False) -> Any:
+    """Validates the payload of a server event, or with `client` of a
+    client event (`message_delivered` is both, with different payloads)."""
+    op = client_events()[event] if client else server_events()[event]
     return _asyncapi_validator(_payload_ref(op["messages"][0]["$ref"]))
 
 
