@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -37,7 +38,7 @@ from tests.support.documents import (
     problems,
     server_events,
 )
-from tests.support.harness import Client, Harness, running, settings_for, token
+from tests.support.harness import NO_LIMITS, Client, Harness, running, settings_for, token
 
 SOCKET_IO_PATH = "/socket.io/"  # Engine.IO's transport: docs/asyncapi.yaml
 
@@ -106,9 +107,11 @@ class Recorder:
     async def call(self, client: Client, event: str, data: Any = None, *, bad: bool = False) -> Any:
         """A client event; `bad`: a payload the document must refuse too."""
         if bad:
-            assert problems(event_validator(event), data), f"{event}: {data!r} is documented"
+            assert problems(event_validator(event, client=True), data), (
+                f"{event}: {data!r} is documented"
+            )
         else:
-            self.check(f"{event} payload", event_validator(event), data)
+            self.check(f"{event} payload", event_validator(event, client=True), data)
         ack = await client.call(event, data)
         self.check(f"{event} ack", ack_validator(event), ack)
         self.acks_seen.add(event)
@@ -128,10 +131,12 @@ class Recorder:
 
 async def test_live_payloads_match_the_documents(db_dsn: str, db: asyncpg.Connection) -> None:
     """Ava and Leo use every client event and every REST endpoint the way
-    an app does, and a flow step, a profile edit, a new conversation, a
-    refused connect, refused events and an expiring token make the bridge
-    send every server event: all of it validates against the documents
-    (with the demo page on, whose endpoints are documented too)."""
+    an app does (sending, editing, unsending, delivery receipts, blocks,
+    reports, mutes, quiet hours), and a flow step, a profile edit, a new
+    conversation, a refused connect, refused events and an expiring token
+    make the bridge send every server event: all of it validates against
+    the documents (with the demo page on, whose endpoints are documented
+    too)."""
     async with running(dev_settings(db_dsn)) as bridge:
         await exchange(bridge, db)
 
@@ -175,6 +180,7 @@ async def exchange(bridge: Harness, db: asyncpg.Connection) -> None:
     await r.call(leo, "mark_seen", {"conversationId": BID_CONVERSATION})
     await ava.wait_for("messages_seen")
     await leo.wait_for("messages_seen_update")
+    await lifecycle_round(r, ava, leo, sent["message"]["id"])
 
     async with acting_as(db, user_claims(AVA)):
         await db.execute("select public.apply_flow_action($1, 'confirm')", BID_CONVERSATION)
@@ -183,6 +189,7 @@ async def exchange(bridge: Harness, db: asyncpg.Connection) -> None:
     await ava.wait_for("conversation_state_changed")
     for action in ("state_changed", "conversation_created", "profile_updated"):
         await ava.wait_for("conversation_list_updated", lambda d, a=action: d["action"] == a)
+    await safety_round(r, ava)
 
     await r.call(leo, "user_status", {"status": "away"})
     await ava.wait_for("user_status_update", lambda d: d["status"] == "away")
@@ -211,6 +218,53 @@ async def exchange(bridge: Harness, db: asyncpg.Connection) -> None:
     assert r.failures == []
 
 
+def in_an_hour() -> str:
+    return (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+
+
+async def lifecycle_round(r: Recorder, ava: Client, leo: Client, read_id: str) -> None:
+    """Ava edits a message Leo read; Leo acknowledges the delivery of a new
+    one, which Ava then unsends before he reads it."""
+    edit = {"messageId": read_id, "message": "Hi Leo!", "conversationId": BID_CONVERSATION}
+    edited = await r.call(ava, "edit_message", edit)
+    assert edited["ok"] and edited["message"]["edited_at"]
+    refused = await r.call(leo, "edit_message", {**edit, "message": "not his"})
+    assert refused["error"]["code"] == "forbidden"
+    await leo.wait_for("message_updated")
+    three = await r.call(ava, "send_message", {"conversationId": BID_CONVERSATION, "message": "3"})
+    three_id = three["message"]["id"]
+    await leo.wait_for("new_message", lambda d: d["message"]["id"] == three_id)
+    assert await r.call(leo, "message_delivered", {"messageIds": [three_id]}) == {
+        "ok": True,
+        "delivered": 1,
+    }
+    await ava.wait_for("message_delivered", lambda d: d["messageIds"] == [three_id])
+    unsent = await r.call(ava, "unsend_message", {"messageId": three_id})
+    assert unsent["message"]["deleted_at"] and unsent["message"]["content"] == ""
+    await leo.wait_for("message_deleted", lambda d: d["message_id"] == three_id)
+    await leo.wait_for("conversation_list_updated", lambda d: d["action"] == "message_deleted")
+    await leo.wait_for("unread_count_updated", lambda d: d["action"] == "message_deleted")
+    await r.call(ava, "unsend_message", str(uuid.uuid4()))  # not_found
+
+
+async def safety_round(r: Recorder, ava: Client) -> None:
+    """Ava blocks and unblocks Mia, reports Leo, mutes and unmutes their
+    conversation, sets and clears her quiet hours."""
+    assert (await r.call(ava, "block_user", {"userId": MIA}))["block"]["user_id"] == MIA
+    await ava.wait_for("user_status_update", lambda d: d["user_id"] == MIA)
+    assert (await r.call(ava, "block_user", AVA))["error"]["code"] == "invalid_field"
+    assert (await r.call(ava, "unblock_user", {"userId": MIA}))["unblocked"] is True
+    report = {"userId": LEO, "reason": "spam", "details": "documents test"}
+    assert (await r.call(ava, "report", report))["ok"]
+    await r.call(ava, "report", {"userId": LEO, "reason": "boring"}, bad=True)  # invalid_field
+    mute = {"conversationId": BID_CONVERSATION, "until": in_an_hour()}
+    assert (await r.call(ava, "mute_conversation", mute))["muted"] is True
+    assert (await r.call(ava, "unmute_conversation", BID_CONVERSATION))["unmuted"] is True
+    hours = {"start": "22:00", "end": "07:00", "timeZone": "Europe/Berlin"}
+    assert (await r.call(ava, "set_quiet_hours", hours))["quietHours"]["time_zone"]
+    assert (await r.call(ava, "set_quiet_hours", None))["quietHours"] is None
+
+
 async def rest_round(r: Recorder) -> None:
     """Every documented REST operation, with its usual answers and errors."""
     body = {"conversation_id": BID_CONVERSATION, "message": "over REST", "client_message_id": "r-1"}
@@ -231,6 +285,8 @@ async def rest_round(r: Recorder) -> None:
     await r.rest("GET", history, "/api/conversations/nope/messages", LEO, 400)
     seen = {"message_id": sent["message"]["id"]}
     await r.rest("POST", "/api/messages/mark-seen", "/api/messages/mark-seen", LEO, 200, json=seen)
+    await rest_lifecycle_round(r, sent["message"]["id"])
+    await rest_safety_round(r)
     tokens = "/api/fcm-tokens"
     device = {"token": "leo-device-1", "platform": "android"}
     await r.rest("POST", tokens, tokens, LEO, 200, json=device)
@@ -251,6 +307,91 @@ async def rest_round(r: Recorder) -> None:
     )
     await demo_round(r)
     assert r.rest_seen == openapi_operations()
+
+
+async def rest_lifecycle_round(r: Recorder, message_id: str) -> None:
+    """Leo acknowledges Ava's message (read already: nothing new), Ava edits
+    it and unsends it; the refusals on the way."""
+    delivered, one, template = (
+        "/api/messages/delivered",
+        f"/api/messages/{message_id}",
+        "/api/messages/{id}",
+    )
+    await r.rest("POST", delivered, delivered, LEO, 200, json={"message_ids": [message_id]})
+    await r.rest("POST", delivered, delivered, AVA, 403, json={"message_id": message_id})
+    unknown = {"message_ids": [str(uuid.uuid4())]}
+    await r.rest("POST", delivered, delivered, LEO, 404, json=unknown)
+    await r.rest("POST", delivered, delivered, LEO, 400, json={"message_ids": []})
+    edited = await r.rest("PATCH", template, one, AVA, 200, json={"message": "over REST, edited"})
+    assert edited["message"]["edited_at"]
+    await r.rest("PATCH", template, one, LEO, 403, json={"message": "not his"})
+    await r.rest("PATCH", template, one, AVA, 400, json={"message": "  "})
+    await r.rest(
+        "PATCH", template, f"/api/messages/{uuid.uuid4()}", AVA, 404, json={"message": "x"}
+    )
+    unsent = await r.rest("DELETE", template, one, AVA, 200)
+    assert unsent["message"]["deleted_at"]
+    await r.rest("PATCH", template, one, AVA, 409, json={"message": "back again"})  # a tombstone
+    await r.rest("DELETE", template, f"/api/messages/{uuid.uuid4()}", AVA, 404)
+
+
+async def rest_safety_round(r: Recorder) -> None:
+    """Blocks, a report, a mute (seen in the chat list) and quiet hours, as
+    Ava's app does them over REST, with their refusals."""
+    blocks = "/api/blocks"
+    await r.rest("POST", blocks, blocks, AVA, 201, json={"user_id": MIA})
+    await r.rest("POST", blocks, blocks, AVA, 400, json={"user_id": AVA})
+    await r.rest("POST", blocks, blocks, AVA, 404, json={"user_id": str(uuid.uuid4())})
+    listed = await r.rest("GET", blocks, blocks, AVA, 200)
+    assert [b["user_id"] for b in listed["blocks"]] == [MIA]
+    await r.rest("DELETE", "/api/blocks/{user_id}", f"/api/blocks/{MIA}", AVA, 200)
+    reports = "/api/reports"
+    await r.rest("POST", reports, reports, AVA, 201, json={"user_id": LEO, "reason": "scam"})
+    await r.rest("POST", reports, reports, AVA, 400, json={"user_id": LEO, "reason": "boring"})
+    await r.rest(
+        "POST", reports, reports, AVA, 404, json={"message_id": str(uuid.uuid4()), "reason": "spam"}
+    )
+    mute, muted = "/api/conversations/{id}/mute", f"/api/conversations/{BID_CONVERSATION}/mute"
+    await r.rest("PUT", mute, muted, AVA, 200, json={"until": in_an_hour()})
+    listing = await r.rest("GET", "/api/conversations", "/api/conversations", AVA, 200)
+    row = next(c for c in listing["conversations"] if c["id"] == BID_CONVERSATION)
+    assert row["muted"] is True and row["muted_until"] and row["blocked"] is False
+    await r.rest("PUT", mute, muted, AVA, 400, json={"until": "yesterday"})
+    await r.rest("PUT", mute, f"/api/conversations/{uuid.uuid4()}/mute", AVA, 404)
+    await r.rest("DELETE", mute, muted, AVA, 200)
+    await r.rest("DELETE", mute, f"/api/conversations/{uuid.uuid4()}/mute", AVA, 404)
+    quiet = "/api/quiet-hours"
+    hours = {"start": "22:00", "end": "07:00", "time_zone": "Europe/Berlin"}
+    await r.rest("PUT", quiet, quiet, AVA, 200, json=hours)
+    assert (await r.rest("GET", quiet, quiet, AVA, 200))["quiet_hours"]["start"] == "22:00"
+    await r.rest("PUT", quiet, quiet, AVA, 400, json={**hours, "time_zone": "Mars/Olympus"})
+    await r.rest("DELETE", quiet, quiet, AVA, 200)
+    assert (await r.rest("GET", quiet, quiet, AVA, 200))["quiet_hours"] is None
+
+
+async def test_limit_answers_match_the_documents(db_dsn: str) -> None:
+    """With one socket per user and a tiny budget for "other" requests, a
+    second socket of Ava's is refused (`too_many_connections`), her second
+    event is acked `rate_limited` and Leo's second REST call is a 429: each
+    validates against the documents."""
+    limits = dataclasses.replace(NO_LIMITS, other_rate=0.01, other_burst=1, max_sockets_per_user=1)
+    async with running(settings_for(db_dsn, limits=limits)) as bridge:
+        r = Recorder(bridge)
+        ava = await bridge.client(AVA)
+        second = bridge.unconnected()
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            await second.connect(auth={"token": token(AVA)})
+        refusal = second.connect_errors[0]
+        assert refusal["data"]["code"] == "too_many_connections"
+        r.check("connect_error", event_validator("connect_error"), refusal)
+        await r.call(ava, "set_quiet_hours", None)
+        limited = await r.call(ava, "set_quiet_hours", None)
+        assert limited["error"]["code"] == "rate_limited" and limited["error"]["retryable"]
+        assert limited["error"]["retry_after"] > 0
+        await r.rest("GET", "/api/blocks", "/api/blocks", LEO, 200)
+        body = await r.rest("GET", "/api/blocks", "/api/blocks", LEO, 429)
+        assert body["error"]["code"] == "rate_limited"
+        assert r.failures == []
 
 
 async def demo_round(r: Recorder) -> None:

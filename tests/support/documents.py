@@ -72,13 +72,15 @@ def openapi_validator(method: str, path: str, status: int, media: str) -> Any:
     if media not in content and "*/*" in content:
         media = "*/*"
     assert media in content, f"{method} {path} {status}: {media} is not documented"
-    ref = {
-        "$ref": "urn:openapi#/paths/"
+    # A response of components/responses (the 429 of every signed-in call)
+    # is read where it is written.
+    shared = responses[str(status)].get("$ref", "").removeprefix("#")
+    at = shared or (
+        "/paths/"
         + path.replace("~", "~0").replace("/", "~1")
-        + f"/{method.lower()}/responses/{status}/content/"
-        + media.replace("/", "~1")
-        + "/schema"
-    }
+        + f"/{method.lower()}/responses/{status}"
+    )
+    ref = {"$ref": f"urn:openapi#{at}/content/" + media.replace("/", "~1") + "/schema"}
     registry = Registry().with_resource("urn:openapi", DRAFT202012.create_resource(openapi()))
     return jsonschema.Draft202012Validator(ref, registry=registry)
 
@@ -120,9 +122,10 @@ def _payload_ref(message_ref: str) -> str:
     return f"{message_ref}/payload"
 
 
-def event_validator(event: str) -> Any:
-    """Validates the payload of a client or server event."""
-    op = {**client_events(), **server_events()}[event]
+def event_validator(event: str, *, client: bool = False) -> Any:
+    """Validates the payload of a server event, or with `client` of a
+    client event (`message_delivered` is both, with different payloads)."""
+    op = client_events()[event] if client else server_events()[event]
     return _asyncapi_validator(_payload_ref(op["messages"][0]["$ref"]))
 
 
@@ -145,7 +148,8 @@ def problems(validator: Any, instance: Any) -> list[str]:
 
 def emitted_in_code() -> set[str]:
     """Event names the bridge's code emits: `Emit("name", ...)` (translate)
-    and `<x>.emit("name" | NAME, ...)` with a literal or a module constant."""
+    and `<x>.emit("name" | NAME, ...)` with a literal, a module constant or
+    a local name assigned string literals (`"a" if x else "b"`)."""
     events: set[str] = set()
     for path in (REPO / "bridge").rglob("*.py"):
         tree = ast.parse(path.read_text())
@@ -158,14 +162,19 @@ def emitted_in_code() -> set[str]:
             for target in node.targets
             if isinstance(target, ast.Name)
         }
+        # `event = "a" if x else "b"` in a function, then `Emit(event, ...)`
+        for function in ast.walk(tree):
+            if isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+                local_names = _local_event_names(function)
+                for node in ast.walk(function):
+                    if isinstance(node, ast.Call) and node.args:
+                        first = node.args[0]
+                        if _is_emit(node) and isinstance(first, ast.Name):
+                            events |= local_names.get(first.id, set())
         for node in ast.walk(tree):
             if not isinstance(node, ast.Call) or not node.args:
                 continue
-            func = node.func
-            named = (isinstance(func, ast.Name) and func.id == "Emit") or (
-                isinstance(func, ast.Attribute) and func.attr == "emit"
-            )
-            if not named:
+            if not _is_emit(node):
                 continue
             first = node.args[0]
             if isinstance(first, ast.Constant) and isinstance(first.value, str):
@@ -173,3 +182,27 @@ def emitted_in_code() -> set[str]:
             elif isinstance(first, ast.Name) and first.id in constants:
                 events.add(constants[first.id])
     return events
+
+
+def _is_emit(node: ast.Call) -> bool:
+    func = node.func
+    return (isinstance(func, ast.Name) and func.id == "Emit") or (
+        isinstance(func, ast.Attribute) and func.attr == "emit"
+    )
+
+
+def _local_event_names(function: ast.FunctionDef | ast.AsyncFunctionDef) -> dict[str, set[str]]:
+    """Names a function assigns a string literal, or a choice of two."""
+    names: dict[str, set[str]] = {}
+    for node in ast.walk(function):
+        if not isinstance(node, ast.Assign):
+            continue
+        value = node.value
+        options = [value.body, value.orelse] if isinstance(value, ast.IfExp) else [value]
+        strings = {o.value for o in options if isinstance(o, ast.Constant)}
+        if len(strings) != len(options) or not all(isinstance(s, str) for s in strings):
+            continue
+        for target in node.targets:
+            if isinstance(target, ast.Name):
+                names.setdefault(target.id, set()).update(strings)
+    return names

@@ -83,7 +83,8 @@ def test_translated_events_go_to_documented_rooms() -> None:
 
 def _codes_in_code() -> set[str]:
     """The first argument of every PayloadError / StoreError / AuthError /
-    error_ack, and the store's SQLSTATE mapping."""
+    error_ack, the store's SQLSTATE mapping, the lifecycle functions' HINT
+    codes and the rate limit's code."""
     codes: set[str] = set()
     for path in (REPO / "bridge").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
@@ -95,9 +96,12 @@ def _codes_in_code() -> set[str]:
                     isinstance(first, ast.Constant) and isinstance(first.value, str)
                 ):
                     codes.add(first.value)
-    from bridge.store import _CLIENT_ERRORS
+    from bridge.errors import RateLimited
+    from bridge.lifecycle_store import _HINTED
+    from bridge.store_errors import _CLIENT_ERRORS
 
-    return codes | {code for code, _status in _CLIENT_ERRORS.values()}
+    mapped = {code for code, _status in _CLIENT_ERRORS.values()}
+    return codes | mapped | set(_HINTED) | {RateLimited.code}
 
 
 def test_every_error_code_of_the_handlers_is_documented() -> None:
