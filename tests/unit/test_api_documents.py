@@ -95,7 +95,7 @@ def _codes_in_code() -> set[str]:
                     isinstance(first, ast.Constant) and isinstance(first.value, str)
                 ):
                     codes.add(first.value)
-    from bridge.store import _CLIENT_ERRORS
+    from bridge.store_errors import _CLIENT_ERRORS
 
     return codes | {code for code, _status in _CLIENT_ERRORS.values()}
 
