@@ -16,7 +16,6 @@ import socketio
 from aiohttp import web
 
 from bridge.auth import TokenVerifier
-from bridge.config import Settings
 from bridge.cors import cors_middleware
 from bridge.db import keep_session
 from bridge.db_health import LIBRARY_LOGGER, DatabaseHealth
@@ -46,6 +45,7 @@ from bridge.push.worker import PushWorker
 from bridge.rest import RestApi, make_auth_middleware, make_error_middleware, make_limit_middleware
 from bridge.safety.rest import SafetyRoutes
 from bridge.server import SocketGateway
+from bridge.settings import Settings
 from bridge.sockets import socket_server
 from bridge.store import Store
 

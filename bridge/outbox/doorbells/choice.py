@@ -10,8 +10,8 @@ from urllib.parse import urlsplit
 import jwt
 
 from bridge.auth import mint_token
-from bridge.config import Settings
 from bridge.metrics import Metrics
+from bridge.settings import Settings
 
 if TYPE_CHECKING:
     from bridge.outbox.doorbells.realtime import RealtimeDoorbell
