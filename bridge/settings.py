@@ -224,6 +224,12 @@ class Settings:
         return LOCAL_JWT_SECRET if self.embedded else ""
 
     @property
+    def storage_public_base(self) -> str:
+        """Where the avatars bucket's public objects are (profile image URLs)."""
+        base = self.supabase.url.rstrip("/")
+        return f"{base}/storage/v1/object/public/{self.supabase.avatars_bucket}"
+
+    @property
     def production(self) -> bool:
         return self.server.environment == "production"
 
