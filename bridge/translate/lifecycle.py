@@ -3,7 +3,7 @@ message was sent."""
 
 from __future__ import annotations
 
-from bridge.translate.messages import preview
+from bridge.translate.messages import preview, unread_count_update
 from bridge.translate.model import Change, Emit, PushIntent, Translation
 from bridge.views import (
     conversation_room,
@@ -55,18 +55,7 @@ def message_changed(change: Change, base: str) -> Translation:
             )
     if not was_unread:
         return Translation(tuple(emits))
-    emits.append(
-        Emit(
-            "unread_count_updated",
-            user_rooms(receiver_id),
-            {
-                "conversation_id": cid,
-                "unread_count": unread_count_for(conversation, receiver_id),
-                "action": "message_deleted",
-                "timestamp": ts,
-            },
-        )
-    )
+    emits.append(unread_count_update(conversation, receiver_id, "message_deleted", ts))
     # A push that showed it is replaced (same tag / collapse id) by the
     # latest message still unread, or by a note that it was unsent; the
     # badge is recounted when it is sent (bridge/push/queue.py: retract).

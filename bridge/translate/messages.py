@@ -4,6 +4,8 @@ push preview of a message."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from bridge.translate.model import Change, Emit, PushIntent, Translation
 from bridge.views import (
     Json,
@@ -26,6 +28,21 @@ def preview(message: Json) -> str:
         return MEDIA_PREVIEW[kind]
     text = " ".join(str(message.get("content", "")).split())
     return text if len(text) <= PREVIEW_CHARS else text[: PREVIEW_CHARS - 1] + "…"
+
+
+def unread_count_update(conversation: Json, user: str, action: str, ts: Any) -> Emit:
+    """`unread_count_updated`: the user's unread count of the conversation
+    now, and which change moved it."""
+    return Emit(
+        "unread_count_updated",
+        user_rooms(user),
+        {
+            "conversation_id": str(conversation["id"]),
+            "unread_count": unread_count_for(conversation, user),
+            "action": action,
+            "timestamp": ts,
+        },
+    )
 
 
 def message_created(change: Change, base: str) -> Translation:
@@ -63,18 +80,7 @@ def message_created(change: Change, base: str) -> Translation:
                 },
             )
         )
-    emits.append(
-        Emit(
-            "unread_count_updated",
-            user_rooms(receiver_id),
-            {
-                "conversation_id": cid,
-                "unread_count": unread_count_for(conversation, receiver_id),
-                "action": "new_message",
-                "timestamp": ts,
-            },
-        )
-    )
+    emits.append(unread_count_update(conversation, receiver_id, "new_message", ts))
     is_flow = message.get("message_type") == "system"
     sender_name = (sender or {}).get("name") or "New message"
     push = PushIntent(

@@ -3,8 +3,9 @@ other devices and unread count."""
 
 from __future__ import annotations
 
+from bridge.translate.messages import unread_count_update
 from bridge.translate.model import Change, Emit, Translation
-from bridge.views import conversation_room, unread_count_for, user_rooms
+from bridge.views import conversation_room, user_rooms
 
 
 def messages_read(change: Change, base: str) -> Translation:
@@ -46,18 +47,7 @@ def messages_read(change: Change, base: str) -> Translation:
                 {"conversationId": cid, "timestamp": ts, "messageIds": ids},
             )
         )
-    emits.append(
-        Emit(
-            "unread_count_updated",
-            user_rooms(reader),
-            {
-                "conversation_id": cid,
-                "unread_count": unread_count_for(conversation, reader),
-                "action": "messages_seen",
-                "timestamp": ts,
-            },
-        )
-    )
+    emits.append(unread_count_update(conversation, reader, "messages_seen", ts))
     return Translation(tuple(emits))
 
 
