@@ -16,7 +16,6 @@ import socketio
 from aiohttp import web
 
 from bridge.auth import TokenVerifier
-from bridge.config import Settings
 from bridge.cors import cors_middleware
 from bridge.db import open_pool
 from bridge.db_health import LIBRARY_LOGGER, DatabaseHealth
@@ -29,11 +28,11 @@ from bridge.logs import LibraryNoiseFilter, install_noise_filters, remove_noise_
 from bridge.metrics import Metrics
 from bridge.metrics_http import MetricsEndpoint
 from bridge.migrate import prepare_database
-from bridge.outbox.doorbells.base import Doorbell, PollDoorbell
-from bridge.outbox.doorbells.choice import doorbell_choice, realtime_doorbell
-from bridge.outbox.doorbells.listen import ListenDoorbell
+from bridge.outbox.doorbells.base import Doorbell
+from bridge.outbox.doorbells.choice import doorbell_choice, open_doorbell
 from bridge.outbox.lease import Lease
 from bridge.outbox.relay import OutboxRelay, PushSink
+from bridge.outbox.retention import keep_pruning
 from bridge.outbox.tail import OutboxTail
 from bridge.permissions import PermissionWatch
 from bridge.preflight import ensure as preflight
@@ -46,6 +45,7 @@ from bridge.push.worker import PushWorker
 from bridge.rest import RestApi, make_auth_middleware, make_error_middleware, make_limit_middleware
 from bridge.safety.rest import SafetyRoutes
 from bridge.server import SocketGateway
+from bridge.settings import Settings
 from bridge.sockets import socket_server
 from bridge.store import Store
 
@@ -54,15 +54,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PRUNE_EVERY = 600.0
 # Batches of sends written at once (group commit, bridge/group_commit.py).
 SEND_WRITERS = 2
 SHUTDOWN_GRACE = 5.0  # seconds open requests and sockets get to finish on stop
-
-
-def storage_public_base(settings: Settings) -> str:
-    base = settings.supabase.url.rstrip("/")
-    return f"{base}/storage/v1/object/public/{settings.supabase.avatars_bucket}"
 
 
 class BridgeApp:
@@ -100,16 +94,6 @@ class BridgeApp:
             await prepare_database(s.database.url, supabase_dir, bootstrap=False, seed=False)
         return s.database.url
 
-    def _doorbell(self, dsn: str) -> Doorbell:
-        s = self.settings
-        choice = self.doorbell_kind
-        log.info("outbox doorbell", extra={"doorbell": choice})
-        if choice == "poll":
-            return PollDoorbell()
-        if choice == "realtime":
-            return realtime_doorbell(s, metrics=self.metrics, dsn=dsn)
-        return ListenDoorbell(dsn, self.health)
-
     async def start(self) -> None:
         s = self.settings
         gc.callbacks.append(self._gc_watch)
@@ -136,7 +120,7 @@ class BridgeApp:
             metrics=self.metrics,
         )
         self.registry = open_registry(presence, s.redis.url, instance_ttl=s.presence.instance_ttl)
-        base = storage_public_base(s)
+        base = s.storage_public_base
         self.limits = open_limiter(s.limits, self.metrics, s.redis.url)
         self.gateway = SocketGateway(
             sio,
@@ -182,7 +166,9 @@ class BridgeApp:
         sio.attach(app)
 
         pushes = self._pushes(self.pool)
-        self.doorbell = self._doorbell(dsn)
+        self.doorbell = open_doorbell(
+            s, self.doorbell_kind, metrics=self.metrics, health=self.health, dsn=dsn
+        )
         await self.doorbell.start()
         # With several instances each tails the outbox for its own sockets.
         self.tail = self._tail(store, sio, base)
@@ -216,7 +202,9 @@ class BridgeApp:
         self.tasks = [
             asyncio.create_task(self.relay.run(), name="outbox-relay"),
             asyncio.create_task(self.gateway.run_timers(), name="socket-timers"),
-            asyncio.create_task(self._prune(store), name="outbox-prune"),
+            asyncio.create_task(
+                keep_pruning(store, s.outbox.retention_hours, self.health), name="outbox-prune"
+            ),
             asyncio.create_task(self.health.run_probe(self.pool), name="database-probe"),
             *self._tail_tasks(),
             *(
@@ -313,18 +301,6 @@ class BridgeApp:
             await sio.emit(event, payload, to=list(rooms))
 
         return emit
-
-    async def _prune(self, store: Store) -> None:
-        while True:
-            await asyncio.sleep(PRUNE_EVERY)
-            try:
-                pruned = await store.prune_outbox(self.settings.outbox.retention_hours)
-                if pruned:
-                    log.info("outbox pruned", extra={"rows": pruned})
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self.health.log_failure(exc, "outbox prune failed")
 
     async def stop(self) -> None:
         """Stops everything `start` started, in reverse; safe to call twice."""

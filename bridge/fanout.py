@@ -19,7 +19,7 @@ from engineio import packet as eio_packet
 from socketio import packet
 
 from bridge import jsoncodec
-from bridge.config import Settings
+from bridge.settings import Settings
 
 
 def _encode_event(packet_class: Any, namespace: str, data: list[Any]) -> list[Any]:

@@ -22,11 +22,11 @@ from urllib.parse import urlsplit
 import aiohttp
 import asyncpg
 
-from bridge.config import Settings
 from bridge.errors import BridgeError
 from bridge.migrate import MigrationError, discover
 from bridge.outbox.doorbells.choice import doorbell_choice
 from bridge.outbox.doorbells.realtime_checks import realtime_problems
+from bridge.settings import Settings
 
 JWKS_TIMEOUT = 5.0
 # Tables the bridge cannot run without, one per migration it depends on.

@@ -68,6 +68,8 @@ ROUTE_KINDS = {
     ("POST", "/test-message"): "send",
     ("POST", "/api/messages/mark-seen"): "read",
     ("POST", "/api/messages/delivered"): "read",
+    ("PATCH", "/api/messages/{id}"): "send",
+    ("DELETE", "/api/messages/{id}"): "send",
 }
 
 

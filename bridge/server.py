@@ -1,7 +1,10 @@
 """The Socket.IO side: authenticated connections, the seed's client events
-with optional acks, rooms guarded by membership, presence and typing relays.
-Messages are never emitted from here: they are written to the database and
-reach everyone through the outbox."""
+with optional acks, rooms guarded by membership, sends, reads, token expiry
+and replay. Presence and typing (bridge/presence/events.py), edits, unsends
+and delivery acks (bridge/lifecycle_events.py) and blocks, reports and mutes
+(bridge/safety/events.py) are mixed in. Messages are never emitted from
+here: they are written to the database and reach everyone through the
+outbox."""
 
 from __future__ import annotations
 
@@ -12,7 +15,6 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import socketio
@@ -21,14 +23,16 @@ from bridge import payloads
 from bridge.auth import Identity, TokenVerifier, bearer
 from bridge.db_health import DatabaseHealth, is_outage
 from bridge.errors import AuthError, BridgeError, PayloadError, unavailable
+from bridge.lifecycle_events import LifecycleEvents
 from bridge.limits import EVENT_KINDS, Limiter, connection_cap
 from bridge.metrics import Metrics
 from bridge.outbox.replay import replay_missed
 from bridge.presence import Presence, PresenceRegistry
+from bridge.presence.events import PresenceEvents, now_iso
 from bridge.safety.events import SAFETY_EVENTS, SafetyEvents
 from bridge.safety.store import SafetyStore
 from bridge.store import Store
-from bridge.views import conversation_room, global_room, public_message, user_room, user_rooms
+from bridge.views import conversation_room, global_room, public_message, user_room
 
 log = logging.getLogger(__name__)
 
@@ -44,21 +48,17 @@ CLIENT_EVENTS = (
     "join_bid",
     "join_campaign",
     "send_message",
-    "typing_start",
+    "typing_start",  # typing_*, user_status: bridge/presence/events.py
     "typing_stop",
     "mark_seen",
     "user_status",
     "refresh_token",
     "sync",
-    "edit_message",
+    "edit_message",  # edit_message, unsend_message, message_delivered: bridge/lifecycle_events.py
     "unsend_message",
     "message_delivered",
     *SAFETY_EVENTS,  # block_user, report, mute_conversation, ... (bridge/safety/)
 )
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat()
 
 
 def error_ack(code: str, message: str, **extra: Any) -> Ack:
@@ -72,7 +72,7 @@ class SocketSession:
     expires_at: float | None
 
 
-class SocketGateway(SafetyEvents):
+class SocketGateway(SafetyEvents, PresenceEvents, LifecycleEvents):
     def __init__(
         self,
         sio: socketio.AsyncServer,
@@ -103,10 +103,8 @@ class SocketGateway(SafetyEvents):
         self.sessions: dict[str, SocketSession] = {}
         # (expires_at, sid): when each socket's token runs out
         self._expiries: list[tuple[float, str]] = []
-        # user -> (when to check, the registry's token for that check)
-        self._offline_due: dict[str, tuple[float, str]] = {}
-        # (user, conversation) -> the other participant; participants never change
-        self._partners: dict[tuple[str, str], str] = {}
+        self._offline_due = {}  # bridge/presence/events.py
+        self._partners = {}
         sio.on("connect", self.on_connect)
         sio.on("disconnect", self.on_disconnect)
         for event in CLIENT_EVENTS:  # each handled by the method of its name
@@ -183,36 +181,9 @@ class SocketGateway(SafetyEvents):
             for conversation_id in self.presence.typing_of(user):
                 await self._relay_typing(user, conversation_id, False)
 
-    async def user_gone(self, user_id: str) -> None:
-        """The user was connected only to an instance that died: partners
-        hear "offline" (with several instances, from a survivor)."""
-        if self.presence.connections(user_id):
-            return
-        await self.store.touch_last_seen(user_id)
-        await self._announce_status(user_id, "offline")
-
-    async def _announce_status(self, user_id: str, status: str) -> None:
-        partners = await self.visible_partners(user_id)
-        if not partners:
-            return
-        rooms = [room for p in partners for room in user_rooms(p)]
-        await self.sio.emit(
-            "user_status_update",
-            {"user_id": user_id, "status": status, "timestamp": now_iso()},
-            to=rooms,
-        )
-
     async def tick(self) -> None:
         """Timers: offline after grace, typing expiry, token expiry."""
-        now = time.monotonic()
-        for user, (due, token) in list(self._offline_due.items()):
-            if due <= now:
-                del self._offline_due[user]
-                if await self.registry.went_offline(user, token, now):
-                    await self.store.touch_last_seen(user)
-                    await self._announce_status(user, "offline")
-        for conversation_id, user in self.presence.expired_typing(now):
-            await self._relay_typing(user, conversation_id, False)
+        await self._presence_timers(time.monotonic())
         wall = time.time()
         while self._expiries and self._expiries[0][0] <= wall:
             expires_at, sid = heapq.heappop(self._expiries)
@@ -375,79 +346,7 @@ class SocketGateway(SafetyEvents):
         conversation_id, marked = await self.store.mark_seen(session.user_id, req)
         return {"ok": True, "conversationId": conversation_id, "marked": marked}
 
-    async def edit_message(self, session: SocketSession, data: Any) -> Ack:
-        """The sender's new text, within the edit window (enforced in SQL);
-        `message_updated` reaches everyone through the outbox."""
-        ref = payloads.message_ref(data)
-        content = payloads.edited_text(data, self.max_message_chars)
-        message = await self.store.edit_message(
-            session.user_id, ref.message_id, content, ref.conversation_id
-        )
-        return {"ok": True, "message": public_message(message)}
-
-    async def unsend_message(self, session: SocketSession, data: Any) -> Ack:
-        """Unsends the sender's message (a tombstone stays); again is a no-op."""
-        ref = payloads.message_ref(data)
-        message = await self.store.unsend_message(
-            session.user_id, ref.message_id, ref.conversation_id
-        )
-        return {"ok": True, "message": public_message(message)}
-
-    async def message_delivered(self, session: SocketSession, data: Any) -> Ack:
-        """The receiver's device has these messages (its ack of
-        `new_message`); the sender hears `message_delivered`."""
-        ids = payloads.delivered_ids(data)
-        delivered = await self.store.mark_delivered(session.user_id, ids)
-        return {"ok": True, "delivered": delivered}
-
-    # -- ephemeral signals ------------------------------------------------------
-
-    async def _relay_typing(self, user_id: str, conversation_id: str, typing: bool) -> None:
-        """`user_typing` to the conversation room (not to the typist's own
-        devices) and `typing_status_update` to the partner's chat list;
-        nothing when the two blocked one another."""
-        partner = self._partners.get((user_id, conversation_id))
-        if partner is not None and await self.safety.blocked_between(user_id, partner):
-            return
-        await self.sio.emit(
-            "user_typing",
-            {"conversationId": conversation_id, "userId": user_id, "isTyping": typing},
-            to=conversation_room(conversation_id),
-            skip_sid=self.presence.sids_of(user_id),
-        )
-        if partner is not None:
-            await self.sio.emit(
-                "typing_status_update",
-                {
-                    "conversation_id": conversation_id,
-                    "user_id": user_id,
-                    "is_typing": typing,
-                    "timestamp": now_iso(),
-                },
-                to=list(user_rooms(partner)),
-            )
-
-    async def typing_start(self, session: SocketSession, data: Any) -> Ack:
-        req = payloads.typing(data, session.user_id)
-        await self._partner(session, req.conversation_id)
-        if self.presence.typing_start(req.conversation_id, session.user_id, time.monotonic()):
-            await self._relay_typing(session.user_id, req.conversation_id, True)
-        return {"ok": True}
-
-    async def typing_stop(self, session: SocketSession, data: Any) -> Ack:
-        req = payloads.typing(data, session.user_id)
-        await self._partner(session, req.conversation_id)
-        if self.presence.typing_stop(req.conversation_id, session.user_id):
-            await self._relay_typing(session.user_id, req.conversation_id, False)
-        return {"ok": True}
-
-    async def user_status(self, session: SocketSession, data: Any) -> Ack:
-        status = payloads.user_status(data, session.user_id)
-        if status == "offline":
-            status = "away"  # connected sockets are never "offline"
-        if await self.registry.set_status(session.user_id, status):
-            await self._announce_status(session.user_id, status)
-        return {"ok": True, "status": status}
+    # -- tokens and replay ------------------------------------------------------
 
     async def refresh_token(self, session: SocketSession, data: Any) -> Ack:
         token = data.get("token") if isinstance(data, dict) else data

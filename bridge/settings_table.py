@@ -1,5 +1,5 @@
 """The settings table of the README, rendered from the settings themselves
-(bridge/config.py), so the defaults and their documentation have one source.
+(bridge/settings.py), so the defaults and their documentation have one source.
 `bridge settings` prints it; a unit test keeps the README's copy and
 config.toml in step with it."""
 
@@ -8,9 +8,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from bridge.config import ENV_ALIASES, ENV_PREFIX, Settings
+from bridge.config import ENV_ALIASES, ENV_PREFIX
+from bridge.settings import Settings
 
-BEGIN = "<!-- settings table: rendered by `bridge settings`; edit bridge/config.py -->"
+BEGIN = "<!-- settings table: rendered by `bridge settings`; edit bridge/settings.py -->"
 END = "<!-- end of settings table -->"
 
 

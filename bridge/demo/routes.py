@@ -24,10 +24,10 @@ from pathlib import Path
 from aiohttp import web
 
 from bridge.auth import mint_token
-from bridge.config import Settings
 from bridge.errors import PayloadError
 from bridge.payloads import as_uuid
 from bridge.rest import IDENTITY, json_body, json_error, public
+from bridge.settings import Settings
 from bridge.store import Store
 from bridge.views import public_user
 

@@ -23,10 +23,10 @@ from typing import Protocol
 
 import socketio
 
-from bridge.config import LimitsSettings
 from bridge.errors import RateLimited
 from bridge.metrics import Metrics
 from bridge.presence import PresenceRegistry
+from bridge.settings import LimitsSettings
 
 log = logging.getLogger(__name__)
 

@@ -24,13 +24,13 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from bridge.config import PushSettings
 from bridge.db_health import DatabaseHealth
 from bridge.errors import BridgeError
 from bridge.metrics import Metrics
 from bridge.push.fcm import Device, Outcome
 from bridge.push.message import PushMessage, fit, merged_body
 from bridge.push.queue import PushJob, PushQueue
+from bridge.settings import PushSettings
 
 log = logging.getLogger(__name__)
 

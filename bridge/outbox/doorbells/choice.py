@@ -1,20 +1,26 @@
-"""Which doorbell the relay listens to, and the Realtime one's keys. The
+"""Which doorbell the relay listens to, opening it, and the Realtime one's keys. The
 `realtime` client is imported only when its doorbell is chosen: a release of
 it that breaks cannot take down a bridge that rings through LISTEN."""
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import jwt
 
 from bridge.auth import mint_token
-from bridge.config import Settings
+from bridge.db_health import DatabaseHealth
 from bridge.metrics import Metrics
+from bridge.outbox.doorbells.base import Doorbell, PollDoorbell
+from bridge.outbox.doorbells.listen import ListenDoorbell
+from bridge.settings import Settings
 
 if TYPE_CHECKING:
     from bridge.outbox.doorbells.realtime import RealtimeDoorbell
+
+log = logging.getLogger(__name__)
 
 SUPABASE_POOLER_PORT = 6543  # Supavisor's transaction mode: no LISTEN there
 SECRET_KEY_PREFIX = "sb_secret_"
@@ -32,6 +38,18 @@ def doorbell_choice(settings: Settings) -> str:
     if settings.supabase.service_role_key and port == SUPABASE_POOLER_PORT:
         return "realtime"
     return "listen"
+
+
+def open_doorbell(
+    settings: Settings, choice: str, *, metrics: Metrics, health: DatabaseHealth, dsn: str
+) -> Doorbell:
+    """The doorbell of `choice` (see doorbell_choice), not yet started."""
+    log.info("outbox doorbell", extra={"doorbell": choice})
+    if choice == "poll":
+        return PollDoorbell()
+    if choice == "realtime":
+        return realtime_doorbell(settings, metrics=metrics, dsn=dsn)
+    return ListenDoorbell(dsn, health)
 
 
 def realtime_key_problem(settings: Settings) -> str | None:

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import asyncpg
 
-from bridge.config import Settings
 from bridge.outbox.doorbells.choice import realtime_doorbell, realtime_key_problem
+from bridge.settings import Settings
 
 USE_ANOTHER = "or choose outbox.doorbell = listen (direct connection) or poll"
 
