@@ -41,7 +41,8 @@ import asyncpg
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.socket_latency import SECRET, populate  # noqa: E402
+from bench.common import populate_pairs  # noqa: E402
+from bench.socket_latency import SECRET  # noqa: E402
 from bridge.auth import mint_token  # noqa: E402
 from bridge.embedded import EmbeddedPostgres, free_port  # noqa: E402
 from tests.support.harness import start_daemon  # noqa: E402
@@ -290,7 +291,7 @@ async def clone_databases(pg: EmbeddedPostgres, names: list[str]) -> None:
 
 async def run_all(args: argparse.Namespace, pg: EmbeddedPostgres, tmp: Path) -> list[ServerRun]:
     print(f"populating {args.sockets} users in {args.sockets // 2} conversations", flush=True)
-    conversations = await populate(pg.dsn, args.sockets)
+    conversations = await populate_pairs(pg.dsn, args.sockets // 2, "Load")
     await clone_databases(pg, args.servers)
     postmaster = int((pg.pgdata / "postmaster.pid").read_text().split()[0])
     return [await measure(n, args, pg, postmaster, conversations, tmp) for n in args.servers]
