@@ -25,6 +25,7 @@ from bridge.db_health import DatabaseHealth, is_outage
 from bridge.errors import AuthError, BridgeError, PayloadError, unavailable
 from bridge.lifecycle_events import LifecycleEvents
 from bridge.limits import EVENT_KINDS, Limiter, connection_cap
+from bridge.logs import Noise
 from bridge.metrics import Metrics
 from bridge.outbox.replay import replay_missed
 from bridge.presence import Presence, PresenceRegistry
@@ -35,6 +36,8 @@ from bridge.store import Store
 from bridge.views import conversation_room, global_room, public_message, user_room
 
 log = logging.getLogger(__name__)
+# Presence failures are logged rate-limited (bridge.logs.Noise).
+PRESENCE_TROUBLE = Noise()
 
 Ack = dict[str, Any]
 Handler = Callable[["SocketSession", Any], Awaitable[Ack]]
@@ -127,8 +130,19 @@ class SocketGateway(SafetyEvents, PresenceEvents, LifecycleEvents):
         try:
             if await self.registry.connect(identity.user_id, sid):
                 await self._announce_status(identity.user_id, "online")
-        except Exception:  # presence is best effort: the socket works without it
-            log.exception("presence update on connect failed")
+        except Exception as exc:  # presence is best effort: the socket works without it
+            self._presence_failed("connect", exc)
+
+    def _presence_failed(self, on: str, exc: Exception) -> None:
+        """Redis away or saturated: counted, one line a minute per kind, no
+        traceback per socket (a reconnect storm would flood the log)."""
+        self.metrics.inc("presence_errors")
+        suppressed = PRESENCE_TROUBLE.should_log(on)
+        if suppressed is not None:
+            log.warning(
+                "presence update failed; sockets work without it",
+                extra={"on": on, "error": repr(exc), "suppressed": suppressed},
+            )
 
     async def _admit(self, environ: dict[str, Any], auth: Any) -> Identity:
         """The connecting user, or ConnectionRefusedError with a code."""
@@ -172,8 +186,8 @@ class SocketGateway(SafetyEvents, PresenceEvents, LifecycleEvents):
         try:
             await self.registry.drop_views(user, sid)
             token = await self.registry.disconnect(user, sid, time.monotonic())
-        except Exception:  # presence is best effort
-            log.exception("presence update on disconnect failed")
+        except Exception as exc:  # presence is best effort
+            self._presence_failed("disconnect", exc)
             token = None
         if token is not None:
             self._offline_due[user] = (time.monotonic() + self.presence.grace, token)

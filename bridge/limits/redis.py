@@ -8,6 +8,7 @@ from __future__ import annotations
 import redis.asyncio as aioredis
 
 from bridge.limits import Rule
+from bridge.redis_client import redis_client
 
 # KEYS[1]: the bucket; ARGV: rate per second, burst. Returns the seconds to
 # wait as a string ("0" when a token was taken): Redis would truncate a
@@ -41,7 +42,7 @@ TIMEOUT = 0.25
 
 class RedisBuckets:
     def __init__(self, redis_url: str) -> None:
-        self.redis: aioredis.Redis = aioredis.Redis.from_url(
+        self.redis: aioredis.Redis = redis_client(
             redis_url,
             decode_responses=True,
             socket_timeout=TIMEOUT,

@@ -11,6 +11,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from bridge.redis_client import redis_client
+
 log = logging.getLogger(__name__)
 
 RING_CHANNEL = "bridge:outbox-ring"
@@ -22,7 +24,7 @@ class RedisRing:
     Best effort by design: a lost ring only means the next poll."""
 
     def __init__(self, redis_url: str, on_ring: Callable[[], None]) -> None:
-        self.redis: aioredis.Redis = aioredis.Redis.from_url(redis_url)
+        self.redis: aioredis.Redis = redis_client(redis_url)
         self.on_ring = on_ring
         self._pending: asyncio.Task[Any] | None = None
 

@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 
 from bridge.presence import GoneCallback
 from bridge.presence.state import Presence
+from bridge.redis_client import redis_client
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ class RedisRegistry:
     def __init__(self, presence: Presence, redis_url: str, *, instance_ttl: float = 20.0) -> None:
         self.presence = presence
         self.instance = uuid.uuid4().hex
-        self.redis: aioredis.Redis = aioredis.Redis.from_url(redis_url, decode_responses=True)
+        self.redis: aioredis.Redis = redis_client(redis_url, decode_responses=True)
         self._beat: asyncio.Task[None] | None = None
         # An instance whose heartbeat key is older than this is gone.
         self.instance_ttl_ms = int(instance_ttl * 1000)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -271,3 +272,28 @@ async def test_a_redis_restart_loses_no_delivery(db_dsn: str, tmp_path: Path) ->
             await harness.stop()
         redis_proc.terminate()
         redis_proc.wait(10)
+
+
+async def test_a_burst_of_connects_does_not_exhaust_redis(
+    pair: tuple[Harness, Harness], caplog: pytest.LogCaptureFixture
+) -> None:
+    """400 sockets of Leo connect to one instance at once and then all drop
+    at once (a reconnect storm after a deploy): every one is admitted,
+    presence counts them and then none, and no presence failure is logged
+    (redis-py's default pool refuses past 100 connections at once)."""
+    one, _ = pair
+    clients = [Client(one.url, LEO) for _ in range(400)]
+    with caplog.at_level(logging.WARNING):
+        try:
+            await asyncio.gather(*(c.connect() for c in clients))
+            assert all(c.sio.connected for c in clients)
+            assert one.app.registry is not None
+            assert (await one.app.registry.statuses([LEO]))[LEO] == "online"
+        finally:
+            await asyncio.gather(*(c.sio.eio.disconnect(abort=True) for c in clients))
+        for _ in range(100):
+            if not one.app.gateway or not one.app.gateway.sessions:
+                break
+            await asyncio.sleep(0.05)
+    assert one.app.metrics.snapshot().get("presence_errors", 0) == 0
+    assert not [r for r in caplog.records if "presence update" in r.getMessage()]
