@@ -1,8 +1,18 @@
-"""The SQL of client requests and of the bridge's own reads (the outbox's
-is in bridge/outbox/store.py, mixed into Store). Client requests run *as the
-user* (RLS and grants apply, exactly as for supabase-js); only membership
-checks and the outbox run with the bridge's own rights. Database errors become StoreErrors
-that say whether the client or the database is at fault."""
+"""The SQL of client requests and of the bridge's own reads. Client requests
+run *as the user* (RLS and grants apply, exactly as for supabase-js); only
+membership checks and the outbox run with the bridge's own rights. Database
+errors become StoreErrors that say whether the client or the database is at
+fault (bridge/store_errors.py).
+
+Where the rest of the bridge's SQL lives, each beside its concern:
+- bridge/outbox/store.py: the outbox (pages, cursors, replay, pruning, the
+  doorbell's arming), mixed into Store; bridge/outbox/lease.py: the lease lock;
+- bridge/lifecycle_store.py (edits, unsends, receipts) and
+  bridge/safety/store.py (blocks, reports, mutes, quiet hours), as the user;
+- bridge/push/queue.py: push jobs; bridge/migrate.py: migrations and seed;
+- bridge/preflight.py and bridge/outbox/doorbells/realtime_checks.py: start-up
+  checks; bridge/metrics_http.py: what /metrics reads at scrape time.
+"""
 
 from __future__ import annotations
 
