@@ -16,6 +16,7 @@ import pytest
 
 from bridge.embedded import EmbeddedPostgres, free_port
 from bridge.migrate import apply_bootstrap, prepare_database
+from tests.support.fcm_standin import FcmStandIn
 from tests.support.postgrest_standin import SECRET as POSTGREST_SECRET
 from tests.support.postgrest_standin import PostgrestStandIn
 from tests.support.services import start_redis
@@ -172,3 +173,24 @@ async def postgrest(db_dsn: str) -> AsyncIterator[PostgrestStandIn]:
         yield standin
     finally:
         await standin.stop()
+
+
+@pytest.fixture
+def fcm() -> Iterator[FcmStandIn]:
+    """The local FCM v1 endpoint (firebase-admin talks to it for real)."""
+    standin = FcmStandIn()
+    standin.start()
+    try:
+        yield standin
+    finally:
+        standin.stop()
+
+
+@pytest.fixture
+async def pushing(db_dsn: str, fcm: FcmStandIn, tmp_path: Path) -> AsyncIterator[Any]:
+    """The daemon on a fresh database with pushes to the local FCM endpoint."""
+    from tests.support.harness import running
+    from tests.support.push import push_settings
+
+    async with running(push_settings(db_dsn, fcm, tmp_path)) as harness:
+        yield harness

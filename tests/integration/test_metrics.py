@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -21,25 +19,9 @@ from bridge.locks import RELAY_LEASE
 from tests.support.demo import AVA, CAMPAIGN_CONVERSATION, LEO
 from tests.support.fcm_standin import FcmStandIn, eventually
 from tests.support.harness import Harness, running, send_as, settings_for, token
-from tests.support.push import push_settings, register
+from tests.support.push import register
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-
-@pytest.fixture
-def fcm() -> Iterator[FcmStandIn]:
-    standin = FcmStandIn()
-    standin.start()
-    try:
-        yield standin
-    finally:
-        standin.stop()
-
-
-@pytest.fixture
-async def pushing(db_dsn: str, fcm: FcmStandIn, tmp_path: Path) -> AsyncIterator[Harness]:
-    async with running(push_settings(db_dsn, fcm, tmp_path)) as harness:
-        yield harness
 
 
 async def scrape(bridge: Harness, bearer: str | None = None) -> Samples:

@@ -4,9 +4,7 @@ unread counts go on, alerting pushes do not; the chat list shows the mute."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -22,24 +20,8 @@ from tests.support.demo import (
     MIA,
 )
 from tests.support.fcm_standin import FcmStandIn, eventually
-from tests.support.harness import Harness, fingerprint, running
-from tests.support.push import push_settings, register, send
-
-
-@pytest.fixture
-def fcm() -> Iterator[FcmStandIn]:
-    standin = FcmStandIn()
-    standin.start()
-    try:
-        yield standin
-    finally:
-        standin.stop()
-
-
-@pytest.fixture
-async def pushing(db_dsn: str, fcm: FcmStandIn, tmp_path: Path) -> AsyncIterator[Harness]:
-    async with running(push_settings(db_dsn, fcm, tmp_path)) as harness:
-        yield harness
+from tests.support.harness import Harness, fingerprint
+from tests.support.push import register, send
 
 
 async def jobs_for(db: asyncpg.Connection, conversation: str) -> int:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,24 +16,8 @@ import pytest
 from bridge.db import acting_as, user_claims
 from tests.support.demo import AVA, CAMPAIGN_CONVERSATION, CAMPAIGN_SUMMER, LEO, MIA
 from tests.support.fcm_standin import FcmStandIn, eventually
-from tests.support.harness import Harness, place_bid, running, settings_for, started
+from tests.support.harness import Harness, place_bid, settings_for, started
 from tests.support.push import push_settings, register, send
-
-
-@pytest.fixture
-def fcm(tmp_path: Path) -> Iterator[FcmStandIn]:
-    standin = FcmStandIn()
-    standin.start()
-    try:
-        yield standin
-    finally:
-        standin.stop()
-
-
-@pytest.fixture
-async def pushing(db_dsn: str, fcm: FcmStandIn, tmp_path: Path) -> AsyncIterator[Harness]:
-    async with running(push_settings(db_dsn, fcm, tmp_path)) as harness:
-        yield harness
 
 
 async def test_new_message_is_pushed_to_every_device_of_the_receiver(

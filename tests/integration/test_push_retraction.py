@@ -6,27 +6,15 @@ recounted; one not sent yet is withdrawn or speaks of the message before."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import asyncpg
-import pytest
 
 from tests.support.demo import AVA, CAMPAIGN_CONVERSATION, LEO
 from tests.support.fcm_standin import FcmStandIn, eventually
 from tests.support.harness import Harness, running
 from tests.support.push import push_settings, register
-
-
-@pytest.fixture
-def fcm() -> Iterator[FcmStandIn]:
-    standin = FcmStandIn()
-    standin.start()
-    try:
-        yield standin
-    finally:
-        standin.stop()
 
 
 async def send(bridge: Harness, text: str) -> str:
