@@ -14,14 +14,10 @@ from typing import Any
 import asyncpg
 
 from bridge.embedded import free_port
-from tests.integration import test_push
 from tests.support.demo import AVA, BID_CONVERSATION, CAMPAIGN_CONVERSATION, LEO
 from tests.support.fcm_standin import FcmStandIn, eventually
 from tests.support.harness import Harness, send_as, start_daemon, started
 from tests.support.push import push_settings, register, send
-
-fcm = test_push.fcm  # the FCM stand-in fixture
-pushing = test_push.pushing  # a bridge that pushes to it
 
 
 async def job_settled(db: asyncpg.Connection, timeout: float = 30.0) -> list[asyncpg.Record]:
