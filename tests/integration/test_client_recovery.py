@@ -4,21 +4,11 @@ clear "resync" when the gap reaches past the kept history."""
 
 from __future__ import annotations
 
-import asyncio
-
 import asyncpg
 
 from bridge.db import acting_as, user_claims
 from tests.support.demo import AVA, BID_CONVERSATION, CAMPAIGN_CONVERSATION, LEO, MIA
-from tests.support.harness import Harness, send_as
-
-
-async def relayed(db: asyncpg.Connection) -> None:
-    for _ in range(200):
-        if not await db.fetchval("select count(*) from bridge.outbox_pending"):
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("outbox not drained")
+from tests.support.harness import Harness, relayed, send_as
 
 
 async def test_reconnecting_client_gets_what_it_missed_in_order(

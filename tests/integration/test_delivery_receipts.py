@@ -14,11 +14,18 @@ import pytest
 
 from bridge.db import acting_as, user_claims
 from tests.conftest import both_grant_modes
-from tests.integration.test_client_recovery import relayed
-from tests.integration.test_message_lifecycle import ABSENT, chat_entry, page, send
-from tests.integration.test_socket_events import QUIET, about, seed_client
-from tests.support.demo import AVA, CAMPAIGN_CONVERSATION, DIRECT_CONVERSATION, LEO, MIA
-from tests.support.harness import Harness, fingerprint
+from tests.support.demo import ABSENT, AVA, CAMPAIGN_CONVERSATION, DIRECT_CONVERSATION, LEO, MIA
+from tests.support.harness import (
+    QUIET,
+    Harness,
+    about,
+    chat_entry,
+    fingerprint,
+    page,
+    relayed,
+    seed_client,
+    socket_send,
+)
 
 pytestmark = both_grant_modes
 
@@ -35,7 +42,7 @@ async def test_the_receivers_ack_reaches_the_sender_before_seen(bridge: Harness)
     A second ack changes nothing and is not announced again."""
     ava, leo = await seed_client(bridge, AVA), await seed_client(bridge, LEO)
     await leo.call("join_conversation", CAMPAIGN_CONVERSATION)
-    message_id = await send(leo, "Contract attached")
+    message_id = await socket_send(leo, "Contract attached")
     arrived = await ava.wait_for("new_message", lambda d: d["message"]["id"] == message_id)
     assert arrived["message"]["delivered_at"] is None
 
@@ -66,7 +73,7 @@ async def test_seen_without_an_ack_counts_as_delivered(bridge: Harness) -> None:
     the read time, and the sender hears message_seen only."""
     leo = await seed_client(bridge, LEO)
     ava = await seed_client(bridge, AVA)
-    message_id = await send(leo, "Read me")
+    message_id = await socket_send(leo, "Read me")
     await ava.wait_for("new_message", lambda d: d["message"]["id"] == message_id)
     await ava.call("mark_seen", {"messageId": message_id})
     await leo.wait_for("message_seen", lambda d: d["messageId"] == message_id)
@@ -81,7 +88,7 @@ async def test_fetching_over_rest_is_delivery(bridge: Harness) -> None:
     page count as delivered, in one message_delivered; Leo loading the same
     page marks nothing (his own messages)."""
     leo = await seed_client(bridge, LEO)
-    ids = [await send(leo, f"Point {n}") for n in range(2)]
+    ids = [await socket_send(leo, f"Point {n}") for n in range(2)]
     await page(bridge, LEO, CAMPAIGN_CONVERSATION)
     await asyncio.sleep(QUIET)
     assert leo.received("message_delivered") == []
@@ -97,10 +104,10 @@ async def test_sync_after_a_reconnect_is_delivery(bridge: Harness, db: asyncpg.C
     device, and Leo hears it was delivered."""
     leo = await seed_client(bridge, LEO)
     ava = await seed_client(bridge, AVA)
-    marker = await send(leo, "before the gap")
+    marker = await socket_send(leo, "before the gap")
     seen = await ava.wait_for("new_message", lambda d: d["message"]["id"] == marker)
     await ava.close()
-    missed = await send(leo, "while you were away")
+    missed = await socket_send(leo, "while you were away")
     await relayed(db)
     back = await seed_client(bridge, AVA)
     ack = await back.call("sync", {"lastEventId": seen["event_id"]})
@@ -116,10 +123,10 @@ async def test_sync_replays_an_unsent_message_as_its_tombstone(
     and message_deleted for it, both without the text."""
     ava = await seed_client(bridge, AVA)
     leo = await seed_client(bridge, LEO)
-    marker = await send(leo, "before the gap")
+    marker = await socket_send(leo, "before the gap")
     seen = await ava.wait_for("new_message", lambda d: d["message"]["id"] == marker)
     await ava.close()
-    gone = await send(leo, "my password is hunter2")
+    gone = await socket_send(leo, "my password is hunter2")
     assert (await leo.call("unsend_message", gone))["ok"]
     await relayed(db)
     back = await seed_client(bridge, AVA)
@@ -161,7 +168,7 @@ async def test_bad_acks_are_refused_and_mark_nothing(
     """Your own message, someone else's conversation, an id you cannot see
     (alone or with a good one), wrong types: a clear error, nothing marked."""
     leo = await seed_client(bridge, LEO)
-    message_id = await send(leo, "Ack me properly")
+    message_id = await socket_send(leo, "Ack me properly")
     foreign = await db.fetchval(
         "select id::text from public.messages where conversation_id = $1 limit 1",
         DIRECT_CONVERSATION,
@@ -193,7 +200,7 @@ async def test_rest_and_supabase_js_acknowledgements(
     sender's own); a supabase-js client may set delivered_at itself: the
     database's clock counts, the first time only, never the sender's."""
     leo = await seed_client(bridge, LEO)
-    first, second = await send(leo, "one"), await send(leo, "two")
+    first, second = await socket_send(leo, "one"), await socket_send(leo, "two")
     status, body = await bridge.request(
         "POST", "/api/messages/delivered", AVA, json={"message_ids": [first]}
     )

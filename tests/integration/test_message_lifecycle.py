@@ -16,32 +16,21 @@ import pytest
 
 from bridge.db import acting_as, user_claims
 from tests.conftest import both_grant_modes
-from tests.integration.test_socket_events import QUIET, about, seed_client
-from tests.support.demo import AVA, CAMPAIGN_CONVERSATION, DIRECT_CONVERSATION, LEO, MIA
-from tests.support.harness import Harness, fingerprint, running, settings_for
+from tests.support.demo import ABSENT, AVA, CAMPAIGN_CONVERSATION, DIRECT_CONVERSATION, LEO, MIA
+from tests.support.harness import (
+    QUIET,
+    Harness,
+    about,
+    chat_entry,
+    fingerprint,
+    page,
+    running,
+    seed_client,
+    settings_for,
+    socket_send,
+)
 
 pytestmark = both_grant_modes
-
-ABSENT = "a0000000-0000-4000-8000-0000000000ff"
-
-
-async def send(client: Any, text: str, conversation: str = CAMPAIGN_CONVERSATION) -> str:
-    ack = await client.call("send_message", {"conversationId": conversation, "message": text})
-    assert ack["ok"], ack
-    return str(ack["message"]["id"])
-
-
-async def chat_entry(bridge: Harness, user: str, conversation: str) -> dict[str, Any]:
-    status, body = await bridge.request("GET", "/api/conversations", user)
-    assert status == 200, body
-    [entry] = [c for c in body["conversations"] if c["id"] == conversation]
-    return dict(entry)
-
-
-async def page(bridge: Harness, user: str, conversation: str) -> list[dict[str, Any]]:
-    status, body = await bridge.request("GET", f"/api/conversations/{conversation}/messages", user)
-    assert status == 200, body
-    return list(body["messages"])
 
 
 async def backdate(db: asyncpg.Connection, message_id: str, minutes: int) -> None:
@@ -70,7 +59,7 @@ async def test_an_edit_reaches_both_people_and_the_chat_list(bridge: Harness) ->
     message), and REST history and the chat list show the new text in place."""
     ava, leo = await seed_client(bridge, AVA), await seed_client(bridge, LEO)
     await ava.call("join_conversation", CAMPAIGN_CONVERSATION)
-    message_id = await send(leo, "Draft is uo")
+    message_id = await socket_send(leo, "Draft is uo")
     await ava.wait_for("new_message", lambda d: d["message"]["id"] == message_id)
 
     ack = await leo.call("edit_message", {"messageId": message_id, "message": "Draft is up"})
@@ -104,8 +93,8 @@ async def test_unsending_an_unread_message_leaves_a_tombstone_and_lowers_the_cou
     read afterwards counts only the message left."""
     ava, leo = await seed_client(bridge, AVA), await seed_client(bridge, LEO)
     await ava.call("join_conversation", CAMPAIGN_CONVERSATION)
-    first = await send(leo, "Here is the invoice")
-    second = await send(leo, "Oops, wrong file")
+    first = await socket_send(leo, "Here is the invoice")
+    second = await socket_send(leo, "Oops, wrong file")
     await ava.wait_count("unread_count_updated", 2, about(CAMPAIGN_CONVERSATION))
     before = (await chat_entry(bridge, AVA, CAMPAIGN_CONVERSATION))["unread_count"]
 
@@ -179,7 +168,7 @@ async def test_bad_edits_and_unsends_are_refused_and_change_nothing(
     """Someone else's message, a conversation of others, unknown ids and
     wrong types: an error ack with a clear code, no row or outbox change."""
     leo = await seed_client(bridge, LEO)
-    message_id = await send(leo, "Only I may change this")
+    message_id = await socket_send(leo, "Only I may change this")
     clients = {"ava": await seed_client(bridge, AVA), "mia": await seed_client(bridge, MIA)}
     clients["leo"] = leo
     if isinstance(payload, dict):
@@ -199,9 +188,9 @@ async def test_system_messages_and_closed_windows_are_refused(
     edited. Each says why, and nothing changes."""
     ava, leo = await seed_client(bridge, AVA), await seed_client(bridge, LEO)
     flow = await system_message(db, AVA)
-    old = await send(leo, "Sent a while ago")
+    old = await socket_send(leo, "Sent a while ago")
     await backdate(db, old, 16)
-    gone = await send(leo, "Unsent soon")
+    gone = await socket_send(leo, "Unsent soon")
     assert (await leo.call("unsend_message", gone))["ok"]
     before = await fingerprint(db)
     cases = [
@@ -222,7 +211,7 @@ async def test_rest_edits_and_unsends(bridge: Harness, db: asyncpg.Connection) -
     """PATCH and DELETE /api/messages/:id: 200 with the message; 403, 404,
     409 and 400 with `{ error }` for the refusals, nothing changed."""
     leo = await seed_client(bridge, LEO)
-    message_id = await send(leo, "Over REST")
+    message_id = await socket_send(leo, "Over REST")
     path = f"/api/messages/{message_id}"
     status, body = await bridge.request("PATCH", path, LEO, json={"message": "Over REST, edited"})
     assert status == 200 and body["message"]["content"] == "Over REST, edited", body
@@ -257,7 +246,7 @@ async def test_supabase_js_writes_follow_the_same_rules(
     ava = await seed_client(bridge, AVA)
     await ava.call("join_conversation", CAMPAIGN_CONVERSATION)
     leo = await seed_client(bridge, LEO)
-    message_id = await send(leo, "typed in the app")
+    message_id = await socket_send(leo, "typed in the app")
     async with acting_as(db, user_claims(LEO)):
         await db.execute(
             "update public.messages set content = 'fixed in the app' where id = $1", message_id
@@ -288,7 +277,7 @@ async def test_supabase_js_writes_follow_the_same_rules(
         await db.execute("update public.messages set is_read = true where id = $1", message_id)
     assert not await db.fetchval("select is_read from public.messages where id = $1", message_id)
 
-    late = await send(leo, "an hour ago")
+    late = await socket_send(leo, "an hour ago")
     await backdate(db, late, 60)
     with pytest.raises(asyncpg.CheckViolationError) as refused:
         async with acting_as(db, user_claims(LEO)):
@@ -306,7 +295,7 @@ async def test_the_window_is_the_setting(db_dsn: str, db: asyncpg.Connection) ->
     settings = dataclasses.replace(base, server=dataclasses.replace(base.server, edit_window=0.0))
     async with running(settings) as bridge:
         leo = await bridge.client(LEO)
-        message_id = await send(leo, "final")
+        message_id = await socket_send(leo, "final")
         ack = await leo.call("edit_message", {"messageId": message_id, "message": "not final"})
         assert ack["error"]["code"] == "edit_window_closed", ack
     assert await db.fetchval("select edit_window from public.message_rules") == datetime.timedelta(

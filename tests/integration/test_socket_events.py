@@ -21,30 +21,15 @@ from tests.support.demo import (
     LEO,
     MIA,
 )
-from tests.support.harness import Client, Harness, token
-
-QUIET = 0.4  # how long we listen for something that must not arrive
+from tests.support.harness import QUIET, Client, Harness, about, seed_client, token
 
 # Runs on projects with and without Supabase's default privileges on public.
 pytestmark = both_grant_modes
 
 
-async def seed_client(bridge: Harness, user: str) -> Client:
-    """Connects and joins rooms exactly as the seed's useSocket hook does."""
-    client = await bridge.client(user)
-    for event in ("join", "join_global_updates", "request_global_notifications"):
-        ack = await client.call(event, user)
-        assert ack["ok"], ack
-    return client
-
-
 def chat_events(client: Client) -> list[tuple[str, Any]]:
     """What a client received apart from its partners' presence."""
     return [(e, d) for e, d in client.events if e != "user_status_update"]
-
-
-def about(conversation: str) -> Any:
-    return lambda d: d.get("conversation_id", d.get("conversationId")) == conversation
 
 
 @pytest.mark.parametrize(

@@ -32,6 +32,7 @@ from bridge.config import (
     SupabaseSettings,
 )
 from bridge.db import acting_as, user_claims
+from tests.support.demo import CAMPAIGN_CONVERSATION
 
 SECRET = "test-secret-that-is-at-least-32-characters-long"
 # Rate and connection limits off: most tests send far faster than a person;
@@ -396,3 +397,47 @@ async def started(settings: Settings) -> Harness:
     app = BridgeApp(settings)
     await app.start()
     return Harness(app)
+
+
+QUIET = 0.4  # how long we listen for something that must not arrive
+
+
+async def relayed(db: asyncpg.Connection) -> None:
+    for _ in range(200):
+        if not await db.fetchval("select count(*) from bridge.outbox_pending"):
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("outbox not drained")
+
+
+async def seed_client(bridge: Harness, user: str) -> Client:
+    """Connects and joins rooms exactly as the seed's useSocket hook does."""
+    client = await bridge.client(user)
+    for event in ("join", "join_global_updates", "request_global_notifications"):
+        ack = await client.call(event, user)
+        assert ack["ok"], ack
+    return client
+
+
+def about(conversation: str) -> Any:
+    return lambda d: d.get("conversation_id", d.get("conversationId")) == conversation
+
+
+async def socket_send(client: Any, text: str, conversation: str = CAMPAIGN_CONVERSATION) -> str:
+    """Sends over the socket with an ack, as the seed's client does; the id."""
+    ack = await client.call("send_message", {"conversationId": conversation, "message": text})
+    assert ack["ok"], ack
+    return str(ack["message"]["id"])
+
+
+async def chat_entry(bridge: Harness, user: str, conversation: str) -> dict[str, Any]:
+    status, body = await bridge.request("GET", "/api/conversations", user)
+    assert status == 200, body
+    [entry] = [c for c in body["conversations"] if c["id"] == conversation]
+    return dict(entry)
+
+
+async def page(bridge: Harness, user: str, conversation: str) -> list[dict[str, Any]]:
+    status, body = await bridge.request("GET", f"/api/conversations/{conversation}/messages", user)
+    assert status == 200, body
+    return list(body["messages"])
