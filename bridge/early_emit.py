@@ -39,15 +39,14 @@ MAX_EMITTED = 100_000
 Emit = Callable[[str, dict[str, Any], Sequence[str]], Awaitable[None]]
 
 
-def _change(conversation_id: str, row: dict[str, Any]) -> Change:
-    created = datetime.fromisoformat(row["created_at"]).astimezone(UTC)
+def _change(conversation_id: str, row: dict[str, Any], created: datetime) -> Change:
     return Change(
         id=int(row["id"]),
         topic=str(row["topic"]),
         conversation_id=conversation_id,
         recipients=tuple(str(r) for r in row["recipients"]),
         payload=row["payload"],
-        created_at=created.isoformat(),
+        created_at=created.astimezone(UTC).isoformat(),
     )
 
 
@@ -77,15 +76,15 @@ class EarlyEmits:
                     self.metrics.inc("early_emits_left_to_relay")
                     continue
                 for row in group["rows"]:
-                    change = _change(conversation_id, row)
+                    created = datetime.fromisoformat(row["created_at"])
+                    change = _change(conversation_id, row, created)
                     try:
                         result = translate(change, self.storage_public_base)
                     except (TranslationError, ValueError, TypeError):
                         break  # the relay logs it; what follows goes through the relay
                     for emit in result.emits:
                         await self.emit(emit.event, emit.payload, emit.rooms)
-                    created = datetime.fromisoformat(change.created_at).timestamp()
-                    self.metrics.delivered(time.time() - created)
+                    self.metrics.delivered(time.time() - created.timestamp())
                     self._remember(conversation_id, change.id)
                     if len(self._emitted) >= MAX_EMITTED:
                         self._emitted.clear()

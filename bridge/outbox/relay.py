@@ -9,9 +9,10 @@ it."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any, Protocol
 
 import asyncpg
@@ -119,16 +120,20 @@ class OutboxRelay:
         successor read the stored cursor)."""
         past, self._unmoved = self._unmoved, None
         if past is not None:
-            try:
+            with self._cursor_may_have_moved():
                 await Store.advance_outbox(self.store.pool, past)
-            except asyncpg.RaiseError as exc:
-                if not cursor_moved(exc):
-                    raise
-                self._moved_elsewhere()
 
-    def _moved_elsewhere(self) -> None:
-        self.metrics.inc("relay_cursor_moved")
-        log.warning("the relay cursor was moved by someone else; reading on from it")
+    @contextlib.contextmanager
+    def _cursor_may_have_moved(self) -> Iterator[None]:
+        """Moving the stored cursor found it moved by someone else (a seed's
+        bridge.skip_pending): not a failure; the next read goes on from it."""
+        try:
+            yield
+        except asyncpg.RaiseError as exc:
+            if not cursor_moved(exc):
+                raise
+            self.metrics.inc("relay_cursor_moved")
+            log.warning("the relay cursor was moved by someone else; reading on from it")
 
     async def _settle_on_stop(self) -> None:
         """On stop, best effort: a page left unmoved is only relayed again."""
@@ -194,28 +199,22 @@ class OutboxRelay:
         idle. A crash before the move only means the page is relayed again
         (at-least-once), so the commit need not wait for the disk either."""
         past, self._unmoved = self._unmoved, None
-        try:
-            rows, page = await self.store.peek_outbox(self.batch_size, past)
-        except asyncpg.RaiseError as exc:
-            if past is None or not cursor_moved(exc):
-                raise
-            self._moved_elsewhere()
-            rows, page = await self.store.peek_outbox(self.batch_size)
+        read = None
+        with self._cursor_may_have_moved():
+            read = await self.store.peek_outbox(self.batch_size, past)
+        rows, page = read or await self.store.peek_outbox(self.batch_size)
         pushes: list[tuple[Change, Sequence[PushIntent]]] = []
         for row in rows:
             delivered = await self._deliver(row)
             if delivered is not None and delivered[1] and self.pushes is not None:
                 pushes.append(delivered)
         if pushes and self.pushes is not None:
-            try:
+            # Moved by someone else: the page's push jobs go with it, skipped on purpose.
+            with self._cursor_may_have_moved():
                 async with self.store.pool.acquire() as conn, redoable_transaction(conn):
                     for change, intents in pushes:
                         await self.pushes(conn, change, intents)
                     await Store.advance_outbox(conn, page)
-            except asyncpg.RaiseError as exc:
-                if not cursor_moved(exc):
-                    raise
-                self._moved_elsewhere()  # its push jobs went with it: skipped on purpose
         else:
             self._unmoved = page
         if rows:
