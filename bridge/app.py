@@ -4,7 +4,6 @@ started in `start()` and cancelled and awaited in `stop()`, nowhere else."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import logging
 from collections.abc import Sequence
@@ -48,6 +47,7 @@ from bridge.server import SocketGateway
 from bridge.settings import Settings
 from bridge.sockets import socket_server
 from bridge.store import Store
+from bridge.tasks import stop_tasks
 
 if TYPE_CHECKING:
     from bridge.outbox.ring import RedisRing
@@ -57,6 +57,7 @@ log = logging.getLogger(__name__)
 # Batches of sends written at once (group commit, bridge/group_commit.py).
 SEND_WRITERS = 2
 SHUTDOWN_GRACE = 5.0  # seconds open requests and sockets get to finish on stop
+STOP_DEADLINE = 15.0  # seconds after SIGTERM the process exits, stopped in order or not
 
 
 class BridgeApp:
@@ -305,11 +306,7 @@ class BridgeApp:
     async def stop(self) -> None:
         """Stops everything `start` started, in reverse; safe to call twice."""
         tasks, self.tasks = self.tasks, []
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_tasks(tasks, SHUTDOWN_GRACE)
         if self._gc_watch in gc.callbacks:
             gc.callbacks.remove(self._gc_watch)
         runner, self.runner = self.runner, None

@@ -6,8 +6,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,7 +26,7 @@ def _run(settings: Settings) -> int:
         assert task is not None
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, task.cancel)
+            loop.add_signal_handler(sig, _stopper(task))
         with contextlib.suppress(asyncio.CancelledError):
             await serve(settings)
 
@@ -39,6 +41,32 @@ def _run(settings: Settings) -> int:
         print(f"bridge: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _stopper(task: asyncio.Task[None]) -> Callable[[], None]:
+    """The signal handler: the first signal stops the daemon in order; if
+    that has not ended within STOP_DEADLINE (a hung connection, a library
+    that ate the cancel), or a second signal comes, the process exits at
+    once, so an orchestrator's stop never waits for its own kill timeout."""
+    from bridge.app import STOP_DEADLINE
+
+    timer: threading.Timer | None = None
+
+    def give_up() -> None:
+        print(f"bridge: did not stop within {STOP_DEADLINE:g} s; exiting", file=sys.stderr)
+        sys.stderr.flush()
+        os._exit(1)
+
+    def on_signal() -> None:
+        nonlocal timer
+        if timer is not None:
+            give_up()
+        timer = threading.Timer(STOP_DEADLINE, give_up)
+        timer.daemon = True
+        timer.start()
+        task.cancel()
+
+    return on_signal
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:

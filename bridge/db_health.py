@@ -17,6 +17,8 @@ from typing import Any
 
 import asyncpg
 
+from bridge.tasks import wait_set
+
 log = logging.getLogger(__name__)
 
 PROBE_EVERY = 0.5
@@ -109,11 +111,7 @@ class DatabaseHealth:
 
     async def wait_back(self, timeout: float) -> bool:
         """Waits until the database is back (or `timeout` passes)."""
-        try:
-            await asyncio.wait_for(self._back.wait(), timeout)
-        except TimeoutError:
-            return False
-        return True
+        return await wait_set(self._back, timeout)
 
     async def run_probe(self, pool: asyncpg.Pool) -> None:
         """While the database is marked down, asks it every PROBE_EVERY

@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 from bridge.presence import GoneCallback
 from bridge.presence.state import Presence
 from bridge.redis_client import redis_client
+from bridge.tasks import stop_tasks
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +61,7 @@ class RedisRegistry:
 
     async def stop(self) -> None:
         if self._beat is not None:
-            self._beat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._beat
+            await stop_tasks([self._beat])
         with contextlib.suppress(Exception):
             await self.redis.delete(f"bridge:instance:{self.instance}")
             await self.redis.srem(self.INSTANCES, self.instance)

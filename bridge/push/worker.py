@@ -11,7 +11,6 @@ FCM: the device replaces a repeat, see bridge/push/fcm.py)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from typing import Protocol
@@ -31,6 +30,7 @@ from bridge.push.fcm import Device, Outcome
 from bridge.push.message import PushMessage, fit, merged_body
 from bridge.push.queue import PushJob, PushQueue
 from bridge.settings import PushSettings
+from bridge.tasks import stop_tasks, wait_set
 
 log = logging.getLogger(__name__)
 
@@ -109,8 +109,7 @@ class PushWorker:
                     self._inflight.add(task)
                     task.add_done_callback(self._inflight.discard)
                 if not jobs or len(self._inflight) >= self.settings.concurrency:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self.wake.wait(), self.settings.poll_interval)
+                    await wait_set(self.wake, self.settings.poll_interval)
                     self.wake.clear()
         finally:
             await self._drain(heartbeat)
@@ -123,12 +122,7 @@ class PushWorker:
         if self._inflight:
             await asyncio.wait(set(self._inflight), timeout=STOP_GRACE)
         claims = dict(self._claimed)  # a cancelled delivery forgets its claim
-        tasks = [heartbeat, *self._inflight]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_tasks([heartbeat, *self._inflight], STOP_GRACE)
         self._claimed.clear()
         if claims:
             try:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Any, Protocol
+
+from bridge.tasks import stop_tasks, wait_set
 
 
 class Doorbell(Protocol):
@@ -49,12 +50,9 @@ class Bell:
 
     async def wait(self, timeout: float) -> bool:
         try:
-            await asyncio.wait_for(self._event.wait(), timeout)
-        except TimeoutError:
-            return False
+            return await wait_set(self._event, timeout)
         finally:
             self._event.clear()
-        return True
 
 
 class SupervisedDoorbell:
@@ -90,9 +88,7 @@ class SupervisedDoorbell:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop_tasks([self._task])
 
     async def _supervise(self) -> None:
         raise NotImplementedError

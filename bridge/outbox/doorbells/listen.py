@@ -12,6 +12,7 @@ import asyncpg
 
 from bridge.db_health import DatabaseHealth
 from bridge.outbox.doorbells.base import SupervisedDoorbell
+from bridge.tasks import wait_set
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +58,7 @@ class ListenDoorbell(SupervisedDoorbell):
                 # A ring may have been missed while we were away.
                 self._bell.ring()
                 while not lost.is_set():
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(lost.wait(), 30)
+                    await wait_set(lost, 30)
                     if not lost.is_set():
                         await conn.execute("select 1")
                 log.warning("doorbell connection lost")

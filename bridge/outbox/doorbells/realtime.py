@@ -35,6 +35,7 @@ from realtime import AsyncRealtimeClient, RealtimeChannelOptions, RealtimeSubscr
 
 from bridge.metrics import Metrics
 from bridge.outbox.doorbells.base import SupervisedDoorbell
+from bridge.tasks import wait_set
 
 log = logging.getLogger(__name__)
 
@@ -258,8 +259,7 @@ class RealtimeDoorbell(SupervisedDoorbell):
         started = refreshed = loop.time()
         self.ready_was_reached = False
         while not self._broken.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._broken.wait(), WATCH_EVERY)
+            await wait_set(self._broken, WATCH_EVERY)
             now = loop.time()
             if self.ready.is_set():
                 self.ready_was_reached = True

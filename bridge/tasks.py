@@ -1,0 +1,59 @@
+"""Waiting and stopping that survive Python 3.11's lost cancellations.
+
+On 3.11, `asyncio.wait_for(event.wait(), t)` returns normally when a cancel
+lands in the same loop turn as the event is set (gh-86296): a loop built on
+it never sees its stop and `await task` hangs for ever. A container then
+hangs on SIGTERM until it is killed. `wait_set` waits with `asyncio.timeout`,
+which never eats a cancel; `stop_tasks` cancels again whatever swallowed the
+first cancel anyway (a library may), and gives up on a task after a grace."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+
+log = logging.getLogger(__name__)
+
+CANCEL_AGAIN_EVERY = 0.5  # seconds between cancels of a task that did not stop
+STOP_GRACE = 5.0  # seconds a task gets to stop before it is given up on
+
+
+async def wait_set(event: asyncio.Event, timeout: float) -> bool:
+    """True when `event` is set within `timeout` seconds."""
+    if event.is_set():
+        return True
+    try:
+        async with asyncio.timeout(timeout):
+            await event.wait()
+    except TimeoutError:
+        return False
+    return True
+
+
+async def stop_tasks(tasks: Iterable[asyncio.Task[object]], grace: float = STOP_GRACE) -> list[str]:
+    """Cancels `tasks` and waits for them, cancelling again every
+    CANCEL_AGAIN_EVERY those still running; returns the names of those not
+    done after `grace` seconds (logged, and left to the loop's end).
+    Exceptions other than the cancel were the task's own to log."""
+    tasks = list(tasks)
+    pending = {task for task in tasks if not task.done()}
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + grace
+    while pending:
+        for task in pending:
+            task.cancel()
+        left = deadline - loop.time()
+        if left <= 0:
+            break
+        _, pending = await asyncio.wait(pending, timeout=min(CANCEL_AGAIN_EVERY, left))
+    for task in tasks:
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            log.warning(
+                "a task ended with an error on stop",
+                extra={"task": task.get_name(), "error": repr(task.exception())},
+            )
+    names = sorted(task.get_name() for task in pending)
+    if names:
+        log.error("tasks did not stop within the grace", extra={"tasks": names, "grace": grace})
+    return names
