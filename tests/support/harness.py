@@ -294,10 +294,12 @@ async def start_daemon(
     secret: str = SECRET,
     env: dict[str, str] | None = None,
     checkout: Path = REPO,
+    stderr: int | None = None,
 ) -> asyncio.subprocess.Process:
     """`bridge run` as its own process on `dsn` and 127.0.0.1:`port`, with
     extra environment; returns once /healthz answers. `checkout` runs the
-    daemon of another working tree (benches compare designs with it)."""
+    daemon of another working tree (benches compare designs with it);
+    `stderr=asyncio.subprocess.PIPE` keeps its log for the test to read."""
     full_env = {
         **os.environ,
         "DATABASE_URL": dsn,
@@ -317,6 +319,7 @@ async def start_daemon(
         env=full_env,
         cwd=checkout,
         stdout=asyncio.subprocess.DEVNULL,
+        stderr=stderr,
     )
     async with aiohttp.ClientSession() as session:
         for _ in range(200):
