@@ -16,6 +16,7 @@ from pathlib import Path
 from bridge import logs
 from bridge.auth import mint_token
 from bridge.config import ConfigError, Settings, load_settings
+from bridge.tasks import where
 
 
 def _run(settings: Settings) -> int:
@@ -52,8 +53,15 @@ def _stopper(task: asyncio.Task[None]) -> Callable[[], None]:
 
     timer: threading.Timer | None = None
 
+    loop = task.get_loop()
+
     def give_up() -> None:
         print(f"bridge: did not stop within {STOP_DEADLINE:g} s; exiting", file=sys.stderr)
+        with contextlib.suppress(Exception):  # read from another thread: best effort
+            for stuck in list(asyncio.all_tasks(loop)):
+                print(
+                    f"bridge: still waiting: {stuck.get_name()} at {where(stuck)}", file=sys.stderr
+                )
         sys.stderr.flush()
         os._exit(1)
 

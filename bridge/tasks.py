@@ -19,6 +19,22 @@ CANCEL_AGAIN_EVERY = 0.5  # seconds between cancels of a task that did not stop
 STOP_GRACE = 5.0  # seconds a task gets to stop before it is given up on
 
 
+def where(task: asyncio.Task[object]) -> str:
+    """Where a task is suspended, outermost first, following the chain of
+    awaited coroutines ("stop (app.py:331) > wait_for (tasks.py:476)"):
+    what a stuck stop waits on."""
+    coro: object = task.get_coro()
+    places = []
+    while coro is not None:
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+        if frame is None:
+            break
+        name = frame.f_code.co_filename.rsplit("/", 1)[-1]
+        places.append(f"{frame.f_code.co_name} ({name}:{frame.f_lineno})")
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+    return " > ".join(places) or "?"
+
+
 async def wait_set(event: asyncio.Event, timeout: float) -> bool:
     """True when `event` is set within `timeout` seconds."""
     if event.is_set():
@@ -32,20 +48,26 @@ async def wait_set(event: asyncio.Event, timeout: float) -> bool:
 
 
 async def stop_tasks(tasks: Iterable[asyncio.Task[object]], grace: float = STOP_GRACE) -> list[str]:
-    """Cancels `tasks` and waits for them, cancelling again every
-    CANCEL_AGAIN_EVERY those still running; returns the names of those not
-    done after `grace` seconds (logged, and left to the loop's end).
-    Exceptions other than the cancel were the task's own to log."""
+    """Cancels `tasks` and waits for them. Those still running after half
+    the grace (their own clean-up on cancel, say settling the relay cursor,
+    gets that long) are cancelled again every CANCEL_AGAIN_EVERY; returns
+    the names of those not done after `grace` seconds (logged, and left to
+    the loop's end). Exceptions other than the cancel were the task's own
+    to log."""
     tasks = list(tasks)
     pending = {task for task in tasks if not task.done()}
+    for task in pending:
+        task.cancel()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + grace
+    if pending:
+        _, pending = await asyncio.wait(pending, timeout=grace / 2)
     while pending:
-        for task in pending:
-            task.cancel()
         left = deadline - loop.time()
         if left <= 0:
             break
+        for task in pending:
+            task.cancel()
         _, pending = await asyncio.wait(pending, timeout=min(CANCEL_AGAIN_EVERY, left))
     for task in tasks:
         if task.done() and not task.cancelled() and task.exception() is not None:

@@ -47,6 +47,13 @@ async def test_doorbell_survives_losing_its_connection(
     """The listening connection is killed by the server; the doorbell
     reconnects, looks again, and later commits still wake the relay."""
     ava = await slow_poll_bridge.client(AVA)
+    assert slow_poll_bridge.app.relay is not None
+    await slow_poll_bridge.app.relay.idle.wait()  # armed
+    listening = "select count(*) from pg_stat_activity where application_name = $1"
+    for _ in range(100):
+        if await db.fetchval(listening, APPLICATION_NAME) == 1:
+            break
+        await asyncio.sleep(0.1)
     killed = await db.fetchval(
         "select count(pg_terminate_backend(pid)) from pg_stat_activity where application_name = $1",
         APPLICATION_NAME,

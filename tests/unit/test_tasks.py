@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 
-from bridge.tasks import stop_tasks, wait_set
+from bridge.tasks import stop_tasks, wait_set, where
 
 
 async def test_a_cancel_as_the_event_is_set_still_stops_the_loop() -> None:
@@ -58,7 +58,7 @@ async def test_a_task_that_swallows_one_cancel_is_cancelled_again() -> None:
 
     task = asyncio.create_task(stubborn())
     await asyncio.sleep(0)
-    assert await stop_tasks([task], 5) == []
+    assert await stop_tasks([task], 1) == []
     assert task.cancelled()
     assert swallowed == 1
 
@@ -81,3 +81,41 @@ async def test_a_task_that_never_stops_is_named_after_the_grace() -> None:
     release.set()
     task.cancel()
     await asyncio.wait({task})
+
+
+async def test_clean_up_on_cancel_gets_half_the_grace() -> None:
+    """A task that settles something when cancelled (the relay moving its
+    cursor) finishes that clean-up instead of being cancelled again
+    straight away."""
+    settled = False
+
+    async def relay_like() -> None:
+        nonlocal settled
+        try:
+            await asyncio.sleep(10)
+        finally:
+            await asyncio.sleep(0.2)
+            settled = True
+
+    task = asyncio.create_task(relay_like())
+    await asyncio.sleep(0)
+    assert await stop_tasks([task], 2) == []
+    assert settled
+
+
+async def test_where_names_the_chain_a_task_waits_in() -> None:
+    """The stuck-stop report names each coroutine a task is suspended in,
+    outermost first."""
+
+    async def inner() -> None:
+        await asyncio.sleep(10)
+
+    async def outer() -> None:
+        await inner()
+
+    task = asyncio.create_task(outer())
+    await asyncio.sleep(0)
+    chain = where(task)
+    assert chain.index("outer (test_tasks.py:") < chain.index("inner (test_tasks.py:")
+    assert chain.rsplit(" > ", 1)[1].startswith("sleep (tasks.py:")
+    await stop_tasks([task], 1)
