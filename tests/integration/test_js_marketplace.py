@@ -13,14 +13,21 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 import pytest
 
 from bridge.config import LimitsSettings
-from tests.support.demo import AVA, BID_CONVERSATION, CAMPAIGN_CONVERSATION, DIRECT_CONVERSATION
-from tests.support.demo import LEO, MIA
+from tests.support.demo import (
+    AVA,
+    BID_CONVERSATION,
+    CAMPAIGN_CONVERSATION,
+    DIRECT_CONVERSATION,
+    LEO,
+    MIA,
+)
 from tests.support.documents import (
     ack_ref,
     ack_validator,
@@ -30,7 +37,7 @@ from tests.support.documents import (
     server_events,
     undocumented_keys,
 )
-from tests.support.harness import Harness, running, run_seed_client, settings_for, token
+from tests.support.harness import Harness, run_seed_client, running, settings_for, token
 
 Out = dict[str, Any]
 
@@ -157,7 +164,8 @@ async def test_edit_and_unsend_reach_every_socket_and_the_chat_list(shared: Harn
         assert deleted["message"]["deleted_at"] is not None
         # The unsent message was the last one: every chat list hears of it once.
         listed = [
-            u for u in got(out, socket, "conversation_list_updated", cid)
+            u
+            for u in got(out, socket, "conversation_list_updated", cid)
             if u["action"] == "message_deleted"
         ]
         assert [u["message"]["id"] for u in listed] == [second], socket
@@ -165,7 +173,9 @@ async def test_edit_and_unsend_reach_every_socket_and_the_chat_list(shared: Harn
 
     base = out["rest"]["before"]["unread_count"]
     for socket in ("ava1", "ava2"):
-        counts = [(u["action"], u["unread_count"]) for u in got(out, socket, "unread_count_updated", cid)]
+        counts = [
+            (u["action"], u["unread_count"]) for u in got(out, socket, "unread_count_updated", cid)
+        ]
         assert counts == [
             ("new_message", base + 1),
             ("new_message", base + 2),
@@ -225,13 +235,15 @@ async def test_a_block_refuses_leos_client_and_hides_him_until_unblocked(
     assert notes["block"]["ok"] and notes["block"]["block"]["user_id"] == LEO
     for socket in ("ava1", "ava2"):
         offline = [
-            e for e in got(out, socket, "user_status_update")
+            e
+            for e in got(out, socket, "user_status_update")
             if e["user_id"] == LEO and e["status"] == "offline"
         ]
         assert offline, socket
     for socket in ("leo1", "leo2"):
         offline = [
-            e for e in got(out, socket, "user_status_update")
+            e
+            for e in got(out, socket, "user_status_update")
             if e["user_id"] == AVA and e["status"] == "offline"
         ]
         assert offline, socket
@@ -252,7 +264,8 @@ async def test_a_block_refuses_leos_client_and_hides_him_until_unblocked(
     assert notes["afterUnblock"]["ok"] is True
     for socket in ("ava1", "ava2"):
         after = [
-            n for n in got(out, socket, "new_message", BID_CONVERSATION)
+            n
+            for n in got(out, socket, "new_message", BID_CONVERSATION)
             if n["message"]["content"] == words["afterUnblock"]
         ]
         assert len(after) == 1, socket
@@ -299,12 +312,127 @@ async def test_delivery_receipts_from_acks_sync_and_a_buffered_send(
     assert notes["sync"]["replayed"] >= len(missed)
     replayed = [n["message"]["id"] for n in got(out, "mia1", "new_message", DIRECT_CONVERSATION)]
     assert replayed == everything  # live, then the replay, then the buffered one; once each
-    assert got(out, "mia2", "new_message", DIRECT_CONVERSATION) == got(
-        out, "mia1", "new_message", DIRECT_CONVERSATION
-    )[: len(live)]
+    assert (
+        got(out, "mia2", "new_message", DIRECT_CONVERSATION)
+        == got(out, "mia1", "new_message", DIRECT_CONVERSATION)[: len(live)]
+    )
 
     history = {m["id"]: m for m in out["rest"]["history"]["messages"]}
     assert all(history[i]["delivered_at"] for i in everything)
     assert out["rest"]["entry"]["last_message"]["id"] == buffered
     assert out["rest"]["entry"]["last_message"]["delivered_at"]
     assert await count_texts(mdb, words["buffered"]) == 1
+
+
+async def test_a_muted_conversation_still_delivers_and_counts(shared: Harness) -> None:
+    """Ava mutes her chat with Leo from one socket: Leo's messages still
+    arrive once on both her sockets with the unread count going up on each
+    (and the in-app `notification` mirror, which is no push), and the REST
+    chat list shows the mute (`muted`, `muted_until`) and the count; a mute
+    until a time shows that time; unmuting (again is a no-op) clears it and
+    messages go on arriving."""
+    words = texts("a", "b", "unmuted")
+    until = (datetime.now(UTC) + timedelta(hours=2)).isoformat(timespec="seconds")
+    config = {
+        **tokens(ava=AVA, leo=LEO),
+        "conversationId": CAMPAIGN_CONVERSATION,
+        "texts": {"muted": [words["a"], words["b"]], "unmuted": words["unmuted"]},
+        "until": until,
+    }
+    out = await scenario("market_mute.mjs", shared, config)
+    notes, rest = out["notes"], out["rest"]
+    cid = CAMPAIGN_CONVERSATION
+    assert notes["mute"] == {**notes["mute"], "ok": True, "muted": True, "muted_until": None}
+    base = rest["before"]["unread_count"]
+    assert rest["before"]["muted"] is False
+    assert rest["muted"]["muted"] is True and rest["muted"]["muted_until"] is None
+    for socket in ("ava1", "ava2"):
+        contents = [n["message"]["content"] for n in got(out, socket, "new_message", cid)]
+        assert contents == [words["a"], words["b"], words["unmuted"]], socket
+        counts = [u["unread_count"] for u in got(out, socket, "unread_count_updated", cid)]
+        assert counts == [base + 1, base + 2, base + 3], socket
+    # The in-app mirror of each push intent still comes (README: it is an
+    # event like the others; the FCM push is what a mute holds back).
+    mirrored = [n["data"]["message_id"] for n in got(out, "ava1", "notification", cid)]
+    assert mirrored == [n["message"]["id"] for n in got(out, "ava1", "new_message", cid)]
+    assert rest["afterMessages"]["unread_count"] == base + 2
+    assert rest["afterMessages"]["muted"] is True
+    muted_until = datetime.fromisoformat(rest["mutedUntil"]["muted_until"])
+    assert muted_until == datetime.fromisoformat(until)
+    assert datetime.fromisoformat(notes["muteUntil"]["muted_until"]) == muted_until
+    assert notes["unmute"]["unmuted"] is True and notes["unmuteAgain"]["unmuted"] is False
+    assert rest["unmuted"]["muted"] is False and rest["unmuted"]["muted_until"] is None
+
+
+# A burst of BURST sends per user and per socket, then one send per 50 s:
+# nothing refills during the scenario, even on a loaded machine. Two
+# sockets per user, as the seed's app opens.
+BURST = 5
+TIGHT = LimitsSettings(send_rate=0.02, send_burst=BURST, max_sockets_per_user=2)
+
+
+@pytest.fixture
+async def limited(db_dsn: str) -> AsyncIterator[Harness]:
+    async with running(settings_for(db_dsn, limits=TIGHT)) as harness:
+        yield harness
+
+
+async def test_a_flooding_client_is_limited_and_nobody_else_loses_messages(
+    limited: Harness, db: asyncpg.Connection
+) -> None:
+    """Leo's client emits 12 sends at once without waiting: the first 5
+    (the burst) are acked ok and stored, the other 7 are acked
+    `rate_limited` (retryable, with `retry_after`) and not stored; his
+    other socket's no-ack sends get a `bridge_error` each, on that socket
+    only. Ava's client, sending her own burst to Mia meanwhile, gets every
+    ack ok and each message reaches both of Mia's sockets once, in order;
+    each of Ava's sockets gets Leo's 5 stored messages once. A third socket
+    of Leo's is refused with `too_many_connections` (socket.io-client's
+    `connect_error`, no retries); after he closes one, a new one gets in."""
+    run = uuid.uuid4().hex[:6]
+    flood = [f"flood {i} {run}" for i in range(12)]
+    no_ack = [f"no ack {i} {run}" for i in range(3)]
+    ava = [f"ava {i} {run}" for i in range(BURST)]
+    config = {
+        **tokens(ava=AVA, leo=LEO, mia=MIA),
+        "leoConversation": BID_CONVERSATION,
+        "avaConversation": DIRECT_CONVERSATION,
+        "burst": BURST,
+        "texts": {"flood": flood, "noAck": no_ack, "ava": ava},
+    }
+    out = await scenario("market_flood.mjs", limited, config)
+
+    flood_acks = acks(out, "leo1", "send_message")
+    accepted = [a["message"]["content"] for a in flood_acks if a["ok"]]
+    refused = [a["error"] for a in flood_acks if not a["ok"]]
+    # One socket's events are handled in order: the burst passes, the rest not.
+    assert [a["ok"] for a in flood_acks] == [True] * BURST + [False] * (len(flood) - BURST)
+    assert accepted == flood[:BURST]
+    for error in refused:
+        assert error["code"] == "rate_limited" and error["retryable"] is True
+        assert 0 < error["retry_after"] <= 1 / TIGHT.send_rate
+    errors = got(out, "leo2", "bridge_error")
+    assert [(e["event"], e["code"]) for e in errors] == [("send_message", "rate_limited")] * 3
+    assert all(e["retry_after"] > 0 for e in errors)
+    assert got(out, "leo1", "bridge_error") == []
+    stored = await db.fetch(
+        "select content from public.messages where content like $1 order by seq", f"% {run}"
+    )
+    assert sorted(r["content"] for r in stored) == sorted(flood[:BURST] + ava)
+
+    assert all(a["ok"] for a in acks(out, "ava1", "send_message"))
+    for socket in ("mia1", "mia2"):
+        contents = [n["message"]["content"] for n in got(out, socket, "new_message")]
+        assert contents == ava, socket
+    for socket in ("ava1", "ava2"):
+        contents = [
+            n["message"]["content"] for n in got(out, socket, "new_message", BID_CONVERSATION)
+        ]
+        assert contents == flood[:BURST], socket
+
+    [refusal] = out["sockets"]["leo3"]["connectErrors"]
+    assert refusal["data"]["code"] == "too_many_connections"
+    assert refusal["message"] == refusal["data"]["message"]
+    assert out["notes"]["leo3Active"] is False
+    assert out["sockets"]["leo3"]["connects"] == 0 and out["sockets"]["leo3"]["events"] == []
+    assert out["sockets"][out["notes"]["leo4"]]["connects"] == 1

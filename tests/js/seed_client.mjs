@@ -16,8 +16,8 @@ const changed = () => { for (const w of [...waiters]) w(); };
 
 export function finish(code = 0) {
   for (const s of sockets) s.close();
-  console.log(JSON.stringify(out));
-  process.exit(code);
+  // Written to a pipe, stdout is asynchronous: exit once all of it is out.
+  process.stdout.write(JSON.stringify(out) + "\n", () => process.exit(code));
 }
 
 // A bound on the whole scenario, not a timing assertion: it only turns a
