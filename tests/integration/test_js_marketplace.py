@@ -220,11 +220,20 @@ async def test_a_block_refuses_leos_client_and_hides_him_until_unblocked(
     """Ava blocks Leo from one of her two sockets: each of her sockets sees
     him go offline once (and he her); his client's send is answered
     `blocked` (an ack, or `bridge_error` on the sending socket only without
-    one) and nothing is stored; his typing, status changes and a reconnect
-    of his phone reach none of Ava's sockets. After Ava unblocks from her
-    other socket each of hers sees him online again, his next message
-    arrives once on each, and his typing shows again."""
-    words = texts("blockedAck", "blockedNoAck", "afterUnblock")
+    one) and nothing is stored; an edit of his message from before the block
+    is refused `blocked` too (socket and REST), so no new words reach her;
+    his typing, status changes and a reconnect of his phone reach none of
+    Ava's sockets. After Ava unblocks from her other socket each of hers
+    sees him online again, his next message and edit arrive once on each,
+    and his typing shows again."""
+    words = texts(
+        "beforeBlock",
+        "blockedAck",
+        "blockedNoAck",
+        "blockedEdit",
+        "afterUnblock",
+        "editAfterUnblock",
+    )
     config = {**tokens(ava=AVA, leo=LEO), "conversationId": BID_CONVERSATION, "texts": words}
     try:
         out = await scenario("market_block.mjs", shared, config)
@@ -248,6 +257,13 @@ async def test_a_block_refuses_leos_client_and_hides_him_until_unblocked(
         ]
         assert offline, socket
 
+    # An edit of a message from before the block would show Ava new words:
+    # refused on the socket and over REST, the text unchanged.
+    assert notes["blockedEdit"]["ok"] is False
+    assert notes["blockedEdit"]["error"]["code"] == "blocked"
+    assert out["rest"]["blockedEdit"]["status"] == 403
+    assert out["rest"]["blockedEdit"]["body"]["error"]["code"] == "blocked"
+    assert await count_texts(mdb, words["blockedEdit"]) == 0
     assert notes["blockedSend"]["ok"] is False
     assert notes["blockedSend"]["error"]["code"] == "blocked"
     [error] = got(out, "leo2", "bridge_error")
@@ -269,6 +285,10 @@ async def test_a_block_refuses_leos_client_and_hides_him_until_unblocked(
             if n["message"]["content"] == words["afterUnblock"]
         ]
         assert len(after) == 1, socket
+    assert notes["editAfterUnblock"]["ok"] is True
+    for socket in ("ava1", "ava2"):
+        [edit] = got(out, socket, "message_updated", BID_CONVERSATION)
+        assert edit["message"]["content"] == words["editAfterUnblock"], socket
     assert len(got(out, "ava1", "user_typing", BID_CONVERSATION)) == 4  # start/stop, twice
     assert await count_texts(mdb, words["afterUnblock"]) == 1
 

@@ -1,9 +1,10 @@
 // Ava blocks Leo from one of her two sockets while both have the chat open
 // on one device; Leo's client goes on as the seed's does (sends without and
-// with an ack, typing, status changes, a reconnect); then Ava unblocks.
+// with an ack, an edit of a message from before the block, typing, status
+// changes, a reconnect); then Ava unblocks.
 // Usage: node market_block.mjs URL CONFIG_JSON
 import {
-  call, cfg, connected, eachGot, finish, fire, out, received, roundTrip, until, useSocket,
+  call, cfg, connected, eachGot, finish, fire, out, received, rest, roundTrip, until, useSocket,
 } from "./seed_client.mjs";
 
 const cid = cfg.conversationId;
@@ -26,7 +27,7 @@ const leaks = (socket) => socket.recording.events.filter(([event, d]) =>
   (event === "user_typing" && d.userId === cfg.leo) ||
   (event === "typing_status_update" && d.user_id === cfg.leo) ||
   (event === "user_status_update" && d.user_id === cfg.leo) ||
-  (event === "new_message" && d.message.sender_id === cfg.leo)).length;
+  (["new_message", "message_updated"].includes(event) && d.message.sender_id === cfg.leo)).length;
 
 // Before the block Leo's typing shows on Ava's open chat and chat lists.
 leo1.emit("typing_start", typing);
@@ -34,6 +35,11 @@ await until("Leo typing on Ava's chat", () => received(ava1, "user_typing", here
 await eachGot("Leo typing on Ava's lists", avas, "typing_status_update", 1, here);
 leo1.emit("typing_stop", typing);
 await eachGot("Leo stopped typing", avas, "typing_status_update", 2, here);
+
+// A message of Leo's from before the block, still within the edit window.
+out.notes.beforeBlock = await call(leo1, "send_message", message(cfg.texts.beforeBlock));
+await eachGot("the message before the block", avas, "new_message", 1,
+  (d) => d.message.content === cfg.texts.beforeBlock);
 
 out.notes.block = await call(ava1, "block_user", { userId: cfg.leo });
 await eachGot("Leo offline for Ava", avas, "user_status_update", 1,
@@ -47,6 +53,10 @@ out.notes.atBlock = avas.map(leaks);
 out.notes.blockedSend = await call(leo1, "send_message", message(cfg.texts.blockedAck));
 leo2.emit("send_message", message(cfg.texts.blockedNoAck));
 await until("leo2's bridge_error", () => received(leo2, "bridge_error").length >= 1);
+// Nor may he put new words in front of her by editing an earlier message.
+const earlier = out.notes.beforeBlock.message.id;
+out.notes.blockedEdit = await call(leo1, "edit_message", { messageId: earlier, message: cfg.texts.blockedEdit });
+out.rest.blockedEdit = await rest("PATCH", `/api/messages/${earlier}`, cfg.leoToken, { message: cfg.texts.blockedEdit });
 fire(leo1, "typing_start", typing);
 fire(leo1, "user_status", { userId: cfg.leo, status: "away" });
 fire(leo1, "user_status", { userId: cfg.leo, status: "online" });
@@ -70,6 +80,8 @@ out.notes.onlineAfterUnblock = avas.map((s) => received(s, "user_status_update",
 out.notes.afterUnblock = await call(leo1, "send_message", message(cfg.texts.afterUnblock));
 await eachGot("the message after the unblock", avas, "new_message", 1,
   (d) => d.message.content === cfg.texts.afterUnblock);
+out.notes.editAfterUnblock = await call(leo1, "edit_message", { messageId: earlier, message: cfg.texts.editAfterUnblock });
+await eachGot("the edit after the unblock", avas, "message_updated", 1, (d) => d.message_id === earlier);
 leo1.emit("typing_start", typing);
 await until("Leo typing again", () => received(ava1, "user_typing", here).length >= 2);
 leo1.emit("typing_stop", typing);
