@@ -132,10 +132,11 @@ async def test_edit_and_unsend_reach_every_socket_and_the_chat_list(shared: Harn
     sockets (two each, one with the chat open) get each message, the edit
     and the unsend exactly once; Ava's unread count goes up, down with the
     unsend and up again, on both her sockets and in the REST chat list,
-    whose last message becomes the tombstone. Ava editing or unsending
+    whose last message becomes the tombstone; an edit of the last message
+    shows in both chat lists (event and REST). Ava editing or unsending
     Leo's message gets `forbidden` (as an ack, or as `bridge_error` on that
     socket only without one) and changes nothing anyone sees."""
-    words = texts("first", "second", "edited", "foreign", "marker")
+    words = texts("first", "second", "edited", "foreign", "marker", "markerEdited")
     config = {
         **tokens(ava=AVA, leo=LEO),
         "conversationId": CAMPAIGN_CONVERSATION,
@@ -155,9 +156,10 @@ async def test_edit_and_unsend_reach_every_socket_and_the_chat_list(shared: Harn
             words["second"],
             words["marker"],
         ], socket
-        [updated] = got(out, socket, "message_updated", cid)
+        updated, last_edit = got(out, socket, "message_updated", cid)
         assert updated["message_id"] == first and updated["message"]["content"] == words["edited"]
         assert updated["message"]["edited_at"] is not None
+        assert last_edit["message"]["content"] == words["markerEdited"]
         [deleted] = got(out, socket, "message_deleted", cid)
         assert deleted["message_id"] == second
         assert deleted["message"]["content"] == "" and deleted["message"]["media_url"] is None
@@ -169,6 +171,14 @@ async def test_edit_and_unsend_reach_every_socket_and_the_chat_list(shared: Harn
             if u["action"] == "message_deleted"
         ]
         assert [u["message"]["id"] for u in listed] == [second], socket
+        assert listed[0]["is_last_message"] is True
+        # Only the edit of the last message moves the chat list.
+        listed = [
+            u
+            for u in got(out, socket, "conversation_list_updated", cid)
+            if u["action"] == "message_updated"
+        ]
+        assert [u["message"]["content"] for u in listed] == [words["markerEdited"]], socket
         assert listed[0]["is_last_message"] is True
 
     base = out["rest"]["before"]["unread_count"]
@@ -193,7 +203,9 @@ async def test_edit_and_unsend_reach_every_socket_and_the_chat_list(shared: Harn
     assert last["id"] == second and last["deleted_at"] and last["content"] == ""
     assert rest["leoAfterUnsend"]["last_message"]["id"] == second
     assert rest["final"]["unread_count"] == base + 2
-    assert rest["final"]["last_message"]["content"] == words["marker"]
+    for final in (rest["final"], rest["leoFinal"]):
+        assert final["last_message"]["content"] == words["markerEdited"]
+        assert final["last_message"]["edited_at"]
 
     # Ava on Leo's message: refused, nothing changed.
     for refusal in (out["notes"]["foreignEdit"], out["notes"]["foreignUnsend"]):
@@ -223,7 +235,7 @@ async def test_a_block_refuses_leos_client_and_hides_him_until_unblocked(
     one) and nothing is stored; an edit of his message from before the block
     is refused `blocked` too (socket and REST), so no new words reach her;
     his typing, status changes and a reconnect of his phone reach none of
-    Ava's sockets. After Ava unblocks from her other socket each of hers
+    Ava's sockets, nor her typing his. After Ava unblocks from her other socket each of hers
     sees him online again, his next message and edit arrive once on each,
     and his typing shows again."""
     words = texts(
@@ -273,6 +285,7 @@ async def test_a_block_refuses_leos_client_and_hides_him_until_unblocked(
     # Nothing of Leo (typing, presence, messages) reached Ava while blocked.
     assert notes["whileBlocked"] == notes["atBlock"]
     assert notes["chatOpenWhileBlocked"]["partner"]["status"] == "offline"
+    assert notes["avaTypingToLeo"] == [0, 0]  # nor hers to him
     assert acks(out, "leo1", "typing_start")[0]["ok"] is True  # nothing tells him
 
     assert notes["unblock"] == {"ok": True, "unblocked": True}

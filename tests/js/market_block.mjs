@@ -62,6 +62,10 @@ fire(leo1, "user_status", { userId: cfg.leo, status: "away" });
 fire(leo1, "user_status", { userId: cfg.leo, status: "online" });
 fire(leo1, "typing_stop", typing);
 await roundTrip(leo1);
+// Nor does Ava's typing reach him.
+fire(ava1, "typing_start", { conversationId: cid, userId: cfg.ava });
+fire(ava1, "typing_stop", { conversationId: cid, userId: cfg.ava });
+await roundTrip(ava1);
 // His phone reconnects (socket.io-client on its own) and rejoins its rooms.
 leo2.io.engine.close();
 await until("leo2 back", () => leo2.recording.connects === 2 && leo2.connected);
@@ -69,6 +73,10 @@ await roundTrip(leo2);
 // Anything relayed to Ava before these round trips has arrived by now.
 await Promise.all(avas.map(roundTrip));
 out.notes.whileBlocked = avas.map(leaks);
+await Promise.all([leo1, leo2].map(roundTrip));
+out.notes.avaTypingToLeo = [leo1, leo2].map((s) => s.recording.events.filter(([event, d]) =>
+  (event === "user_typing" && d.userId === cfg.ava) ||
+  (event === "typing_status_update" && d.user_id === cfg.ava)).length);
 out.notes.chatOpenWhileBlocked = await call(ava1, "join_conversation", cid);
 
 const leoOnline = (d) => d.user_id === cfg.leo && d.status === "online";

@@ -2,8 +2,8 @@
 // Leo sends two messages the seed's way (no ack), edits the first, unsends
 // the second (unread by Ava); Ava tries to edit and unsend Leo's message
 // (with an ack, and once without one); a last message from Leo is the marker
-// after which everything sent before it has arrived. The chat list is read
-// over REST at each step.
+// after which everything sent before it has arrived; Leo edits it (the chat
+// list's last message). The chat list is read over REST at each step.
 // Usage: node market_edit_unsend.mjs URL CONFIG_JSON
 import {
   call, cfg, chatEntry, connected, eachGot, finish, out, received, rest, roundTrip, until,
@@ -52,6 +52,11 @@ await until("ava2's bridge_error", () => received(ava2, "bridge_error").length >
 
 send(cfg.texts.marker);
 await eachGot("the marker on every socket", all, "new_message", 3, here);
+// An edit of the last message: the chat lists show the new text.
+const marker = idOf(cfg.texts.marker);
+out.notes.lastEdit = await call(leo1, "edit_message", { messageId: marker, message: cfg.texts.markerEdited });
+await eachGot("the last message's edit on every socket", all, "message_updated", 2, here);
 out.rest.final = await chatEntry(cfg.avaToken, cid);
+out.rest.leoFinal = await chatEntry(cfg.leoToken, cid);
 out.rest.history = (await rest("GET", `/api/conversations/${cid}/messages?limit=50`, cfg.leoToken)).body;
 finish(0);
