@@ -133,7 +133,8 @@ async def test_edit_and_unsend_reach_every_socket_and_the_chat_list(shared: Harn
     and the unsend exactly once; Ava's unread count goes up, down with the
     unsend and up again, on both her sockets and in the REST chat list,
     whose last message becomes the tombstone; an edit of the last message
-    shows in both chat lists (event and REST). Ava editing or unsending
+    shows in both chat lists (event and REST), and reaches a socket that was
+    closed meanwhile through `sync`, once. Ava editing or unsending
     Leo's message gets `forbidden` (as an ack, or as `bridge_error` on that
     socket only without one) and changes nothing anyone sees."""
     words = texts("first", "second", "edited", "foreign", "marker", "markerEdited")
@@ -203,6 +204,7 @@ async def test_edit_and_unsend_reach_every_socket_and_the_chat_list(shared: Harn
     assert last["id"] == second and last["deleted_at"] and last["content"] == ""
     assert rest["leoAfterUnsend"]["last_message"]["id"] == second
     assert rest["final"]["unread_count"] == base + 2
+    assert out["notes"]["sync"]["ok"] and out["notes"]["sync"]["replayed"] >= 1
     for final in (rest["final"], rest["leoFinal"]):
         assert final["last_message"]["content"] == words["markerEdited"]
         assert final["last_message"]["edited_at"]

@@ -52,10 +52,18 @@ await until("ava2's bridge_error", () => received(ava2, "bridge_error").length >
 
 send(cfg.texts.marker);
 await eachGot("the marker on every socket", all, "new_message", 3, here);
-// An edit of the last message: the chat lists show the new text.
+// An edit of the last message: the chat lists show the new text. Ava's
+// laptop is closed meanwhile; reopened, it asks `sync` for what it missed.
 const marker = idOf(cfg.texts.marker);
+await roundTrip(ava2); // the marker's chat-list and count events are in too
+const lastSeen = Math.max(...ava2.recording.events.map(([, d]) => d?.event_id ?? 0));
+ava2.disconnect();
 out.notes.lastEdit = await call(leo1, "edit_message", { messageId: marker, message: cfg.texts.markerEdited });
-await eachGot("the last message's edit on every socket", all, "message_updated", 2, here);
+await eachGot("the last message's edit on the open sockets", [ava1, leo1, leo2], "message_updated", 2, here);
+ava2.connect();
+await until("ava2 back", () => ava2.connected && ava2.recording.connects === 2);
+out.notes.sync = await call(ava2, "sync", { lastEventId: lastSeen });
+await eachGot("the edit replayed", [ava2], "message_updated", 2, here);
 out.rest.final = await chatEntry(cfg.avaToken, cid);
 out.rest.leoFinal = await chatEntry(cfg.leoToken, cid);
 out.rest.history = (await rest("GET", `/api/conversations/${cid}/messages?limit=50`, cfg.leoToken)).body;
