@@ -365,14 +365,26 @@ async def test_a_muted_conversation_still_delivers_and_counts(shared: Harness) -
     (and the in-app `notification` mirror, which is no push), and the REST
     chat list shows the mute (`muted`, `muted_until`) and the count; a mute
     until a time shows that time; unmuting (again is a no-op) clears it and
-    messages go on arriving."""
-    words = texts("a", "b", "unmuted")
-    until = (datetime.now(UTC) + timedelta(hours=2)).isoformat(timespec="seconds")
+    messages go on arriving; so they do, counted, in quiet hours around now
+    (`set_quiet_hours`, then `null` to clear them)."""
+    words = texts("a", "b", "unmuted", "quiet")
+    now = datetime.now(UTC)
+    until = (now + timedelta(hours=2)).isoformat(timespec="seconds")
+    quiet = {
+        "start": (now - timedelta(hours=1)).strftime("%H:%M"),
+        "end": (now + timedelta(hours=1)).strftime("%H:%M"),
+        "timeZone": "UTC",
+    }
     config = {
         **tokens(ava=AVA, leo=LEO),
         "conversationId": CAMPAIGN_CONVERSATION,
-        "texts": {"muted": [words["a"], words["b"]], "unmuted": words["unmuted"]},
+        "texts": {
+            "muted": [words["a"], words["b"]],
+            "unmuted": words["unmuted"],
+            "quiet": words["quiet"],
+        },
         "until": until,
+        "quietHours": quiet,
     }
     out = await scenario("market_mute.mjs", shared, config)
     notes, rest = out["notes"], out["rest"]
@@ -383,9 +395,9 @@ async def test_a_muted_conversation_still_delivers_and_counts(shared: Harness) -
     assert rest["muted"]["muted"] is True and rest["muted"]["muted_until"] is None
     for socket in ("ava1", "ava2"):
         contents = [n["message"]["content"] for n in got(out, socket, "new_message", cid)]
-        assert contents == [words["a"], words["b"], words["unmuted"]], socket
+        assert contents == [words["a"], words["b"], words["unmuted"], words["quiet"]], socket
         counts = [u["unread_count"] for u in got(out, socket, "unread_count_updated", cid)]
-        assert counts == [base + 1, base + 2, base + 3], socket
+        assert counts == [base + 1, base + 2, base + 3, base + 4], socket
     # The in-app mirror of each push intent still comes (README: it is an
     # event like the others; the FCM push is what a mute holds back).
     mirrored = [n["data"]["message_id"] for n in got(out, "ava1", "notification", cid)]
@@ -397,6 +409,14 @@ async def test_a_muted_conversation_still_delivers_and_counts(shared: Harness) -
     assert datetime.fromisoformat(notes["muteUntil"]["muted_until"]) == muted_until
     assert notes["unmute"]["unmuted"] is True and notes["unmuteAgain"]["unmuted"] is False
     assert rest["unmuted"]["muted"] is False and rest["unmuted"]["muted_until"] is None
+    hours = notes["quiet"]["quietHours"]
+    assert (hours["start"], hours["end"], hours["time_zone"]) == (
+        quiet["start"],
+        quiet["end"],
+        "UTC",
+    )
+    assert hours["active_now"] is True
+    assert notes["quietCleared"] == {"ok": True, "quietHours": None}
 
 
 # A burst of BURST sends per user and per socket, then one send per 50 s:

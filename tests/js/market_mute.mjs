@@ -1,5 +1,6 @@
 // Ava mutes a conversation from one of her two sockets (until unmuted),
-// Leo writes the seed's way; then she mutes it until a time, then unmutes.
+// Leo writes the seed's way; then she mutes it until a time, then unmutes;
+// then quiet hours around now, then none.
 // The chat list is read over REST at each step.
 // Usage: node market_mute.mjs URL CONFIG_JSON
 import {
@@ -32,5 +33,11 @@ out.notes.unmuteAgain = await call(ava1, "unmute_conversation", { conversationId
 out.rest.unmuted = await chatEntry(cfg.avaToken, cid);
 send(cfg.texts.unmuted);
 await eachGot("the message after unmuting", avas, "new_message", cfg.texts.muted.length + 1, here);
+
+// Quiet hours around now: messages and counts go on too; null clears them.
+out.notes.quiet = await call(ava2, "set_quiet_hours", cfg.quietHours);
+send(cfg.texts.quiet);
+await eachGot("the message in quiet hours", avas, "new_message", cfg.texts.muted.length + 2, here);
+out.notes.quietCleared = await call(ava2, "set_quiet_hours", null);
 await Promise.all(avas.map(roundTrip));
 finish(0);
