@@ -77,7 +77,7 @@ async def scenario(script: str, bridge: Harness, config: dict[str, Any]) -> Out:
     """Runs tests/js/`script`, then checks every recorded payload against
     docs/asyncapi.yaml: server events, acks and connect_errors validate,
     carry no key the document does not name, and no event is undocumented."""
-    out: Out = await run_seed_client(script, bridge.url, config, 60)
+    out: Out = await run_seed_client(script, bridge.url, config, 90)
     failures = []
     for name, socket in out["sockets"].items():
         for event, data in socket["events"]:

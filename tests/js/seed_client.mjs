@@ -22,7 +22,7 @@ export function finish(code = 0) {
 
 // A bound on the whole scenario, not a timing assertion: it only turns a
 // hang into a failure with everything recorded so far.
-setTimeout(() => { out.failed = "scenario timed out"; finish(1); }, cfg.deadlineMs ?? 25000);
+setTimeout(() => { out.failed = "scenario timed out"; finish(1); }, cfg.deadlineMs ?? 60000);
 
 const sockets = [];
 
