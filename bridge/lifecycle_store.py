@@ -5,7 +5,8 @@ supabase/migrations/20261125011000_message_edit_unsend.sql and
 Mixed into bridge.store.Store.
 
 The database's refusals carry a code in HINT (`forbidden`, `not_editable`,
-`edit_window_closed`, `not_found`); they become StoreErrors with that code.
+`edit_window_closed`, `not_found`, `blocked`); they become StoreErrors with
+that code.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ _HINTED: dict[str, int] = {
     "not_found": 404,
     "not_editable": 409,
     "edit_window_closed": 409,
+    "blocked": 403,  # an edit between two users one of whom blocked the other
 }
 
 

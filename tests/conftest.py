@@ -121,6 +121,20 @@ async def db_dsn(pg_cluster: EmbeddedPostgres, template_db: str) -> AsyncIterato
         await admin.close()
 
 
+@pytest.fixture(scope="module")
+async def module_db_dsn(pg_cluster: EmbeddedPostgres, template_db: str) -> AsyncIterator[str]:
+    """A fresh database with the schema and the demo data shared by one test
+    module (for a daemon the module's tests share; they must leave it as
+    they found it, or count relative to what they find)."""
+    name = await create_database(pg_cluster, template_db)
+    yield pg_cluster.dsn_for(name)
+    admin = await asyncpg.connect(pg_cluster.dsn)
+    try:
+        await admin.execute(f"drop database {name} with (force)")
+    finally:
+        await admin.close()
+
+
 @pytest.fixture
 async def db(db_dsn: str) -> AsyncIterator[asyncpg.Connection]:
     conn = await asyncpg.connect(db_dsn)

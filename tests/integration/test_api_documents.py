@@ -29,6 +29,7 @@ from tests.support.demo import (
     MIA,
 )
 from tests.support.documents import (
+    ack_ref,
     ack_validator,
     asyncapi,
     event_validator,
@@ -36,7 +37,9 @@ from tests.support.documents import (
     openapi_operations,
     openapi_validator,
     problems,
+    server_event_ref,
     server_events,
+    undocumented_keys,
 )
 from tests.support.harness import NO_LIMITS, Client, Harness, running, settings_for, token
 
@@ -114,6 +117,9 @@ class Recorder:
             self.check(f"{event} payload", event_validator(event, client=True), data)
         ack = await client.call(event, data)
         self.check(f"{event} ack", ack_validator(event), ack)
+        self.failures += [
+            f"{event} ack: undocumented key {k}" for k in undocumented_keys(ack_ref(event), ack)
+        ]
         self.acks_seen.add(event)
         return ack
 
@@ -126,6 +132,10 @@ class Recorder:
                     continue
                 seen.add(event)
                 self.check(f"{event} event", event_validator(event), data)
+                self.failures += [
+                    f"{event} event: undocumented key {k}"
+                    for k in undocumented_keys(server_event_ref(event), data)
+                ]
         return seen
 
 

@@ -38,7 +38,8 @@ def asyncapi() -> dict[str, Any]:
 def pointer(document: dict[str, Any], ref: str) -> Any:
     node: Any = document
     for part in ref.removeprefix("#/").split("/"):
-        node = node[part.replace("~1", "/").replace("~0", "~")]
+        key = part.replace("~1", "/").replace("~0", "~")
+        node = node[int(key)] if isinstance(node, list) else node[key]
     return node
 
 
@@ -206,3 +207,85 @@ def _local_event_names(function: ast.FunctionDef | ast.AsyncFunctionDef) -> dict
             if isinstance(target, ast.Name):
                 names.setdefault(target.id, set()).update(strings)
     return names
+
+
+# -- keys a payload has that the document does not name ---------------------------
+
+
+def undocumented_keys(ref: str, instance: Any) -> list[str]:
+    """Paths of keys in `instance` that the schema at `ref` (a pointer into
+    docs/asyncapi.yaml, `#/...`) does not name. The schemas allow extra keys,
+    so validation alone misses a key a client reads that the document does
+    not list (or a camelCase / snake_case twin of a documented one)."""
+    found: list[str] = []
+    _walk_keys(ref, instance, "", found)
+    return found
+
+
+def server_event_ref(event: str) -> str:
+    return _payload_ref(server_events()[event]["messages"][0]["$ref"])
+
+
+def ack_ref(event: str) -> str:
+    reply = client_events()[event]["reply"]
+    return _payload_ref(reply["messages"][0]["$ref"])
+
+
+def _resolved(ref: str) -> tuple[str, Any]:
+    node = pointer(asyncapi(), ref)
+    while isinstance(node, dict) and "$ref" in node:
+        ref = node["$ref"]
+        node = pointer(asyncapi(), ref)
+    return ref, node
+
+
+def _fits(ref: str, instance: Any) -> bool:
+    return not problems(_asyncapi_validator(ref), instance)
+
+
+def _properties(ref: str, instance: Any) -> dict[str, list[str]] | None:
+    """Property name -> the pointers of its schemas at this level (through
+    allOf and the matching oneOf / anyOf branch); None when the schema says
+    nothing of keys or takes any (additionalProperties)."""
+    ref, node = _resolved(ref)
+    if not isinstance(node, dict) or "additionalProperties" in node:
+        return None
+    described = "properties" in node
+    props: dict[str, list[str]] = {
+        name: [f"{ref}/properties/{name}"] for name in node.get("properties", {})
+    }
+    branches = [f"{ref}/allOf/{i}" for i in range(len(node.get("allOf", [])))]
+    for key in ("oneOf", "anyOf"):
+        matching = [
+            f"{ref}/{key}/{i}"
+            for i in range(len(node.get(key, [])))
+            if _fits(f"{ref}/{key}/{i}", instance)
+        ]
+        branches += matching[:1]
+    for branch in branches:
+        sub = _properties(branch, instance)
+        if sub is not None:
+            described = True
+            for name, refs in sub.items():
+                props.setdefault(name, []).extend(refs)
+    return props if described else None
+
+
+def _walk_keys(ref: str, instance: Any, path: str, found: list[str]) -> None:
+    if isinstance(instance, list):
+        ref, node = _resolved(ref)
+        if isinstance(node, dict) and isinstance(node.get("items"), dict):
+            for i, item in enumerate(instance):
+                _walk_keys(f"{ref}/items", item, f"{path}{i}/", found)
+        return
+    if not isinstance(instance, dict):
+        return
+    props = _properties(ref, instance)
+    if props is None:
+        return
+    for key, value in instance.items():
+        if key not in props:
+            found.append(f"{path}{key}")
+            continue
+        for sub in props[key]:
+            _walk_keys(sub, value, f"{path}{key}/", found)

@@ -2,7 +2,7 @@
 -- may do with each, and what a block does to messages and pushes.
 begin;
 \ir helpers.psql
-select plan(14);
+select plan(16);
 
 select tests.create_supabase_user('brand', 'brand_owner');
 select tests.create_supabase_user('creator', 'influencer');
@@ -35,6 +35,15 @@ select throws_ok(
 select is((select content from public.messages
   where conversation_id = 'e5000000-0000-4000-8000-000000000001'),
   'before', 'history stays readable');
+select throws_ok(
+  $$ update public.messages set content = 'edited across the block'
+     where conversation_id = 'e5000000-0000-4000-8000-000000000001' $$,
+  '42501', 'blocked: one of you blocked the other, so the message cannot be edited',
+  'nor put new words in an earlier message');
+select lives_ok(
+  $$ update public.messages set deleted_at = now()
+     where conversation_id = 'e5000000-0000-4000-8000-000000000001' $$,
+  'unsending stays allowed');
 
 select tests.authenticate_as('brand');
 select throws_ok(
