@@ -69,7 +69,7 @@ class LocalBackend:
         self.upload_ttl = upload_ttl
 
     async def start(self) -> None:
-        await asyncio.to_thread(self.root.mkdir, parents=True, exist_ok=True)
+        return None  # the folder is made by the first upload
 
     async def close(self) -> None:
         return None

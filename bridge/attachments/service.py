@@ -51,10 +51,10 @@ class Attachments:
         self.read_ttl = int(read_ttl)
         self.bucket = bucket
 
-    async def _participant(self, user_id: str, conversation_id: str, field: str) -> str:
+    async def _participant(self, user_id: str, conversation_id: str) -> str:
         partner = await self.store.conversation_partner(user_id, conversation_id)
         if partner is None:  # the same answer as a conversation that does not exist
-            raise PayloadError("not_found", "conversation not found", field)
+            raise StoreError("not_found", "conversation not found", 404)
         return partner
 
     async def request_upload(
@@ -62,7 +62,7 @@ class Attachments:
     ) -> Json:
         """A signed upload URL for one file; nothing is stored yet."""
         req = upload_request(payload, self.rules, conversation_id)
-        partner = await self._participant(user_id, req.conversation_id, "conversationId")
+        partner = await self._participant(user_id, req.conversation_id)
         if await self.safety.blocked_between(user_id, partner):
             raise StoreError(
                 "blocked", "you cannot message this user: one of you blocked the other", 403
@@ -93,7 +93,7 @@ class Attachments:
                 "invalid_field", "an attachment needs messageType image or file", "messageType"
             )
         path_in_conversation(media, req.conversation_id)
-        await self._participant(user_id, req.conversation_id, "conversationId")
+        await self._participant(user_id, req.conversation_id)
         check_stored(await self.backend.stat(media), self.rules, req.message_type)
 
     async def read_url(self, user_id: str, message_id: str, base_url: str) -> Json:
@@ -106,7 +106,7 @@ class Attachments:
                 message_id,
             )
         if row is None:
-            raise PayloadError("not_found", "message not found", "messageId")
+            raise StoreError("not_found", "message not found", 404)
         media = row["media_url"]
         if media is None:
             gone = row["deleted_at"] is not None
