@@ -162,7 +162,7 @@ def path_in_conversation(path: Any, conversation_id: str, field: str = "mediaUrl
         or len(parts) != 3
         or parts[0] != conversation_id
         or not _is_uuid(parts[1])
-        or clean_filename(parts[2]) != parts[2]
+        or not _clean(parts[2])
     ):
         raise AttachmentError(
             "outside_conversation",
@@ -171,6 +171,14 @@ def path_in_conversation(path: Any, conversation_id: str, field: str = "mediaUrl
             field,
         )
     return path
+
+
+def _clean(name: str) -> bool:
+    """A file name as clean_filename stores it."""
+    try:
+        return clean_filename(name) == name
+    except PayloadError:
+        return False
 
 
 def _is_uuid(value: str) -> bool:
