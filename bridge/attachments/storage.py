@@ -1,10 +1,10 @@
 """The Supabase Storage attachment backend: the `supabase` package's Storage
 client (storage3) with the service role key, on a private bucket.
 
-- start: the bucket is created if missing (private) and its size and MIME
-  limits set from `attachments.max_bytes` / `allowed_types`, so Storage
-  itself refuses an oversize or wrong-typed upload (the bridge checks again
-  when a message names the object);
+- before the first upload URL: the bucket is created if missing (private)
+  and its size and MIME limits set from `attachments.max_bytes` /
+  `allowed_types`, so Storage itself refuses an oversize or wrong-typed
+  upload (the bridge checks again when a message names the object);
 - an upload URL is Storage's signed upload URL
   (`POST /object/upload/sign/<bucket>/<path>`: valid 2 hours, one upload,
   no overwrite); a read URL is `POST /object/sign/<bucket>/<path>` with
@@ -16,6 +16,7 @@ retryable, one warning line a minute, no traceback.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -66,32 +67,40 @@ class StorageBackend:
         self.bucket_id = bucket
         self.bucket = self.client.from_(bucket)
         self.rules = rules
+        self._bucket_ready = False
+        self._bucket_lock = asyncio.Lock()
 
     async def start(self) -> None:
-        """The bucket, private, with the settings' limits; Storage away at
-        start is a warning (uploads answer storage_unavailable meanwhile)."""
-        options: Any = {
-            "public": False,
-            "file_size_limit": self.rules.max_bytes,
-            "allowed_mime_types": list(self.rules.allowed_types),
-        }
-        try:
+        return None  # the bucket is checked on the first upload (_ensure_bucket)
+
+    async def _ensure_bucket(self) -> None:
+        """The bucket, private, with the settings' limits: made or updated
+        once, before the first upload URL (so a bridge whose clients never
+        attach anything never calls Storage, and Storage away at start-up
+        costs nothing); a failure is tried again at the next upload."""
+        if self._bucket_ready:
+            return
+        async with self._bucket_lock:
+            if self._bucket_ready:
+                return
+            options: Any = {
+                "public": False,
+                "file_size_limit": self.rules.max_bytes,
+                "allowed_mime_types": list(self.rules.allowed_types),
+            }
             try:
-                await self.client.get_bucket(self.bucket_id)
-            except StorageApiError as exc:
-                if _status(exc) != 404:
-                    raise
-                await self.client.create_bucket(self.bucket_id, options=options)
-                log.info("created the private Storage bucket %s", self.bucket_id)
-            else:
-                await self.client.update_bucket(self.bucket_id, options)
-        except (StorageException, httpx.HTTPError, ValueError) as exc:
-            log.warning(
-                "Storage bucket %s could not be checked (%s); attachments answer"
-                " storage_unavailable until Storage answers",
-                self.bucket_id,
-                type(exc).__name__,
-            )
+                try:
+                    await self.client.get_bucket(self.bucket_id)
+                except StorageApiError as exc:
+                    if _status(exc) != 404:
+                        raise
+                    await self.client.create_bucket(self.bucket_id, options=options)
+                    log.info("created the private Storage bucket %s", self.bucket_id)
+                else:
+                    await self.client.update_bucket(self.bucket_id, options)
+            except (StorageException, httpx.HTTPError, ValueError) as exc:
+                raise self._failed(exc) from None
+            self._bucket_ready = True
 
     async def close(self) -> None:
         await self.http.aclose()
@@ -109,6 +118,7 @@ class StorageBackend:
     async def signed_upload(
         self, path: str, req: UploadRequest, user_id: str, base_url: str
     ) -> SignedUpload:
+        await self._ensure_bucket()
         try:
             signed = await self.bucket.create_signed_upload_url(path)
         except (StorageException, httpx.HTTPError) as exc:

@@ -81,8 +81,12 @@ async def ticket_for(bridge: Harness, user: str, **body: Any) -> tuple[int, Any]
 async def test_the_bucket_is_made_private_with_the_settings_limits(
     bridge: Harness, storage: StorageStandIn
 ) -> None:
-    """On start the bridge creates the missing bucket through Storage's API:
-    private, with attachments.max_bytes and allowed_types as its limits."""
+    """Nothing is asked of Storage at start; before the first upload URL the
+    bridge creates the missing bucket through Storage's API: private, with
+    attachments.max_bytes and allowed_types as its limits."""
+    assert storage.requests == [] and storage.buckets == {}
+    status, _ = await ticket_for(bridge, AVA, filename="a.png", contentType="image/png", size=5)
+    assert status == 201
     bucket = storage.buckets[BUCKET]
     assert bucket["public"] is False and bucket["file_size_limit"] == MAX
     assert "image/jpeg" in bucket["allowed_mime_types"]
