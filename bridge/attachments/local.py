@@ -175,14 +175,19 @@ class LocalBackend:
         multipart form (storage3, supabase-js with a Blob)."""
         if request.content_type.startswith("multipart/"):
             reader = await request.multipart()
+            skipped = 0  # bytes of other fields (cacheControl, metadata): bounded too
             while True:
                 part = await reader.next()
                 if part is None:
                     raise AttachmentError("missing_file", "the form holds no file", 400, "file")
-                if isinstance(part, BodyPartReader) and part.filename is not None:
+                if not isinstance(part, BodyPartReader):
+                    raise AttachmentError("missing_file", "nested forms are not read", 400, "file")
+                if part.filename is not None:
                     return part, part.headers.get("Content-Type", "application/octet-stream")
-                if isinstance(part, BodyPartReader):
-                    await part.release()
+                while chunk := await part.read_chunk(CHUNK):
+                    skipped += len(chunk)
+                    if skipped > CHUNK:
+                        raise too_large(self.rules)
         return request.content, request.headers.get("Content-Type", "")
 
     async def _store(self, folder: Path, path: str, body: Any, content_type: str, user: str) -> int:
