@@ -128,6 +128,12 @@ class BridgeApp:
         self.limits = open_limiter(s.limits, self.metrics, s.redis.url)
         self.attachments = open_attachments(s, store)
         await self.attachments.backend.start()
+        log.info(
+            "attachments: %s",
+            f"Supabase Storage bucket {s.attachments.bucket}"
+            if s.attachments_backend == "storage"
+            else f"files under {s.attachments_dir} (no Storage service)",
+        )
         self.gateway = SocketGateway(
             sio,
             store,
