@@ -14,6 +14,8 @@ import asyncpg
 import socketio
 from aiohttp import web
 
+from bridge.attachments.api import AttachmentRoutes, open_attachments
+from bridge.attachments.service import Attachments
 from bridge.auth import TokenVerifier
 from bridge.cors import cors_middleware
 from bridge.db import open_pool
@@ -82,6 +84,7 @@ class BridgeApp:
         self.ring: RedisRing | None = None
         self._noise_filter: LibraryNoiseFilter | None = None
         self.limits: Limiter | None = None
+        self.attachments: Attachments | None = None
 
     async def _database(self) -> str:
         s = self.settings
@@ -123,6 +126,14 @@ class BridgeApp:
         self.registry = open_registry(presence, s.redis.url, instance_ttl=s.presence.instance_ttl)
         base = s.storage_public_base
         self.limits = open_limiter(s.limits, self.metrics, s.redis.url)
+        self.attachments = open_attachments(s, store)
+        await self.attachments.backend.start()
+        log.info(
+            "attachments: %s",
+            f"Supabase Storage bucket {s.attachments.bucket}"
+            if s.attachments_backend == "storage"
+            else f"files under {s.attachments_dir} (no Storage service)",
+        )
         self.gateway = SocketGateway(
             sio,
             store,
@@ -135,6 +146,8 @@ class BridgeApp:
             health=self.health,
             limits=self.limits,
             max_sockets_per_user=s.limits.max_sockets_per_user,
+            attachments=self.attachments,
+            attachments_public_url=s.attachments.public_url,
         )
         self.registry.on_gone = self.gateway.user_gone
         await self.registry.start()
@@ -148,6 +161,7 @@ class BridgeApp:
             socket_count=self.gateway.online_count,
             health=self.health,
             doorbell=lambda: self.doorbell,
+            attachments=self.attachments,
         )
         app = web.Application(
             middlewares=[
@@ -163,6 +177,7 @@ class BridgeApp:
         app.add_routes(  # blocks, reports, mutes, quiet hours
             SafetyRoutes(self.gateway.safety, self.gateway.show_status_between).routes()
         )
+        app.add_routes(AttachmentRoutes(self.attachments, s.attachments.public_url).routes())
         app.add_routes(demo_routes(s, store, base))  # the demo page, outside production
         sio.attach(app)
 
@@ -324,6 +339,9 @@ class BridgeApp:
         limits, self.limits = self.limits, None
         if limits is not None:
             await limits.close()
+        attachments, self.attachments = self.attachments, None
+        if attachments is not None:
+            await attachments.backend.close()
         pool, self.pool = self.pool, None
         if pool is not None:
             try:

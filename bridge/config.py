@@ -82,6 +82,7 @@ _CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("server", "environment"): ("development", "test", "production"),
     ("outbox", "doorbell"): ("auto", "listen", "realtime", "poll"),
     ("server", "fanout"): ("direct", "stock"),
+    ("attachments", "backend"): ("auto", "local", "storage"),
 }
 
 
@@ -230,5 +231,14 @@ def _check_whole(settings: Settings) -> None:
     for kind in ("send", "typing", "read", "join", "other"):
         if getattr(limits, f"{kind}_rate") > 0 and getattr(limits, f"{kind}_burst") < 1:
             raise ConfigError(f"limits.{kind}_burst: must be at least 1 when {kind}_rate is set")
+    if settings.attachments_backend == "storage" and not settings.supabase.service_role_key:
+        raise ConfigError(
+            "attachments.backend = storage needs supabase.service_role_key"
+            " (SUPABASE_SERVICE_ROLE_KEY)"
+        )
+    if settings.attachments.max_bytes < 1 or settings.attachments.read_ttl < 1:
+        raise ConfigError("attachments.max_bytes and attachments.read_ttl: must be positive")
+    if settings.attachments.upload_ttl < 1:
+        raise ConfigError("attachments.upload_ttl: must be positive")
     if settings.push.concurrency < 1 or settings.push.max_attempts < 1:
         raise ConfigError("push.concurrency and push.max_attempts: must be at least 1")

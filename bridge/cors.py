@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 
 CORS_ALLOW_HEADERS = "Authorization, Content-Type"
-CORS_ALLOW_METHODS = "GET, POST, PATCH, DELETE, OPTIONS"
+CORS_ALLOW_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
 CORS_MAX_AGE = "600"
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from bridge import payloads
+from bridge.attachments.service import Attachments
 from bridge.auth import Identity, TokenVerifier, bearer
 from bridge.db_health import RETRY_AFTER, DatabaseHealth, is_outage
 from bridge.errors import BridgeError, PayloadError, RateLimited, unavailable
@@ -70,6 +71,7 @@ ROUTE_KINDS = {
     ("POST", "/api/messages/delivered"): "read",
     ("PATCH", "/api/messages/{id}"): "send",
     ("DELETE", "/api/messages/{id}"): "send",
+    ("POST", "/api/conversations/{id}/attachments"): "send",
 }
 
 
@@ -175,8 +177,10 @@ class RestApi:
         socket_count: Callable[[], int],
         health: DatabaseHealth | None = None,
         doorbell: Callable[[], Doorbell | None] | None = None,
+        attachments: Attachments | None = None,
     ) -> None:
         self.store = store
+        self.attachments = attachments
         self.health = health or DatabaseHealth(metrics)
         self.registry = registry
         self.metrics = metrics
@@ -246,6 +250,8 @@ class RestApi:
 
     async def _send(self, user_id: str, body: dict[str, Any]) -> web.Response:
         req = payloads.send_message(body, user_id, self.max_message_chars)
+        if self.attachments is not None:
+            await self.attachments.check_send(user_id, req)
         message, created = await self.store.send_message(user_id, req)
         return web.json_response(
             {"message": public_message(message), "duplicate": not created},

@@ -20,6 +20,8 @@ from typing import Any
 import socketio
 
 from bridge import payloads
+from bridge.attachments.api import ATTACHMENT_EVENTS, AttachmentEvents
+from bridge.attachments.service import Attachments
 from bridge.auth import Identity, TokenVerifier, bearer
 from bridge.db_health import DatabaseHealth, is_outage
 from bridge.errors import AuthError, BridgeError, PayloadError, unavailable
@@ -61,6 +63,7 @@ CLIENT_EVENTS = (
     "unsend_message",
     "message_delivered",
     *SAFETY_EVENTS,  # block_user, report, mute_conversation, ... (bridge/safety/)
+    *ATTACHMENT_EVENTS,  # attachment_upload, attachment_url (bridge/attachments/)
 )
 
 
@@ -75,7 +78,7 @@ class SocketSession:
     expires_at: float | None
 
 
-class SocketGateway(SafetyEvents, PresenceEvents, LifecycleEvents):
+class SocketGateway(SafetyEvents, PresenceEvents, LifecycleEvents, AttachmentEvents):
     def __init__(
         self,
         sio: socketio.AsyncServer,
@@ -90,8 +93,12 @@ class SocketGateway(SafetyEvents, PresenceEvents, LifecycleEvents):
         health: DatabaseHealth | None = None,
         limits: Limiter | None = None,
         max_sockets_per_user: int = 0,
+        attachments: Attachments | None = None,
+        attachments_public_url: str = "",
     ) -> None:
         self.sio = sio
+        self.attachments = attachments
+        self.attachments_public_url = attachments_public_url
         self.limits = limits
         self.max_sockets_per_user = max_sockets_per_user
         self.store = store
@@ -350,6 +357,8 @@ class SocketGateway(SafetyEvents, PresenceEvents, LifecycleEvents):
 
     async def send_message(self, session: SocketSession, data: Any) -> Ack:
         req = payloads.send_message(data, session.user_id, self.max_message_chars)
+        if self.attachments is not None:
+            await self.attachments.check_send(session.user_id, req)
         message, created = await self.store.send_message(session.user_id, req)
         if self.presence.typing_stop(req.conversation_id, session.user_id):
             await self._relay_typing(session.user_id, req.conversation_id, False)

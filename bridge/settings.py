@@ -7,6 +7,7 @@ environment, and checking them, is bridge/config.py.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 LOCAL_JWT_SECRET = "super-secret-jwt-token-with-at-least-32-characters-long"
@@ -199,6 +200,54 @@ class LimitsSettings:
     )
 
 
+DEFAULT_ATTACHMENT_TYPES = (
+    "image/jpeg",
+    "image/png",
+    "image/gif",
+    "image/webp",
+    "image/heic",
+    "application/pdf",
+    "text/plain",
+    "text/csv",
+    "application/msword",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.ms-excel",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.ms-powerpoint",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    "application/zip",
+)
+
+
+@dataclass(frozen=True)
+class AttachmentsSettings:
+    backend: str = setting(
+        "auto",
+        "where attachment bytes live: `storage` (Supabase Storage through its API, with"
+        " supabase.service_role_key), `local` (files under attachments.dir, served by the"
+        " bridge), `auto` (storage when a service role key is set, else local)",
+    )
+    bucket: str = setting("chat-attachments", "private Storage bucket of message attachments")
+    dir: str = setting(
+        "", "folder of the local backend's files; empty: `attachments` under database.data_dir"
+    )
+    max_bytes: int = setting(10 * 1024 * 1024, "largest attachment accepted, in bytes")
+    allowed_types: tuple[str, ...] = setting(
+        DEFAULT_ATTACHMENT_TYPES,
+        "MIME types accepted (images, PDF, common office documents); comma-separated in the"
+        " environment",
+    )
+    upload_ttl: float = setting(
+        600.0, "seconds a signed upload URL stays valid (Supabase Storage: always 2 hours)"
+    )
+    read_ttl: float = setting(300.0, "seconds a signed read URL of an attachment stays valid")
+    public_url: str = setting(
+        "",
+        "the bridge's address as clients reach it, for the local backend's signed URLs"
+        " (behind a proxy); empty: from each request's Host",
+    )
+
+
 @dataclass(frozen=True)
 class Settings:
     server: ServerSettings = ServerSettings()
@@ -211,6 +260,7 @@ class Settings:
     push: PushSettings = PushSettings()
     metrics: MetricsSettings = MetricsSettings()
     limits: LimitsSettings = LimitsSettings()
+    attachments: AttachmentsSettings = AttachmentsSettings()
 
     @property
     def embedded(self) -> bool:
@@ -228,6 +278,18 @@ class Settings:
         """Where the avatars bucket's public objects are (profile image URLs)."""
         base = self.supabase.url.rstrip("/")
         return f"{base}/storage/v1/object/public/{self.supabase.avatars_bucket}"
+
+    @property
+    def attachments_backend(self) -> str:
+        """`storage` or `local` (bridge/attachments/)."""
+        backend = self.attachments.backend
+        if backend == "auto":
+            return "storage" if self.supabase.service_role_key else "local"
+        return backend
+
+    @property
+    def attachments_dir(self) -> str:
+        return self.attachments.dir or str(Path(self.database.data_dir) / "attachments")
 
     @property
     def production(self) -> bool:

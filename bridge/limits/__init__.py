@@ -47,6 +47,7 @@ EVENT_KINDS: dict[str, str] = {
     "edit_message": "send",
     "unsend_message": "send",
     "message_delivered": "read",
+    "attachment_upload": "send",  # a step of sending, and it costs storage
 }
 # After a Redis failure the shared buckets are not tried again for this long.
 REDIS_RETRY = 1.0

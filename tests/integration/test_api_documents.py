@@ -12,6 +12,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import aiohttp
 import asyncpg
 import pytest
 import socketio
@@ -191,6 +192,7 @@ async def exchange(bridge: Harness, db: asyncpg.Connection) -> None:
     await ava.wait_for("messages_seen")
     await leo.wait_for("messages_seen_update")
     await lifecycle_round(r, ava, leo, sent["message"]["id"])
+    await attachment_round(r, ava, leo)
 
     async with acting_as(db, user_claims(AVA)):
         await db.execute("select public.apply_flow_action($1, 'confirm')", BID_CONVERSATION)
@@ -297,6 +299,7 @@ async def rest_round(r: Recorder) -> None:
     await r.rest("POST", "/api/messages/mark-seen", "/api/messages/mark-seen", LEO, 200, json=seen)
     await rest_lifecycle_round(r, sent["message"]["id"])
     await rest_safety_round(r)
+    await rest_attachment_round(r)
     tokens = "/api/fcm-tokens"
     device = {"token": "leo-device-1", "platform": "android"}
     await r.rest("POST", tokens, tokens, LEO, 200, json=device)
@@ -343,6 +346,89 @@ async def rest_lifecycle_round(r: Recorder, message_id: str) -> None:
     assert unsent["message"]["deleted_at"]
     await r.rest("PATCH", template, one, AVA, 409, json={"message": "back again"})  # a tombstone
     await r.rest("DELETE", template, f"/api/messages/{uuid.uuid4()}", AVA, 404)
+
+
+async def attachment_round(r: Recorder, ava: Client, leo: Client) -> None:
+    """Leo's app asks for an upload URL, uploads a PNG, sends it as an image
+    (Ava gets new_message) and Ava asks for its read URL; an HTML file is
+    refused."""
+    ask = {"conversationId": BID_CONVERSATION, "contentType": "image/png", "size": 8}
+    ticket = await r.call(leo, "attachment_upload", {**ask, "filename": "a.png"})
+    assert ticket["ok"], ticket
+    png = aiohttp.BytesPayload(b"\x89PNG\r\n\x1a\n", content_type="image/png")
+    async with r.bridge.http.put(ticket["uploadUrl"], data=png) as resp:
+        assert resp.status == 200
+    refused = await r.call(
+        leo, "attachment_upload", {**ask, "filename": "a.html", "contentType": "text/html"}
+    )
+    assert refused["error"]["code"] == "unsupported_type"
+    image = {"conversationId": BID_CONVERSATION, "messageType": "image", "mediaUrl": ticket["path"]}
+    sent = await r.call(leo, "send_message", image)
+    await ava.wait_for("new_message", lambda m: m["message"]["id"] == sent["message"]["id"])
+    link = await r.call(ava, "attachment_url", {"messageId": sent["message"]["id"]})
+    assert link["ok"] and link["expiresAt"]
+
+
+async def rest_attachment_round(r: Recorder) -> None:
+    """A text file over REST: the upload URL (and its refusals), the upload
+    raw and as a form (storage3), the read URL and the download."""
+    route = "/api/conversations/{id}/attachments"
+    here = f"/api/conversations/{BID_CONVERSATION}/attachments"
+    ask = {"filename": "notes.txt", "contentType": "text/plain", "size": 5}
+    ticket = await r.rest("POST", route, here, AVA, 201, json=ask)
+    await r.rest("POST", route, here, AVA, 415, json={**ask, "contentType": "text/html"})
+    await r.rest("POST", route, here, AVA, 413, json={**ask, "size": 10**9})
+    await r.rest("POST", route, here, AVA, 400, json={**ask, "filename": ""})
+    await r.rest(
+        "POST", route, f"/api/conversations/{uuid.uuid4()}/attachments", AVA, 404, json=ask
+    )
+    upload = "/storage/v1/object/upload/sign/chat-attachments/{path}"
+    where = ticket["uploadUrl"].removeprefix(r.bridge.url)
+    text = aiohttp.BytesPayload(b"notes", content_type="text/plain")
+    await r.rest("PUT", upload, where.split("?")[0] + "?token=x", None, 403, data=text)
+    await r.rest(
+        "PUT",
+        upload,
+        where,
+        None,
+        200,
+        data=aiohttp.BytesPayload(b"notes", content_type="text/plain"),
+    )
+    await r.rest(
+        "PUT",
+        upload,
+        where,
+        None,
+        409,
+        data=aiohttp.BytesPayload(b"again", content_type="text/plain"),
+    )
+    second = await r.rest("POST", route, here, AVA, 201, json=ask)
+    form = aiohttp.FormData()
+    form.add_field("file", b"notes", filename="notes.txt", content_type="text/plain")
+    await r.rest(
+        "POST", upload, second["uploadUrl"].removeprefix(r.bridge.url), None, 200, data=form
+    )
+    body = {
+        "conversation_id": BID_CONVERSATION,
+        "message_type": "file",
+        "media_url": ticket["path"],
+    }
+    sent = await r.rest("POST", "/api/messages/send", "/api/messages/send", AVA, 201, json=body)
+    never = {**body, "media_url": f"{BID_CONVERSATION}/{uuid.uuid4()}/x.txt"}
+    await r.rest("POST", "/api/messages/send", "/api/messages/send", AVA, 409, json=never)
+    read = "/api/messages/{id}/attachment"
+    link = await r.rest("GET", read, f"/api/messages/{sent['message']['id']}/attachment", LEO, 200)
+    await r.rest("GET", read, f"/api/messages/{uuid.uuid4()}/attachment", LEO, 404)
+    download = "/storage/v1/object/sign/chat-attachments/{path}"
+    got = await r.rest("GET", download, link["url"].removeprefix(r.bridge.url), None, 200)
+    assert got == "notes"
+    await r.rest(
+        "GET",
+        download,
+        link["url"].split("?")[0].removeprefix(r.bridge.url) + "?token=x",
+        None,
+        403,
+    )
 
 
 async def rest_safety_round(r: Recorder) -> None:

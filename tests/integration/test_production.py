@@ -599,3 +599,22 @@ async def test_a_grant_revoked_on_the_project_is_reported_to_the_operator(
     lines = [line for line in text.splitlines() if "a grant is missing" in line]
     assert len(lines) == 1 and "42501" in lines[0], text[-4000:]
     assert "Traceback" not in text, text[-4000:]
+
+
+async def test_attachment_storage_policies_hold_on_supabase_storage_schema(
+    supabase_cluster: EmbeddedPostgres,
+) -> None:
+    """On storage.objects as Supabase Storage's own migrations lay it down
+    (its triggers, grants and RLS), the project's migrations create the
+    private chat-attachments bucket and its policies: participants only,
+    their conversation's folder only, no overwrites, nothing across a block
+    (tests/integration/test_attachments_rls.py holds the matrix)."""
+    from tests.integration.test_attachments_rls import check_attachment_policies
+
+    dsn = await _project(supabase_cluster, NO_DEFAULT_GRANTS, "cli")
+    conn = await asyncpg.connect(dsn)
+    try:
+        assert await conn.fetchval("select count(*) from storage.migrations") > 50
+        await check_attachment_policies(conn)
+    finally:
+        await conn.close()

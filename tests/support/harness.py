@@ -11,6 +11,7 @@ import logging
 import os
 import shutil
 import sys
+import tempfile
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -32,6 +33,7 @@ from bridge.config import (
     SupabaseSettings,
 )
 from bridge.db import acting_as, user_claims
+from bridge.settings import AttachmentsSettings
 from tests.support.demo import CAMPAIGN_CONVERSATION
 
 SECRET = "test-secret-that-is-at-least-32-characters-long"
@@ -55,6 +57,10 @@ def settings_for(dsn: str, **overrides: Any) -> Settings:
         outbox=OutboxSettings(poll_interval=2.0),
         presence=PresenceSettings(offline_grace=0.5, typing_ttl=1.0, typing_throttle=0.5),
         limits=NO_LIMITS,
+        # The local attachment backend's files: never under the checkout.
+        attachments=AttachmentsSettings(
+            dir=str(Path(tempfile.gettempdir()) / f"bridge-test-attachments-{os.getpid()}")
+        ),
     )
     return dataclasses.replace(base, **overrides)
 
