@@ -214,14 +214,13 @@ class OutboxRelay:
             await self.doorbell.wait(FLOW_GAP)
             return
         await self._settle()
+        self._reseal = RESEAL_FIRST  # the writers open now are others than last time
         await self._arm()  # the next turn's read is the one after arming
 
     async def _arm(self) -> None:
         self._sealed = await self.store.arm_doorbell()
         self._armed = True
-        if self._sealed:
-            self._reseal = RESEAL_FIRST
-        else:
+        if not self._sealed:
             self.metrics.inc("doorbell_unsealed")
 
     async def _sleep_armed(self) -> None:
