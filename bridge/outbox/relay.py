@@ -187,7 +187,10 @@ class OutboxRelay:
           unarmed: read again after FLOW_GAP, as long as reads find some;
         - nothing new: the bell armed (bridge.arm_doorbell), sleep until it
           rings (or the poll). An armed bell that rang for changes is
-          disarmed after reading them, and the relay goes on reading as above.
+          disarmed after reading them, and the relay goes on reading as
+          above; but one change at a time (a trickle of writers, each rung
+          for) keeps a bell whose rings are cheap (NOTIFY) armed: a ring per
+          writer costs less than reading on every FLOW_GAP and arming again.
 
         Every wait ends in a read, so what commits meanwhile is read then,
         by the snapshot cursor: a missing ring costs time, never a change."""
@@ -198,10 +201,11 @@ class OutboxRelay:
         own, self._own = self._own, False
         if not self.doorbell.needs_arming:
             if not await self.doorbell.wait(LINGER):
-                await self._sleep(self.poll_interval)
+                await self._sleep(self.poll_interval, linger=False)
             return
         if self._armed:
-            if not found and not own:
+            trickle = found == 1 and self._sealed and self.doorbell.cheap_rings
+            if not own and (not found or trickle):
                 await self._sleep_armed()
                 return
             # Read on without rings: writers need not ring while the relay reads anyway.
@@ -239,8 +243,12 @@ class OutboxRelay:
             return
         await self._sleep(self.poll_interval)
 
-    async def _sleep(self, timeout: float) -> None:
-        """Idle: the cursor settled, wait for a ring or the poll."""
+    async def _sleep(self, timeout: float, *, linger: bool = True) -> None:
+        """Idle: the cursor settled, wait for a ring or the poll. With
+        `linger`, a page left unmoved first waits LINGER s for a ring (the
+        next read moves it in its own statement), then is moved."""
+        if linger and self._unmoved is not None and await self.doorbell.wait(LINGER):
+            return
         await self._settle()
         self.idle.set()
         rang = await self.doorbell.wait(timeout)
