@@ -21,7 +21,7 @@ from asyncpg.transaction import Transaction
 from bridge.config import OutboxSettings, Settings
 from bridge.db import user_claims
 from tests.support.demo import AVA, CAMPAIGN_CONVERSATION, DIRECT_CONVERSATION, LEO, MIA
-from tests.support.harness import Client, Harness, running, send_as, settings_for
+from tests.support.harness import Client, Harness, running, send_as, settings_for, socket_send
 
 # Guards against a hang only (the old arming stalled every writer behind an
 # open one for good); nothing here asserts how fast anything is.
@@ -119,14 +119,15 @@ async def test_a_writer_open_before_the_bridge_arms_holds_up_nobody(
             await transaction.rollback()
 
 
-async def test_a_writer_open_while_the_bell_is_armed_holds_up_nobody(
+async def test_a_writer_open_while_the_bridge_goes_idle_holds_up_nobody(
     db_dsn: str, db: asyncpg.Connection, held: asyncpg.Connection
 ) -> None:
     """The bridge sleeps on an armed bell; Leo's client writes a message in
-    a transaction it keeps open. Mia's messages wake the relay, which reads
-    them and arms the bell again while Leo's transaction is open: each one
-    reaches Ava before Leo commits. Then Leo's message reaches Ava, exactly
-    once."""
+    a transaction it keeps open. Ava then sends over her socket: the bridge,
+    busy with its own write, disarms the bell, and arms it again once idle,
+    while Leo's transaction is still open. Mia's messages, written by
+    another connection before and after that arming, each reach Ava before
+    Leo commits. Then Leo's message reaches Ava, exactly once."""
     async with running(slow_poll(db_dsn)) as harness:
         ava = await harness.client(AVA)
         relay = harness.app.relay
@@ -135,6 +136,7 @@ async def test_a_writer_open_while_the_bell_is_armed_holds_up_nobody(
         transaction = await write_and_hold(held)
         try:
             await others_get_through(ava, db, "meanwhile")
+            await socket_send(ava, "Ava's own", DIRECT_CONVERSATION)
             await arming_found_the_writer_open(harness)
             await others_get_through(ava, db, "while the bell is not sealed")
             assert not [d for d in ava.received("new_message") if content_is(HELD)(d)]
