@@ -225,6 +225,7 @@ async def run(args: argparse.Namespace, pg: EmbeddedPostgres, tmp: Path) -> None
             stop.set()
             daemon_cpu = sum(process_cpu(d.pid) for d in daemons) - sum(cpu0[0])
             pg_cpu = postgres_cpu(postmaster) - cpu0[1]
+            pages = [await pages_read(session, url) for url in urls]
             lat = [x * 1000 for x in stats.latencies]
             print(f"fan-out: {args.fanout}; doorbell: {args.doorbell}; instances: {args.instances}")
             if realtime is not None:
@@ -251,6 +252,13 @@ async def run(args: argparse.Namespace, pg: EmbeddedPostgres, tmp: Path) -> None
                     f" {daemon_cpu / sent * 1000:.3f} ms, Postgres {pg_cpu / sent * 1000:.3f} ms"
                     " (the writers' inserts included)"
                 )
+            for url, (count, changes, unsealed) in zip(urls, pages, strict=True):
+                if count:
+                    print(
+                        f"{url}: {count:.0f} outbox pages read with changes,"
+                        f" {changes / count:.1f} changes per page; {unsealed:.0f} armings"
+                        " found a writer open"
+                    )
             if os.environ.get("BENCH_TIMELINE"):
                 by_second: dict[int, list[float]] = {}
                 for at, latency in stats.timeline:
@@ -275,6 +283,25 @@ async def run(args: argparse.Namespace, pg: EmbeddedPostgres, tmp: Path) -> None
 
 
 SERVICE = "00000000-0000-4000-8000-000000000000"
+
+
+async def pages_read(session: aiohttp.ClientSession, url: str) -> tuple[float, float, float]:
+    """From a daemon's /metrics: the outbox pages its readers (the relay;
+    each tail too with several instances) read with changes, those changes,
+    and the doorbell armings that found a writer still open."""
+    async with session.get(f"{url}/metrics") as resp:
+        text = await resp.text()
+    found = {
+        "bridge_outbox_batch_changes_count{": 0.0,
+        "bridge_outbox_batch_changes_sum{": 0.0,
+        "bridge_doorbell_unsealed_total ": 0.0,
+    }
+    for line in text.splitlines():
+        for prefix in found:
+            if line.startswith(prefix):
+                found[prefix] += float(line.rsplit(" ", 1)[1])
+    count, changes, unsealed = found.values()
+    return count, changes, unsealed
 
 
 async def rings_sent(dsn: str) -> int:
