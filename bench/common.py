@@ -1,8 +1,10 @@
-"""What the benches share: load users and conversations, and latency
-figures printed one way."""
+"""What the benches share: load users and conversations, latency figures
+printed one way, and CPU time read from /proc."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import statistics
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import asyncpg
 from bridge.migrate import prepare_database
 
 REPO = Path(__file__).resolve().parent.parent
+CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 async def populate_pairs(
@@ -63,3 +66,30 @@ def latency_line(name: str, values_ms: list[float]) -> str:
         f"  p90 {percentile(values_ms, 0.9):.1f}  p99 {percentile(values_ms, 0.99):.1f}"
         f"  max {max(values_ms):.1f} ms"
     )
+
+
+def _stat_fields(pid: int) -> list[str]:
+    """The fields of /proc/<pid>/stat after the command name (state first)."""
+    text = Path(f"/proc/{pid}/stat").read_text()
+    return text[text.rindex(")") + 2 :].split()
+
+
+def process_cpu(pid: int) -> float:
+    """User + system CPU seconds of one process (all its threads)."""
+    fields = _stat_fields(pid)
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def postgres_cpu(postmaster: int) -> float:
+    """CPU seconds of the postmaster, its live children, and (through the
+    postmaster's cutime/cstime) the children it has already reaped."""
+    fields = _stat_fields(postmaster)
+    total = sum(int(fields[i]) for i in (11, 12, 13, 14))
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            child = _stat_fields(int(entry.name))
+            if int(child[1]) == postmaster:
+                total += int(child[11]) + int(child[12])
+    return total / CLK_TCK

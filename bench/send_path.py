@@ -41,14 +41,13 @@ import asyncpg
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.common import populate_pairs  # noqa: E402
+from bench.common import populate_pairs, postgres_cpu, process_cpu  # noqa: E402
 from bench.socket_latency import SECRET  # noqa: E402
 from bridge.auth import mint_token  # noqa: E402
 from bridge.embedded import EmbeddedPostgres, free_port  # noqa: E402
 from tests.support.harness import start_daemon  # noqa: E402
 
 PEER = REPO / "bench" / "peer"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 SERVERS = ("bridge", "peer")
 TITLES = {"bridge": "chat-bridge", "peer": "Node server from the seed"}
 
@@ -69,33 +68,6 @@ def ensure_node_deps() -> None:
 
 
 # -- /proc sampling -----------------------------------------------------------
-
-
-def _stat_fields(pid: int) -> list[str]:
-    """The fields of /proc/<pid>/stat after the command name (state first)."""
-    text = Path(f"/proc/{pid}/stat").read_text()
-    return text[text.rindex(")") + 2 :].split()
-
-
-def process_cpu(pid: int) -> float:
-    """User + system CPU seconds of one process (all its threads)."""
-    fields = _stat_fields(pid)
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def postgres_cpu(postmaster: int) -> float:
-    """CPU seconds of the postmaster, its live children, and (through the
-    postmaster's cutime/cstime) the children it has already reaped."""
-    fields = _stat_fields(postmaster)
-    total = sum(int(fields[i]) for i in (11, 12, 13, 14))
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            child = _stat_fields(int(entry.name))
-            if int(child[1]) == postmaster:
-                total += int(child[11]) + int(child[12])
-    return total / CLK_TCK
 
 
 def rss_bytes(pid: int) -> int:

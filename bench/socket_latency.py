@@ -6,7 +6,8 @@ websocket clients (a lean Engine.IO v4 / Socket.IO v5 client, so that the
 load generator is not the bottleneck), then inserts messages at a set rate
 straight into Postgres, as supabase-js writes would arrive. For every
 message the receiver's `new_message` arrival is timed against the moment
-the writer's COMMIT returned.
+the writer's COMMIT returned; the CPU time of the daemons and of Postgres
+(/proc) over the sending and the drain is printed per message.
 
 With --instances 2 the sockets are split over two daemons sharing a real
 Redis (Debian's redis-server), as behind a load balancer: each instance
@@ -44,7 +45,7 @@ import asyncpg
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.common import latency_line, populate_pairs  # noqa: E402
+from bench.common import latency_line, populate_pairs, postgres_cpu, process_cpu  # noqa: E402
 from bridge.auth import mint_token  # noqa: E402
 from bridge.embedded import EmbeddedPostgres, free_port  # noqa: E402
 from bridge.migrate import prepare_database  # noqa: E402
@@ -204,6 +205,8 @@ async def run(args: argparse.Namespace, pg: EmbeddedPostgres, tmp: Path) -> None
             gc.collect()
             gc.freeze()
             stats.deliveries = 0
+            postmaster = int((pg.pgdata / "postmaster.pid").read_text().split()[0])
+            cpu0 = [process_cpu(d.pid) for d in daemons], postgres_cpu(postmaster)
             t1 = time.perf_counter()
             writers = 16
             await asyncio.gather(
@@ -220,6 +223,9 @@ async def run(args: argparse.Namespace, pg: EmbeddedPostgres, tmp: Path) -> None
                     break
                 await asyncio.sleep(0.1)
             stop.set()
+            daemon_cpu = sum(process_cpu(d.pid) for d in daemons) - sum(cpu0[0])
+            pg_cpu = postgres_cpu(postmaster) - cpu0[1]
+            pages = [await pages_read(session, url) for url in urls]
             lat = [x * 1000 for x in stats.latencies]
             print(f"fan-out: {args.fanout}; doorbell: {args.doorbell}; instances: {args.instances}")
             if realtime is not None:
@@ -240,6 +246,19 @@ async def run(args: argparse.Namespace, pg: EmbeddedPostgres, tmp: Path) -> None
             )
             if lat:
                 print(latency_line("commit -> delivery latency", lat))
+            if sent:
+                print(
+                    f"CPU per message over the sending and the drain: daemon"
+                    f" {daemon_cpu / sent * 1000:.3f} ms, Postgres {pg_cpu / sent * 1000:.3f} ms"
+                    " (the writers' inserts included)"
+                )
+            for url, (count, changes, unsealed) in zip(urls, pages, strict=True):
+                if count:
+                    print(
+                        f"{url}: {count:.0f} outbox pages read with changes,"
+                        f" {changes / count:.1f} changes per page; {unsealed:.0f} armings"
+                        " found a writer open"
+                    )
             if os.environ.get("BENCH_TIMELINE"):
                 by_second: dict[int, list[float]] = {}
                 for at, latency in stats.timeline:
@@ -264,6 +283,25 @@ async def run(args: argparse.Namespace, pg: EmbeddedPostgres, tmp: Path) -> None
 
 
 SERVICE = "00000000-0000-4000-8000-000000000000"
+
+
+async def pages_read(session: aiohttp.ClientSession, url: str) -> tuple[float, float, float]:
+    """From a daemon's /metrics: the outbox pages its readers (the relay;
+    each tail too with several instances) read with changes, those changes,
+    and the doorbell armings that found a writer still open."""
+    async with session.get(f"{url}/metrics") as resp:
+        text = await resp.text()
+    found = {
+        "bridge_outbox_batch_changes_count{": 0.0,
+        "bridge_outbox_batch_changes_sum{": 0.0,
+        "bridge_doorbell_unsealed_total ": 0.0,
+    }
+    for line in text.splitlines():
+        for prefix in found:
+            if line.startswith(prefix):
+                found[prefix] += float(line.rsplit(" ", 1)[1])
+    count, changes, unsealed = found.values()
+    return count, changes, unsealed
 
 
 async def rings_sent(dsn: str) -> int:

@@ -56,6 +56,7 @@ COUNTER_HELP = {
     "emits_out": "emits of the relay (single instance)",
     "relay_errors": "failed relay turns",
     "relay_standby_waits": "relay turns spent waiting for the lease",
+    "doorbell_unsealed": "doorbell armings that found a writer still open (the relay polls)",
     "presence_errors": "presence updates that failed (Redis away or saturated)",
     "relay_cursor_moved": "relay pages whose cursor was moved by someone else (skip_pending)",
     "database_unavailable": "requests and turns that found the database unreachable",

@@ -34,6 +34,21 @@ MAX_BACKOFF = 30.0
 # other writers to ring: a busy bridge costs writers no NOTIFY, and a write
 # from elsewhere waits at most this long while the bridge is busy.
 LINGER = 0.02
+# While its reads keep finding changes of other writers (supabase-js, other
+# instances) the relay reads again this soon, the bell unarmed: no ring per
+# writer, and a read per this interval however many writers commit in it.
+FLOW_GAP = 0.003
+# A read that found at most this many changes after a ring leaves a bell
+# with cheap rings (NOTIFY) armed: a ring per writer costs less than reading
+# every FLOW_GAP and arming again while writers come one at a time. (2 read
+# more pages per message at 200 messages/s in bench/socket_latency.py.)
+TRICKLE = 1
+# The bell armed while a writer that may have seen it unarmed is still open
+# (bridge.arm_doorbell could not take the lock): that writer will not ring,
+# so the relay reads again after this, doubling up to RESEAL_MAX, and tries
+# again, until it can sleep on the bell.
+RESEAL_FIRST = 0.01
+RESEAL_MAX = 1.0
 
 
 class Emitter(Protocol):
@@ -77,11 +92,21 @@ class OutboxRelay:
         self._unmoved: OutboxPage | None = None
         # Sends emitted right after their commit (a single instance only).
         self.early = EarlyEmits(emit, storage_public_base, metrics) if emit is not None else None
+        # The doorbell as this relay last set it: armed, and sealed (no
+        # writer open that may have seen it unarmed); see _cycle.
+        self._armed = False
+        self._sealed = False
+        self._reseal = RESEAL_FIRST
+        # This process wrote since the relay last looked (its own ring).
+        self._own = False
+        # The relay slept on a sealed bell and woke without a ring.
+        self._unrung = False
 
     def wrote(self) -> None:
         """This process committed a change: wake the relay, if it is the
         instance relaying (a standby has nothing to do with it)."""
         if self.lease is None or self.lease.held:
+            self._own = True
             self.doorbell.ring()
 
     async def run(self) -> None:
@@ -91,6 +116,7 @@ class OutboxRelay:
                 try:
                     if self.lease is not None and not await self.lease.try_acquire():
                         self._unmoved = None  # the cursor is another relay's now
+                        self._armed = self._sealed = False  # and so is the bell
                         if self.early is not None:
                             self.early.reset(enabled=False)
                         self.metrics.inc("relay_standby_waits")
@@ -105,6 +131,7 @@ class OutboxRelay:
                     raise
                 except Exception as exc:
                     self.metrics.inc("relay_errors")
+                    self._armed = self._sealed = False  # arm again, whatever it is now
                     backoff = await self.health.after_failure(
                         exc, backoff, cap=MAX_BACKOFF, logger=log, what="outbox relay cycle failed"
                     )
@@ -156,30 +183,82 @@ class OutboxRelay:
             log.warning("could not disarm the doorbell on stop", extra={"error": repr(exc)})
 
     async def _cycle(self) -> None:
-        """One turn. While this process keeps writing, its own rings
-        (`Doorbell.ring`, from Store.on_write) wake the relay at once and no
-        writer is asked to NOTIFY. After LINGER seconds without a ring the
-        bell is armed for other writers (supabase-js, other instances) and
-        the relay sleeps; on waking it delivers first and disarms after."""
-        await self.drain()
-        if await self.doorbell.wait(LINGER):
+        """One turn: read what is pending, then wait for the reason to read
+        again. Three ways of waiting, by what the read found:
+
+        - this process wrote (`wrote`): its next write rings in-process, so
+          no writer is asked to ring; LINGER s without one, the bell is armed;
+        - changes of other writers (supabase-js, other instances), the bell
+          unarmed: read again after FLOW_GAP, as long as reads find some;
+        - nothing new: the bell armed (bridge.arm_doorbell), sleep until it
+          rings (or the poll). An armed bell that rang for changes is
+          disarmed after reading them, and the relay goes on reading as
+          above; but one change at a time (a trickle of writers, each rung
+          for) keeps a bell whose rings are cheap (NOTIFY) armed: a ring per
+          writer costs less than reading on every FLOW_GAP and arming again.
+
+        Every wait ends in a read, so what commits meanwhile is read then,
+        by the snapshot cursor: a missing ring costs time, never a change."""
+        found = await self.drain()
+        if found and self._unrung:  # their writers saw the bell armed: a ring went missing
+            self.doorbell.unannounced(found)
+        self._unrung = False
+        own, self._own = self._own, False
+        if not self.doorbell.needs_arming:
+            if not await self.doorbell.wait(LINGER):
+                await self._sleep(self.poll_interval, linger=False)
+            return
+        if self._armed:
+            trickle = found <= TRICKLE and self._sealed and self.doorbell.cheap_rings
+            if not own and (not found or trickle):
+                await self._sleep_armed()
+                return
+            # Read on without rings: writers need not ring while the relay reads anyway.
+            await self.store.disarm_doorbell()
+            self._armed = self._sealed = False
+        if own:
+            if await self.doorbell.wait(LINGER):
+                return
+        elif found:
+            await self.doorbell.wait(FLOW_GAP)
             return
         await self._settle()
-        if self.doorbell.needs_arming:
-            await self.store.arm_doorbell()
-            if await self.drain():
-                await self._settle()
-                await self.store.disarm_doorbell()
-                return
-        self.idle.set()
-        rang = await self.doorbell.wait(self.poll_interval)
-        self.idle.clear()
-        if self.doorbell.needs_arming:
-            found = await self.drain()
-            if found and not rang:  # their writers saw the bell armed: a ring went missing
-                self.doorbell.unannounced(found)
+        self._reseal = RESEAL_FIRST  # the writers open now are others than last time
+        await self._arm()  # the next turn's read is the one after arming
+
+    async def _arm(self) -> None:
+        self._sealed = await self.store.arm_doorbell()
+        self._armed = True
+        if not self._sealed:
+            self.metrics.inc("doorbell_unsealed")
+
+    async def _sleep_armed(self) -> None:
+        """Nothing new and the bell armed: sleep until it rings. Not sealed
+        (a writer that may have seen the bell unarmed is still open, perhaps
+        in a long transaction: it will not ring), only for a while: read
+        again and try to seal again, until the relay can. Later writers ring
+        meanwhile, so their changes go out at once all the same."""
+        if not self._sealed:
+            await self._arm()
+            if self._sealed:
+                return  # read once more: those writers have committed
+            wait, self._reseal = self._reseal, min(self._reseal * 2, RESEAL_MAX)
             await self._settle()
-            await self.store.disarm_doorbell()
+            await self.doorbell.wait(min(wait, self.poll_interval))
+            return
+        await self._sleep(self.poll_interval)
+
+    async def _sleep(self, timeout: float, *, linger: bool = True) -> None:
+        """Idle: the cursor settled, wait for a ring or the poll. With
+        `linger`, a page left unmoved first waits LINGER s for a ring (the
+        next read moves it in its own statement), then is moved."""
+        if linger and self._unmoved is not None and await self.doorbell.wait(LINGER):
+            return
+        await self._settle()
+        self.idle.set()
+        rang = await self.doorbell.wait(timeout)
+        self.idle.clear()
+        self._unrung = not rang
 
     async def drain(self) -> int:
         """Relays pending changes until the window opened by the first page
@@ -215,8 +294,9 @@ class OutboxRelay:
                     for change, intents in pushes:
                         await self.pushes(conn, change, intents)
                     await Store.advance_outbox(conn, page)
-        else:
+        elif rows:
             self._unmoved = page
+        # (An empty window need not be moved past: nothing in it to relay again.)
         if rows:
             self.metrics.outbox_batch("relay", len(rows))
         if rows and self.after_batch is not None:

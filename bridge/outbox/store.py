@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from bridge import locks
 from bridge.db import Connection
 from bridge.translate import Change
 
@@ -150,12 +149,13 @@ class OutboxQueries:
                 return total
             await asyncio.sleep(pause)
 
-    async def arm_doorbell(self) -> None:
-        """Asks writers to NOTIFY; returns once every writer that saw the bell
-        unarmed has committed (their rows are then visible)."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute("update bridge.doorbell set armed = true")
-            await conn.execute("select pg_advisory_xact_lock($1)", locks.DOORBELL)
+    async def arm_doorbell(self) -> bool:
+        """Asks writers to ring (bridge.arm_doorbell, which never waits);
+        returns whether the bell is sealed: every writer that may have seen
+        it unarmed has committed, so a read from now on sees their rows. Not
+        sealed: such a writer is still open and will not ring; read again
+        soon, and call this again, until it is."""
+        return bool(await self.pool.fetchval("select bridge.arm_doorbell()"))
 
     async def disarm_doorbell(self) -> None:
-        await self.pool.execute("update bridge.doorbell set armed = false where armed")
+        await self.pool.execute("select bridge.disarm_doorbell()")

@@ -12,6 +12,10 @@ class Doorbell(Protocol):
     # Whether writers must be asked to ring (bridge.doorbell.armed); false
     # for doorbells that hear every insert anyway (Realtime) or none (poll).
     needs_arming: bool
+    # Whether a ring per writer is cheap (a NOTIFY), so the relay may keep
+    # the bell armed through a trickle of writes; not a Realtime broadcast,
+    # which counts against the project's events per second.
+    cheap_rings: bool
 
     async def start(self) -> None: ...
 
@@ -60,6 +64,7 @@ class SupervisedDoorbell:
     keeps it up for the doorbell's lifetime (subclasses write `_supervise`)."""
 
     needs_arming = False
+    cheap_rings = False
     task_name = "doorbell"
     kind = "doorbell"
 
@@ -98,6 +103,7 @@ class PollDoorbell:
     """No ring at all: the relay looks every poll interval."""
 
     needs_arming = False
+    cheap_rings = False
 
     def __init__(self) -> None:
         self._bell = Bell()

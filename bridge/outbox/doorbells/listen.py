@@ -23,6 +23,7 @@ MAX_BACKOFF = 30.0
 
 class ListenDoorbell(SupervisedDoorbell):
     needs_arming = True
+    cheap_rings = True
     task_name = "listen-doorbell"
     kind = "listen"
 
