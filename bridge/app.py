@@ -45,7 +45,7 @@ from bridge.rest import RestApi, make_auth_middleware, make_error_middleware, ma
 from bridge.safety.rest import SafetyRoutes
 from bridge.server import SocketGateway
 from bridge.settings import Settings
-from bridge.sockets import socket_server
+from bridge.sockets import hang_up, socket_server
 from bridge.store import Store
 from bridge.tasks import stop_tasks
 
@@ -165,6 +165,9 @@ class BridgeApp:
         )
         app.add_routes(demo_routes(s, store, base))  # the demo page, outside production
         sio.attach(app)
+        # Stop: sockets are hung up once the listener is closed, so clients
+        # reconnect at once and the runner's cleanup does not wait out its grace.
+        app.on_shutdown.append(lambda _app: hang_up(sio, SHUTDOWN_GRACE))
 
         pushes = self._pushes(self.pool)
         self.doorbell = open_doorbell(
