@@ -40,6 +40,7 @@ from bridge.presence import Presence, PresenceRegistry, open_registry
 from bridge.push.fcm import FcmSender
 from bridge.push.intake import push_intake
 from bridge.push.queue import PushQueue
+from bridge.push.worker import STOP_GRACE as PUSH_STOP_GRACE
 from bridge.push.worker import PushWorker
 from bridge.rest import RestApi, make_auth_middleware, make_error_middleware, make_limit_middleware
 from bridge.safety.rest import SafetyRoutes
@@ -57,6 +58,10 @@ log = logging.getLogger(__name__)
 # Batches of sends written at once (group commit, bridge/group_commit.py).
 SEND_WRITERS = 2
 SHUTDOWN_GRACE = 5.0  # seconds open requests and sockets get to finish on stop
+# Seconds background tasks get to finish after their cancel before they are
+# cancelled again: the push worker waits PUSH_STOP_GRACE for sends in
+# progress, then stops the rest and releases their leases.
+TASKS_GRACE = PUSH_STOP_GRACE + 3.0
 STOP_DEADLINE = 15.0  # seconds after SIGTERM the process exits, stopped in order or not
 
 
@@ -309,7 +314,7 @@ class BridgeApp:
     async def stop(self) -> None:
         """Stops everything `start` started, in reverse; safe to call twice."""
         tasks, self.tasks = self.tasks, []
-        await stop_tasks(tasks, SHUTDOWN_GRACE)
+        await stop_tasks(tasks, TASKS_GRACE)
         if self._gc_watch in gc.callbacks:
             gc.callbacks.remove(self._gc_watch)
         runner, self.runner = self.runner, None
