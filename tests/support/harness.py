@@ -84,11 +84,17 @@ class Client:
             self.events.append((event, args[0] if args else None))
             self._changed.notify_all()
 
-    async def connect(self, auth: Any = None, headers: dict[str, str] | None = None) -> Client:
+    async def connect(
+        self, auth: Any = None, headers: dict[str, str] | None = None, wait_timeout: float = 5
+    ) -> Client:
         if auth is None and self.user_id is not None:
             auth = {"token": token(self.user_id)}
         await self.sio.connect(
-            self.url, auth=auth, headers=headers or {}, transports=["websocket"], wait_timeout=5
+            self.url,
+            auth=auth,
+            headers=headers or {},
+            transports=["websocket"],
+            wait_timeout=wait_timeout,
         )
         return self
 
