@@ -324,13 +324,17 @@ async def start_daemon(
         cwd=checkout,
         stdout=asyncio.subprocess.DEVNULL,
     )
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 60  # a busy machine starts Python slowly
     async with aiohttp.ClientSession() as session:
-        for _ in range(200):
+        while loop.time() < deadline and proc.returncode is None:
             with contextlib.suppress(aiohttp.ClientError):
                 async with session.get(f"http://127.0.0.1:{port}/healthz") as resp:
                     if resp.status == 200:
                         return proc
             await asyncio.sleep(0.1)
+    if proc.returncode is not None:
+        raise RuntimeError(f"the daemon exited with {proc.returncode} before it came up")
     proc.terminate()
     raise RuntimeError("the daemon did not come up")
 
