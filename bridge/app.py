@@ -102,7 +102,6 @@ class BridgeApp:
 
     async def start(self) -> None:
         s = self.settings
-        gc.callbacks.append(self._gc_watch)
         dsn = await self._database()
         await preflight(s, dsn)  # PreflightError names every cause
         self.pool = await open_pool(dsn, min_size=2, max_size=s.database.pool_size)
@@ -223,6 +222,8 @@ class BridgeApp:
         ]
         if self.push_worker is not None:
             self.tasks.append(asyncio.create_task(self.push_worker.run(), name="push-worker"))
+        # Last: a start that failed (and was not stopped) leaves no watch behind.
+        gc.callbacks.append(self._gc_watch)
         log.info("bridge listening", extra={"port": self.port, "embedded": s.embedded})
 
     def _metrics_endpoint(self, pool: asyncpg.Pool) -> MetricsEndpoint:

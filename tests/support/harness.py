@@ -258,13 +258,24 @@ class Harness:
 @asynccontextmanager
 async def running(settings: Settings) -> AsyncIterator[Harness]:
     """The real daemon with these settings, for the length of a test."""
-    app = BridgeApp(settings)
-    await app.start()
+    app = await _start(settings)
     harness = Harness(app)
     try:
         yield harness
     finally:
         await harness.stop()
+
+
+async def _start(settings: Settings) -> BridgeApp:
+    """A started app; one whose start failed is stopped (what it opened,
+    closed) before the error goes on to the test."""
+    app = BridgeApp(settings)
+    try:
+        await app.start()
+    except BaseException:
+        await app.stop()
+        raise
+    return app
 
 
 REPO = Path(__file__).resolve().parents[2]
@@ -404,9 +415,7 @@ def assert_quiet_log(records: list[logging.LogRecord]) -> None:
 
 
 async def started(settings: Settings) -> Harness:
-    app = BridgeApp(settings)
-    await app.start()
-    return Harness(app)
+    return Harness(await _start(settings))
 
 
 QUIET = 0.4  # how long we listen for something that must not arrive
