@@ -46,7 +46,7 @@ async def test_kill_9_mid_traffic_loses_nothing(db_dsn: str, db: asyncpg.Connect
     finally:
         for client in clients:
             with contextlib.suppress(Exception):
-                await client.sio.disconnect()
+                await client.close()
         for proc in (first, second):
             if proc is not None and proc.returncode is None:
                 proc.terminate()

@@ -140,7 +140,7 @@ async def test_kill_9_of_one_of_two_instances_loses_nothing(
     finally:
         for sock in sockets.values():
             with contextlib.suppress(Exception):
-                await sock.sio.disconnect()
+                await sock.close()
         for proc in procs.values():
             if proc.returncode is None:
                 proc.terminate()

@@ -155,7 +155,8 @@ class ReconnectingClient:
         self.resume_from = 0
         self.connects = 0
         self.synced = asyncio.Event()
-        self._sync_task: asyncio.Task[None] | None = None
+        self.sync_failures: list[Exception] = []
+        self._syncs: set[asyncio.Task[None]] = set()
         self.sio = socketio.AsyncClient(
             reconnection=True, reconnection_delay=0.2, reconnection_delay_max=1.0
         )
@@ -180,13 +181,28 @@ class ReconnectingClient:
         self.connects += 1
         if self.connects > 1:
             # Not awaited here: python-socketio would hold the connect until it ends.
-            self._sync_task = asyncio.create_task(self._sync())
+            task = asyncio.create_task(self._sync())
+            self._syncs.add(task)
+            task.add_done_callback(self._syncs.discard)
 
     async def _sync(self) -> None:
-        ack = await self.sio.call("sync", {"lastEventId": self.resume_from}, timeout=10)
+        try:
+            ack = await self.sio.call("sync", {"lastEventId": self.resume_from}, timeout=10)
+        except socketio.exceptions.SocketIOError as exc:  # the connection went again meanwhile
+            self.sync_failures.append(exc)
+            return
         if ack.get("resync"):
             self.resyncs += 1
         self.synced.set()
+
+    async def close(self) -> None:
+        """Disconnects, and ends a `sync` still in flight: a task left behind
+        would fail after the test, logging "Task exception was never
+        retrieved" into whichever test runs when it is collected."""
+        await self.sio.disconnect()
+        for task in list(self._syncs):
+            task.cancel()
+        await asyncio.gather(*self._syncs, return_exceptions=True)
 
     async def _on_message(self, data: dict[str, Any]) -> None:
         if data["event_id"] in self.seen:
