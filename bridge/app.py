@@ -42,12 +42,13 @@ from bridge.presence import Presence, PresenceRegistry, open_registry
 from bridge.push.fcm import FcmSender
 from bridge.push.intake import push_intake
 from bridge.push.queue import PushQueue
+from bridge.push.worker import STOP_GRACE as PUSH_STOP_GRACE
 from bridge.push.worker import PushWorker
 from bridge.rest import RestApi, make_auth_middleware, make_error_middleware, make_limit_middleware
 from bridge.safety.rest import SafetyRoutes
 from bridge.server import SocketGateway
 from bridge.settings import Settings
-from bridge.sockets import socket_server
+from bridge.sockets import hang_up, socket_server
 from bridge.store import Store
 from bridge.tasks import stop_tasks
 
@@ -59,6 +60,10 @@ log = logging.getLogger(__name__)
 # Batches of sends written at once (group commit, bridge/group_commit.py).
 SEND_WRITERS = 2
 SHUTDOWN_GRACE = 5.0  # seconds open requests and sockets get to finish on stop
+# Seconds background tasks get to finish after their cancel before they are
+# cancelled again: the push worker waits PUSH_STOP_GRACE for sends in
+# progress, then stops the rest and releases their leases.
+TASKS_GRACE = PUSH_STOP_GRACE + 3.0
 STOP_DEADLINE = 15.0  # seconds after SIGTERM the process exits, stopped in order or not
 
 
@@ -100,7 +105,6 @@ class BridgeApp:
 
     async def start(self) -> None:
         s = self.settings
-        gc.callbacks.append(self._gc_watch)
         dsn = await self._database()
         await preflight(s, dsn)  # PreflightError names every cause
         self.pool = await open_pool(dsn, min_size=2, max_size=s.database.pool_size)
@@ -180,6 +184,9 @@ class BridgeApp:
         app.add_routes(AttachmentRoutes(self.attachments, s.attachments.public_url).routes())
         app.add_routes(demo_routes(s, store, base))  # the demo page, outside production
         sio.attach(app)
+        # Stop: sockets are hung up once the listener is closed, so clients
+        # reconnect at once and the runner's cleanup does not wait out its grace.
+        app.on_shutdown.append(lambda _app: hang_up(sio, SHUTDOWN_GRACE))
 
         pushes = self._pushes(self.pool)
         self.doorbell = open_doorbell(
@@ -230,6 +237,8 @@ class BridgeApp:
         ]
         if self.push_worker is not None:
             self.tasks.append(asyncio.create_task(self.push_worker.run(), name="push-worker"))
+        # Last: a start that failed (and was not stopped) leaves no watch behind.
+        gc.callbacks.append(self._gc_watch)
         log.info("bridge listening", extra={"port": self.port, "embedded": s.embedded})
 
     def _metrics_endpoint(self, pool: asyncpg.Pool) -> MetricsEndpoint:
@@ -321,7 +330,7 @@ class BridgeApp:
     async def stop(self) -> None:
         """Stops everything `start` started, in reverse; safe to call twice."""
         tasks, self.tasks = self.tasks, []
-        await stop_tasks(tasks, SHUTDOWN_GRACE)
+        await stop_tasks(tasks, TASKS_GRACE)
         if self._gc_watch in gc.callbacks:
             gc.callbacks.remove(self._gc_watch)
         runner, self.runner = self.runner, None

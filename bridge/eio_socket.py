@@ -19,6 +19,11 @@ Here, once a socket is on the websocket:
   slow-socket bound (`server.max_queued_packets`, bridge.fanout) sees it.
 
 Long-polling and the polling-to-websocket upgrade are python-engineio's own.
+
+On stop, `hang_up` closes the websocket as "going away": the client takes
+it for a lost connection and reconnects (elsewhere, or here once
+restarted). Left open, aiohttp's shutdown would wait for handlers that never
+end by themselves, then cut them.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import asyncio
 import contextlib
 from typing import Any
 
-from aiohttp import WSMsgType
+from aiohttp import WSCloseCode, WSMsgType
 from engineio import exceptions, packet
 from engineio.async_socket import AsyncSocket
 
@@ -114,6 +119,13 @@ class DirectSocket(AsyncSocket):  # type: ignore[misc]
         transport = ws.transport
         if transport is not None and not transport.is_closing():
             transport.write(b"".join(frames))
+
+    async def hang_up(self) -> None:
+        """Closes the websocket with 1001 (going away); the read loop sees
+        the close and ends the handler. Nothing to do before the websocket."""
+        ws = self._ws
+        if ws is not None:
+            await ws._sock.close(code=WSCloseCode.GOING_AWAY)
 
     async def receive(self, pkt: packet.Packet) -> None:
         if pkt.packet_type == packet.MESSAGE:  # the common case, without the INFO line

@@ -16,10 +16,16 @@ It is a setting (`server.websocket_compression`), off by default.
 Hand-overs: once on the websocket, sockets are bridge.eio_socket's
 DirectSocket (read without a task per packet, written straight when nothing
 is queued).
+
+Stop: `hang_up` ends every connection the way a lost network would, so
+clients reconnect (and `sync`) at once instead of after aiohttp's shutdown
+grace.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 import socketio
@@ -91,3 +97,22 @@ def socket_server(
     sio.metrics = metrics
     sio.eio._async = {**sio.eio._async, "websocket": websocket_class(compression)}
     return sio
+
+
+async def hang_up(sio: socketio.AsyncServer, timeout: float) -> None:
+    """On stop (aiohttp's on_shutdown: no new connection comes in any more):
+    websockets are closed as "going away", a pending long-poll is answered
+    with engine.io's close; both make the client reconnect, never "io server
+    disconnect" (after which it would stay away). A peer that does not
+    answer the close within `timeout` is cut (aiohttp closes the transport
+    when its close is cancelled)."""
+
+    async def one(socket: AsyncSocket) -> None:
+        with contextlib.suppress(Exception):  # TimeoutError included: cut
+            async with asyncio.timeout(timeout):
+                if isinstance(socket, DirectSocket) and socket._ws is not None:
+                    await socket.hang_up()
+                elif not socket.upgraded:
+                    await socket.close(wait=False)
+
+    await asyncio.gather(*(one(s) for s in list(sio.eio.sockets.values())))

@@ -4,8 +4,11 @@ On 3.11, `asyncio.wait_for(event.wait(), t)` returns normally when a cancel
 lands in the same loop turn as the event is set (gh-86296): a loop built on
 it never sees its stop and `await task` hangs for ever. A container then
 hangs on SIGTERM until it is killed. `wait_set` waits with `asyncio.timeout`,
-which never eats a cancel; `stop_tasks` cancels again whatever swallowed the
-first cancel anyway (a library may), and gives up on a task after a grace."""
+which never eats a cancel; `stop_tasks` gives each task a grace to finish its
+own clean-up (a push being sent, the relay cursor moved, a lease released),
+then cancels again whatever is still running (it may have swallowed the
+first cancel, as a library may), and gives up on it shortly after. A cancel
+again during the grace would cut those clean-ups short."""
 
 from __future__ import annotations
 
@@ -15,8 +18,9 @@ from collections.abc import Iterable
 
 log = logging.getLogger(__name__)
 
-CANCEL_AGAIN_EVERY = 0.5  # seconds between cancels of a task that did not stop
-STOP_GRACE = 5.0  # seconds a task gets to stop before it is given up on
+STOP_GRACE = 5.0  # seconds a task gets to stop after its cancel
+CANCEL_AGAIN_EVERY = 0.5  # seconds between cancels of a task still running after the grace
+LAST_CHANCE = 1.0  # seconds of such cancels before the task is given up on
 
 
 def where(task: asyncio.Task[object]) -> str:
@@ -48,20 +52,19 @@ async def wait_set(event: asyncio.Event, timeout: float) -> bool:
 
 
 async def stop_tasks(tasks: Iterable[asyncio.Task[object]], grace: float = STOP_GRACE) -> list[str]:
-    """Cancels `tasks` and waits for them. Those still running after half
-    the grace (their own clean-up on cancel, say settling the relay cursor,
-    gets that long) are cancelled again every CANCEL_AGAIN_EVERY; returns
-    the names of those not done after `grace` seconds (logged, and left to
-    the loop's end). Exceptions other than the cancel were the task's own
-    to log."""
+    """Cancels `tasks` and waits up to `grace` seconds for them; those still
+    running then are cancelled again every CANCEL_AGAIN_EVERY for
+    LAST_CHANCE seconds; returns the names of those not done even then
+    (logged, and left to the loop's end). Exceptions other than the cancel
+    were the task's own to log."""
     tasks = list(tasks)
     pending = {task for task in tasks if not task.done()}
     for task in pending:
         task.cancel()
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + grace
     if pending:
-        _, pending = await asyncio.wait(pending, timeout=grace / 2)
+        _, pending = await asyncio.wait(pending, timeout=grace)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + LAST_CHANCE
     while pending:
         left = deadline - loop.time()
         if left <= 0:

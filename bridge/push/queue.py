@@ -6,6 +6,7 @@ they go to."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import asyncpg
@@ -143,10 +144,15 @@ class PushQueue:
             cooldown,
         )
 
-    async def claim(self, limit: int, lease_seconds: float, cooldown: float) -> list[PushJob]:
+    async def claim(
+        self, limit: int, lease_seconds: float, cooldown: float, sending: Sequence[int] = ()
+    ) -> list[PushJob]:
         """Jobs whose sender's lease ran out (it died mid-send), then due jobs
         of pairs (person, conversation) with nothing in flight and no push
-        within the cooldown; at most one job per pair."""
+        within the cooldown; at most one job per pair. Never one of
+        `sending`, the jobs this instance is itself sending: a lease that ran
+        out under them only means their heartbeat was late (a stalled loop),
+        and the next renewal keeps them."""
         try:
             async with self.pool.acquire() as conn, conn.transaction():
                 rows = await conn.fetch(
@@ -154,7 +160,8 @@ class PushQueue:
                     select j.id, j.user_id, j.conversation_id from bridge.push_jobs j
                     left join bridge.push_pairs p
                       on p.user_id = j.user_id and p.conversation_id = j.conversation_id
-                    where (j.status = 'sending' and j.lease_until < now())
+                    where (j.status = 'sending' and j.lease_until < now()
+                           and j.id <> all($3::bigint[]))
                        or (j.status = 'pending' and j.not_before <= now()
                            and (p.last_sent_at is null
                                 or p.last_sent_at + make_interval(secs => $2) <= now())
@@ -165,6 +172,7 @@ class PushQueue:
                     """,
                     limit,
                     cooldown,
+                    list(sending),
                 )
                 pairs: dict[tuple[str, str], int] = {}
                 for row in rows:

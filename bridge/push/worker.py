@@ -93,7 +93,10 @@ class PushWorker:
                     free = self.settings.concurrency - len(self._inflight)
                     jobs = (
                         await self.queue.claim(
-                            free, self.settings.lease_seconds, self.settings.cooldown
+                            free,
+                            self.settings.lease_seconds,
+                            self.settings.cooldown,
+                            sending=list(self._claimed),
                         )
                         if free > 0
                         else []

@@ -178,7 +178,13 @@ async def test_junk_on_the_wire_leaves_a_bounded_log(
     leo = await bridge.client(LEO)
     assert (await leo.call("join", LEO))["ok"]
     assert_quiet_log(caplog.records)
-    lines = [r for r in caplog.records if r.levelno >= logging.WARNING and r.name != "bridge.app"]
+    # Not the junk's: start-up's "pushes are off", and a slow garbage
+    # collection on a busy machine.
+    lines = [
+        r
+        for r in caplog.records
+        if r.levelno >= logging.WARNING and r.name not in ("bridge.app", "bridge.gc_tuning")
+    ]
     assert sent > 200
     assert 1 <= len(lines) <= 8, [(r.name, r.getMessage(), vars(r).get("kind")) for r in lines]
     assert {r.name for r in lines} == {"bridge.hostile"}

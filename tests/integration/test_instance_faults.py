@@ -140,7 +140,7 @@ async def test_kill_9_of_one_of_two_instances_loses_nothing(
     finally:
         for sock in sockets.values():
             with contextlib.suppress(Exception):
-                await sock.sio.disconnect()
+                await sock.close()
         for proc in procs.values():
             if proc.returncode is None:
                 proc.terminate()
@@ -192,15 +192,18 @@ async def test_ten_second_outage_with_two_instances(
         texts = [f"o{i:02d}" for i in range(60)]
         refusals = 0
 
+        down = asyncio.Event()
+
         async def outage() -> None:
             await asyncio.to_thread(own_cluster.stop)
+            down.set()
             await asyncio.sleep(10)
             await asyncio.to_thread(own_cluster.start)
 
         for i, text in enumerate(texts):
             if i == 20:
                 restarted = asyncio.create_task(outage())
-                await asyncio.sleep(0.5)
+                await asyncio.wait_for(down.wait(), 30)  # the next send meets the outage
             refusals += await send_until_stored(leo, text)
         await restarted
         assert refusals > 0, "the outage was not seen"

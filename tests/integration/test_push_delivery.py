@@ -86,6 +86,30 @@ async def test_retries_outlasting_the_lease_reach_fcm_once(
         await bridge.stop()
 
 
+async def test_a_sender_whose_lease_ran_out_does_not_take_its_own_push_over(
+    db_dsn: str, fcm: FcmStandIn, tmp_path: Path, db: asyncpg.Connection
+) -> None:
+    """The lease of a push runs out while its sender waits out a Retry-After
+    (its heartbeat was late: a stalled event loop; here the lease is ended
+    in the database): the sender does not claim its own push a second
+    time, sends it once more when the wait is over, and it is recorded sent
+    on its first claim, the phone getting it once."""
+    settings = push_settings(db_dsn, fcm, tmp_path, lease_seconds=30.0)
+    fcm.retry_after = 2.0
+    bridge = await started(settings)
+    try:
+        await register(bridge, LEO, "busy1-phone")
+        await send(bridge, AVA, CAMPAIGN_CONVERSATION, "a late heartbeat")
+        await eventually(lambda: fcm.attempts["busy1-phone"] == 1)
+        await db.execute("update bridge.push_jobs set lease_until = now() where status = 'sending'")
+        jobs = await job_settled(db)
+        assert [(j["status"], j["attempts"]) for j in jobs] == [("sent", 1)]
+        assert fcm.attempts["busy1-phone"] == 2
+        assert len(fcm.messages_to("busy1-phone")) == 1
+    finally:
+        await bridge.stop()
+
+
 async def test_a_killed_senders_push_is_taken_over(
     db_dsn: str, fcm: FcmStandIn, tmp_path: Path, db: asyncpg.Connection
 ) -> None:

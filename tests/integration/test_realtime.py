@@ -150,11 +150,13 @@ async def test_supervisor_rebuilds_until_the_subscription_is_live(
 async def test_channel_token_is_refreshed_before_it_expires(
     realtime: RealtimeStandIn,
 ) -> None:
-    """With minted short-lived tokens refreshed at half their life, the
-    channel outlives several token lifetimes without being closed."""
+    """With minted short-lived tokens (3 s) refreshed every second, the
+    channel outlives two token lifetimes without being closed. (`exp` is in
+    whole seconds, so a token minted late in a second has a second less:
+    one of 2 s may have just over 1 s, no margin for a refresh under load.)"""
 
     def short_lived() -> str:
-        return token("00000000-0000-4000-8000-000000000000", ttl=2, role="service_role")
+        return token("00000000-0000-4000-8000-000000000000", ttl=3, role="service_role")
 
     bell = RealtimeDoorbell(
         realtime.url, token(AVA, role="service_role"), access_token=short_lived, refresh_every=1.0
@@ -162,7 +164,7 @@ async def test_channel_token_is_refreshed_before_it_expires(
     await bell.start()
     try:
         await asyncio.wait_for(bell.ready.wait(), 10)
-        await asyncio.sleep(5.0)
+        await asyncio.sleep(6.5)
         assert realtime.expired_closes == 0 and bell.rebuilds == 0
         assert bell.token_refreshes >= 3 and len(realtime.access_tokens) >= 3
     finally:

@@ -310,9 +310,11 @@ async def test_expired_token_disconnects_and_refresh_keeps_the_socket(bridge: Ha
     """A socket whose token runs out is told and disconnected; one that
     refreshed in time stays."""
     short = bridge.unconnected()
-    await short.connect(auth={"token": token(LEO, ttl=1)})
+    await short.connect(auth={"token": token(LEO, ttl=3)})
     kept = bridge.unconnected()
-    await kept.connect(auth={"token": token(LEO, ttl=1)})
+    # `exp` is in whole seconds: kept's token runs out no later than short's,
+    # and leaves it more than a second to refresh.
+    await kept.connect(auth={"token": token(LEO, ttl=2)})
     refreshed = await kept.call("refresh_token", {"token": token(LEO, ttl=3600)})
     assert refreshed["ok"]
     wrong = await kept.call("refresh_token", {"token": token(AVA)})

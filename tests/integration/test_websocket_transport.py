@@ -1,10 +1,12 @@
 """The websocket transport of bridge/eio_socket.py as a plain websocket
 client sees it: frames written straight, several to one socket in one
 write, or compressed by aiohttp when the client negotiated
-permessage-deflate; each arrives whole and in order."""
+permessage-deflate; each arrives whole and in order. And how a stopping
+bridge hangs up websockets and long-polls (bridge/sockets.py `hang_up`)."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 from collections.abc import AsyncIterator
@@ -16,7 +18,7 @@ import pytest
 
 from bridge.db import acting_as, user_claims
 from tests.support.demo import AVA, CAMPAIGN_CONVERSATION, LEO
-from tests.support.harness import Harness, running, settings_for, token
+from tests.support.harness import Harness, running, settings_for, started, token
 
 MESSAGES = 60
 
@@ -86,3 +88,63 @@ async def test_a_burst_arrives_whole_and_in_order(
                 ack = json.loads(text[3:])[0]
                 break
         assert ack["ok"] and ack["message"]["content"] == "mine"
+
+
+async def test_a_stopping_bridge_hangs_up_websockets_as_going_away(db_dsn: str) -> None:
+    """Ava is connected over a plain websocket when the bridge stops: her
+    websocket is closed with 1001 (going away), which socket.io-client takes
+    for a lost connection and reconnects after; no Socket.IO disconnect
+    (after which it would stay away) comes first."""
+    harness = await started(settings_for(db_dsn))
+    try:
+        url = harness.url.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket"
+        async with harness.http.ws_connect(url) as ws:
+            assert (await ws.receive_str(timeout=5)).startswith("0{")
+            await ws.send_str("40" + json.dumps({"token": token(AVA)}))
+            assert (await ws.receive_str(timeout=5)).startswith("40{")
+            stopping = asyncio.create_task(harness.app.stop())
+            received = []
+            while (msg := await ws.receive(timeout=30)).type == aiohttp.WSMsgType.TEXT:
+                received.append(msg.data)
+            assert msg.type == aiohttp.WSMsgType.CLOSE, msg
+            assert msg.data == aiohttp.WSCloseCode.GOING_AWAY
+            assert not [text for text in received if text.startswith("41")]
+            await stopping
+    finally:
+        await harness.stop()
+
+
+async def test_a_stopping_bridge_answers_a_pending_long_poll_with_close(db_dsn: str) -> None:
+    """Ava's client is still on long-polling, its poll pending, when the
+    bridge stops: the poll is answered with Engine.IO's close packet (a
+    transport closed by the server, after which socket.io-client
+    reconnects), not left hanging until the server cuts it."""
+    harness = await started(settings_for(db_dsn))
+    try:
+        base = harness.url + "/socket.io/?EIO=4&transport=polling"
+        async with harness.http.get(base) as resp:
+            opened = await resp.text()
+        assert opened.startswith("0{")
+        sid = json.loads(opened[1:])["sid"]
+        poll = f"{base}&sid={sid}"
+        async with harness.http.post(poll, data="40" + json.dumps({"token": token(AVA)})) as resp:
+            assert resp.status == 200
+        async with harness.http.get(poll) as resp:
+            assert (await resp.text()).startswith("40{")
+
+        async def pending_poll() -> str:
+            async with harness.http.get(poll) as resp:
+                return await resp.text()
+
+        answer = asyncio.create_task(pending_poll())
+        assert harness.app.gateway is not None
+        socket = harness.app.gateway.sio.eio.sockets[sid]
+        async with asyncio.timeout(10):
+            while True:  # until the poll waits in engine.io (it would for 25 s)
+                if socket.queue._getters:
+                    break
+                await asyncio.sleep(0.01)
+        await harness.app.stop()
+        assert (await answer).split("\x1e")[-1] == "1"
+    finally:
+        await harness.stop()

@@ -90,11 +90,17 @@ class Client:
             self.events.append((event, args[0] if args else None))
             self._changed.notify_all()
 
-    async def connect(self, auth: Any = None, headers: dict[str, str] | None = None) -> Client:
+    async def connect(
+        self, auth: Any = None, headers: dict[str, str] | None = None, wait_timeout: float = 5
+    ) -> Client:
         if auth is None and self.user_id is not None:
             auth = {"token": token(self.user_id)}
         await self.sio.connect(
-            self.url, auth=auth, headers=headers or {}, transports=["websocket"], wait_timeout=5
+            self.url,
+            auth=auth,
+            headers=headers or {},
+            transports=["websocket"],
+            wait_timeout=wait_timeout,
         )
         return self
 
@@ -155,7 +161,8 @@ class ReconnectingClient:
         self.resume_from = 0
         self.connects = 0
         self.synced = asyncio.Event()
-        self._sync_task: asyncio.Task[None] | None = None
+        self.sync_failures: list[Exception] = []
+        self._syncs: set[asyncio.Task[None]] = set()
         self.sio = socketio.AsyncClient(
             reconnection=True, reconnection_delay=0.2, reconnection_delay_max=1.0
         )
@@ -180,13 +187,28 @@ class ReconnectingClient:
         self.connects += 1
         if self.connects > 1:
             # Not awaited here: python-socketio would hold the connect until it ends.
-            self._sync_task = asyncio.create_task(self._sync())
+            task = asyncio.create_task(self._sync())
+            self._syncs.add(task)
+            task.add_done_callback(self._syncs.discard)
 
     async def _sync(self) -> None:
-        ack = await self.sio.call("sync", {"lastEventId": self.resume_from}, timeout=10)
+        try:
+            ack = await self.sio.call("sync", {"lastEventId": self.resume_from}, timeout=10)
+        except socketio.exceptions.SocketIOError as exc:  # the connection went again meanwhile
+            self.sync_failures.append(exc)
+            return
         if ack.get("resync"):
             self.resyncs += 1
         self.synced.set()
+
+    async def close(self) -> None:
+        """Disconnects, and ends a `sync` still in flight: a task left behind
+        would fail after the test, logging "Task exception was never
+        retrieved" into whichever test runs when it is collected."""
+        await self.sio.disconnect()
+        for task in list(self._syncs):
+            task.cancel()
+        await asyncio.gather(*self._syncs, return_exceptions=True)
 
     async def _on_message(self, data: dict[str, Any]) -> None:
         if data["event_id"] in self.seen:
@@ -258,13 +280,24 @@ class Harness:
 @asynccontextmanager
 async def running(settings: Settings) -> AsyncIterator[Harness]:
     """The real daemon with these settings, for the length of a test."""
-    app = BridgeApp(settings)
-    await app.start()
+    app = await _start(settings)
     harness = Harness(app)
     try:
         yield harness
     finally:
         await harness.stop()
+
+
+async def _start(settings: Settings) -> BridgeApp:
+    """A started app; one whose start failed is stopped (what it opened,
+    closed) before the error goes on to the test."""
+    app = BridgeApp(settings)
+    try:
+        await app.start()
+    except BaseException:
+        await app.stop()
+        raise
+    return app
 
 
 REPO = Path(__file__).resolve().parents[2]
@@ -327,13 +360,17 @@ async def start_daemon(
         stdout=asyncio.subprocess.DEVNULL,
         stderr=stderr,
     )
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 60  # a busy machine starts Python slowly
     async with aiohttp.ClientSession() as session:
-        for _ in range(200):
+        while loop.time() < deadline and proc.returncode is None:
             with contextlib.suppress(aiohttp.ClientError):
                 async with session.get(f"http://127.0.0.1:{port}/healthz") as resp:
                     if resp.status == 200:
                         return proc
             await asyncio.sleep(0.1)
+    if proc.returncode is not None:
+        raise RuntimeError(f"the daemon exited with {proc.returncode} before it came up")
     proc.terminate()
     raise RuntimeError("the daemon did not come up")
 
@@ -403,9 +440,7 @@ def assert_quiet_log(records: list[logging.LogRecord]) -> None:
 
 
 async def started(settings: Settings) -> Harness:
-    app = BridgeApp(settings)
-    await app.start()
-    return Harness(app)
+    return Harness(await _start(settings))
 
 
 QUIET = 0.4  # how long we listen for something that must not arrive
