@@ -6,6 +6,7 @@ needs one."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -19,7 +20,7 @@ from bridge.migrate import apply_bootstrap, prepare_database
 from tests.support.fcm_standin import FcmStandIn
 from tests.support.postgrest_standin import SECRET as POSTGREST_SECRET
 from tests.support.postgrest_standin import PostgrestStandIn
-from tests.support.services import start_redis
+from tests.support.services import connected, start_redis
 
 REPO = Path(__file__).resolve().parent.parent
 SUPABASE_DIR = REPO / "supabase"
@@ -109,16 +110,25 @@ async def create_database(cluster: EmbeddedPostgres, template: str | None) -> st
     return name
 
 
+@contextlib.asynccontextmanager
+async def fresh_database(pg_cluster: EmbeddedPostgres, template_db: str) -> AsyncIterator[str]:
+    """The DSN of a new database copied from the template, dropped after."""
+    name = await create_database(pg_cluster, template_db)
+    try:
+        yield pg_cluster.dsn_for(name)
+    finally:
+        admin = await asyncpg.connect(pg_cluster.dsn)
+        try:
+            await admin.execute(f"drop database {name} with (force)")
+        finally:
+            await admin.close()
+
+
 @pytest.fixture
 async def db_dsn(pg_cluster: EmbeddedPostgres, template_db: str) -> AsyncIterator[str]:
     """A fresh database with the schema and the demo data."""
-    name = await create_database(pg_cluster, template_db)
-    yield pg_cluster.dsn_for(name)
-    admin = await asyncpg.connect(pg_cluster.dsn)
-    try:
-        await admin.execute(f"drop database {name} with (force)")
-    finally:
-        await admin.close()
+    async with fresh_database(pg_cluster, template_db) as dsn:
+        yield dsn
 
 
 @pytest.fixture(scope="module")
@@ -126,22 +136,14 @@ async def module_db_dsn(pg_cluster: EmbeddedPostgres, template_db: str) -> Async
     """A fresh database with the schema and the demo data shared by one test
     module (for a daemon the module's tests share; they must leave it as
     they found it, or count relative to what they find)."""
-    name = await create_database(pg_cluster, template_db)
-    yield pg_cluster.dsn_for(name)
-    admin = await asyncpg.connect(pg_cluster.dsn)
-    try:
-        await admin.execute(f"drop database {name} with (force)")
-    finally:
-        await admin.close()
+    async with fresh_database(pg_cluster, template_db) as dsn:
+        yield dsn
 
 
 @pytest.fixture
 async def db(db_dsn: str) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(db_dsn)
-    try:
+    async with connected(db_dsn) as conn:
         yield conn
-    finally:
-        await conn.close()
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from bridge.config import OutboxSettings, Settings
 from bridge.db import user_claims
 from tests.support.demo import AVA, CAMPAIGN_CONVERSATION, DIRECT_CONVERSATION, LEO, MIA
 from tests.support.harness import Client, Harness, running, send_as, settings_for, socket_send
+from tests.support.services import connected
 
 # Guards against a hang only (the old arming stalled every writer behind an
 # open one for good); nothing here asserts how fast anything is.
@@ -36,11 +37,8 @@ def slow_poll(db_dsn: str) -> Settings:
 @pytest.fixture
 async def held(db_dsn: str) -> AsyncIterator[asyncpg.Connection]:
     """The connection of Leo's client, which keeps its transaction open."""
-    conn = await asyncpg.connect(db_dsn)
-    try:
+    async with connected(db_dsn) as conn:
         yield conn
-    finally:
-        await conn.close()
 
 
 async def write_and_hold(conn: asyncpg.Connection) -> Transaction:

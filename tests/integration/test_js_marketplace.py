@@ -38,6 +38,7 @@ from tests.support.documents import (
     undocumented_keys,
 )
 from tests.support.harness import Harness, run_seed_client, running, settings_for, token
+from tests.support.services import connected
 
 Out = dict[str, Any]
 
@@ -51,11 +52,8 @@ async def shared(module_db_dsn: str) -> AsyncIterator[Harness]:
 
 @pytest.fixture
 async def mdb(module_db_dsn: str) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(module_db_dsn)
-    try:
+    async with connected(module_db_dsn) as conn:
         yield conn
-    finally:
-        await conn.close()
 
 
 def tokens(**users: str) -> dict[str, str]:

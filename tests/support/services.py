@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
 import subprocess
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
+
+import asyncpg
 
 
 def start_redis(port: int, workdir: Path) -> subprocess.Popen[bytes]:
@@ -38,3 +42,14 @@ def start_redis(port: int, workdir: Path) -> subprocess.Popen[bytes]:
         except OSError:
             time.sleep(0.05)
     return proc
+
+
+@contextlib.asynccontextmanager
+async def connected(dsn: str) -> AsyncIterator[asyncpg.Connection]:
+    """One database connection, closed after (a supabase-js client's, or
+    the test's own view of the database)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        yield conn
+    finally:
+        await conn.close()
