@@ -64,6 +64,41 @@ def _sent(req: SendMessage, result: dict[str, Any]) -> Sent:
     return message, bool(result["created"])
 
 
+def changed_rows(rows: list[asyncpg.Record]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """bridge.send_messages_changes' rows: each item's result (a new
+    message's row taken from its message.created change), and the changes
+    per conversation ({conversation_id, prev, rows}, rows in id order)."""
+    results: list[dict[str, Any]] = []
+    groups: dict[Any, dict[str, Any]] = {}
+    created: dict[str, Any] = {}
+    for row in rows:
+        if row["result"] is not None:
+            results.append(row["result"])
+            continue
+        change = {
+            "id": row["id"],
+            "topic": row["topic"],
+            "recipients": row["recipients"],
+            "payload": row["payload"],
+            "created_at": row["created_at"],
+        }
+        group = groups.get(row["conversation_id"])
+        if group is None:
+            group = groups[row["conversation_id"]] = {
+                "conversation_id": row["conversation_id"],
+                "prev": row["prev"],
+                "rows": [],
+            }
+        group["rows"].append(change)
+        if change["topic"] == "message.created":
+            message = change["payload"].get("message") or {}
+            created[str(message.get("id"))] = message
+    for result in results:
+        if result.get("created"):
+            result["message"] = created.get(str(result["id"]))
+    return results, list(groups.values())
+
+
 class Store(OutboxQueries, LifecycleQueries):
     def __init__(self, pool: asyncpg.Pool, permissions: PermissionWatch | None = None) -> None:
         self.pool = pool
@@ -167,23 +202,26 @@ class Store(OutboxQueries, LifecycleQueries):
 
     async def _send_emitting(self, items: list[tuple[str, SendMessage]]) -> list[Any]:
         """Writes sends in one statement; each one's result in order. With
-        `on_changes`, the changes written are read back in the same statement
-        and handed over once committed."""
-        emitting = self.on_changes is not None
-        function = "send_messages_emitting" if emitting else "send_messages_as"
+        `on_changes`, the changes written come back as rows of the same
+        statement (bridge.send_messages_changes) and are handed over once
+        committed; a new message's row is then its message.created change's."""
+        batch = [_send_item(*item) for item in items]
+        if self.on_changes is None:
+            async with client_errors(self.permissions):
+                results = await self.pool.fetchval(
+                    "select bridge.send_messages_as($1::jsonb)", batch
+                )
+            return list(results)
         async with client_errors(self.permissions):
-            row = await self.pool.fetchval(
-                f"select bridge.{function}($1::jsonb)",
-                [_send_item(*item) for item in items],
+            rows = await self.pool.fetch(
+                "select * from bridge.send_messages_changes($1::jsonb)", batch
             )
-        if not emitting:
-            return list(row)
-        if self.on_changes is not None:
-            try:
-                await self.on_changes(row["changes"])
-            except Exception:  # committed all the same: the relay delivers them
-                log.exception("emitting sends at their commit failed")
-        return list(row["results"])
+        results, changes = changed_rows(rows)
+        try:
+            await self.on_changes(changes)
+        except Exception:  # committed all the same: the relay delivers them
+            log.exception("emitting sends at their commit failed")
+        return results
 
     async def mark_seen(self, user_id: str, req: MarkSeen) -> tuple[str, int]:
         """Marks one message, or all of a conversation, read by `user_id`;
