@@ -31,6 +31,7 @@ from bridge.lifecycle_store import LifecycleQueries
 from bridge.outbox.store import OutboxQueries
 from bridge.payloads import MarkSeen, SendMessage
 from bridge.permissions import PermissionWatch
+from bridge.send_changes import SentChanges
 from bridge.store_errors import client_errors
 
 log = logging.getLogger(__name__)
@@ -62,41 +63,6 @@ def _sent(req: SendMessage, result: dict[str, Any]) -> Sent:
             "conflict", "clientMessageId was already used for another conversation", 409
         )
     return message, bool(result["created"])
-
-
-def changed_rows(rows: list[asyncpg.Record]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """bridge.send_messages_changes' rows: each item's result (a new
-    message's row taken from its message.created change), and the changes
-    per conversation ({conversation_id, prev, rows}, rows in id order)."""
-    results: list[dict[str, Any]] = []
-    groups: dict[Any, dict[str, Any]] = {}
-    created: dict[str, Any] = {}
-    for row in rows:
-        if row["result"] is not None:
-            results.append(row["result"])
-            continue
-        change = {
-            "id": row["id"],
-            "topic": row["topic"],
-            "recipients": row["recipients"],
-            "payload": row["payload"],
-            "created_at": row["created_at"],
-        }
-        group = groups.get(row["conversation_id"])
-        if group is None:
-            group = groups[row["conversation_id"]] = {
-                "conversation_id": row["conversation_id"],
-                "prev": row["prev"],
-                "rows": [],
-            }
-        group["rows"].append(change)
-        if change["topic"] == "message.created":
-            message = change["payload"].get("message") or {}
-            created[str(message.get("id"))] = message
-    for result in results:
-        if result.get("created"):
-            result["message"] = created.get(str(result["id"]))
-    return results, list(groups.values())
 
 
 class Store(OutboxQueries, LifecycleQueries):
@@ -216,12 +182,12 @@ class Store(OutboxQueries, LifecycleQueries):
             rows = await self.pool.fetch(
                 "select * from bridge.send_messages_changes($1::jsonb)", batch
             )
-        results, changes = changed_rows(rows)
+        sent = SentChanges(rows)
         try:
-            await self.on_changes(changes)
+            await self.on_changes(sent.groups)
         except Exception:  # committed all the same: the relay delivers them
             log.exception("emitting sends at their commit failed")
-        return results
+        return sent.results()
 
     async def mark_seen(self, user_id: str, req: MarkSeen) -> tuple[str, int]:
         """Marks one message, or all of a conversation, read by `user_id`;

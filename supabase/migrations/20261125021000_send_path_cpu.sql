@@ -61,7 +61,7 @@ $$;
 -- in order, with `result`: {id, created: true} for a new message (its
 -- full row is in its message.created change below), or {message, created:
 -- false} for a retry of a stored client_message_id. Then the changes the
--- statement wrote, per conversation in id order, each with `prev`, the id
+-- statement wrote, in id order, each with `prev`, the id
 -- of the conversation's previous outbox row (written before this
 -- transaction). The role switches to `authenticated` once per batch; the
 -- claims change per item, so each insert is decided by RLS as its own
@@ -114,7 +114,7 @@ begin
       o.id, o.topic, o.recipients, o.payload, o.created_at
     from bridge.outbox o
     where o.xid = pg_current_xact_id() and o.conversation_id is not null
-    order by o.conversation_id, o.id;
+    order by o.id;
 end
 $$;
 
