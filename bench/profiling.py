@@ -166,6 +166,8 @@ class Profiler:
 
     def report(self) -> str:
         lines: list[str] = []
+        if not self.top and self.spy_dir is None:
+            return ""
         for p in self.phases:
             sent = max(1, p.sent)
             lines.append(f"\n== {p.label} ({p.sent:,} messages)")

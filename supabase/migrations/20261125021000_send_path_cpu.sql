@@ -79,11 +79,13 @@ declare
   _sender uuid;
   _id uuid;
   _results jsonb[] := '{}';
+  _set text;
 begin
-  perform set_config('role', 'authenticated', true);
+  -- Assignments, not PERFORM: a simple expression skips the executor.
+  _set := set_config('role', 'authenticated', true);
   for _item in select value from jsonb_array_elements(p_batch) loop
     _sender := (_item -> 'claims' ->> 'sub')::uuid;
-    perform set_config('request.jwt.claims', (_item -> 'claims')::text, true);
+    _set := set_config('request.jwt.claims', (_item -> 'claims')::text, true);
     insert into public.messages as m
       (conversation_id, sender_id, content, message_type, media_url, client_message_id)
     values
@@ -101,8 +103,8 @@ begin
         where s.sender_id = _sender and s.client_message_id = _item ->> 'client_message_id'));
     end if;
   end loop;
-  perform set_config('role', 'none', true),
-          set_config('request.jwt.claims', '', true);
+  _set := set_config('role', 'none', true);
+  _set := set_config('request.jwt.claims', '', true);
   return query select r, null::uuid, null::bigint, null::bigint, null::text, null::uuid[],
     null::jsonb, null::timestamptz
   from unnest(_results) with ordinality as u (r, n) order by n;
