@@ -1,8 +1,9 @@
 -- The socket send path's Postgres CPU (issue 9: daemon + Postgres CPU per
 -- message at most the Node server's). Counted with valgrind (instructions of
 -- the backend per message, one send per statement, the way sends go at
--- 500 msg/s): the bridge's send statement cost 2.3 M instructions where the
--- Node server's INSERT + SELECT cost 1.3 M, with the same triggers. Of the
+-- 500 msg/s): the bridge's send statement cost 2.51 M instructions where
+-- the Node server's INSERT + SELECT cost 1.53 M, with the same triggers
+-- (after this migration: 2.24 M; 1.99 M at 8 sends per statement). Of the
 -- difference, reading the send's outbox rows back as one jsonb document
 -- (each payload taken apart and built again inside jsonb_agg, then the
 -- whole printed as text) was about 0.47 M, RLS about 0.32 M (three calls of
@@ -11,7 +12,8 @@
 -- block check with its nested blocked_between, and the participant check
 -- again for the SELECT policy that RETURNING applies), and the rest the
 -- per-message role switch, a nested function call and the message printed
--- twice (in the answer and in the outbox row).
+-- twice (in the answer and in the outbox row). README, "Third round on the
+-- send path's CPU", has the method and what is left.
 --
 -- Same rules as before: every insert is still decided by RLS as the user
 -- (the same policies, by name, with the same conditions), the block check
