@@ -1,9 +1,10 @@
 -- The socket send path's Postgres CPU (issue 9: daemon + Postgres CPU per
 -- message at most the Node server's). Counted with valgrind (instructions of
 -- the backend per message, one send per statement, the way sends go at
--- 500 msg/s): the bridge's send statement cost 2.51 M instructions where
--- the Node server's INSERT + SELECT cost 1.53 M, with the same triggers
--- (after this migration: 2.24 M; 1.99 M at 8 sends per statement). Of the
+-- 500 msg/s; bench/send_instructions.py): the bridge's send statement cost
+-- 2.61 M instructions where the Node server's INSERT + SELECT cost 1.58 M,
+-- with the same triggers (after this migration: 2.35 M; 2.12 M at 8 sends
+-- per statement, from 2.36 M). Of the
 -- difference, reading the send's outbox rows back as one jsonb document
 -- (each payload taken apart and built again inside jsonb_agg, then the
 -- whole printed as text) was about 0.47 M, RLS about 0.32 M (three calls of
