@@ -16,6 +16,8 @@ and after the load. Prints one table.
 
 Usage: python bench/send_path.py [--sockets 5000] [--rates 500,1000]
        [--seconds 30] [--only bridge|peer] [--workers 2] [--acks] [--burst 1]
+       [--pg-stats N] [--py-spy DIR] [--bridge-env KEY=VALUE ...]
+(`--pg-stats` and `--py-spy`: where the CPU goes, bench/profiling.py.)
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench.common import populate_pairs, postgres_cpu, process_cpu  # noqa: E402
+from bench.profiling import PG_SETTINGS, Profiler, stats_bin_dir  # noqa: E402
 from bench.socket_latency import SECRET  # noqa: E402
 from bridge.auth import mint_token  # noqa: E402
 from bridge.embedded import EmbeddedPostgres, free_port  # noqa: E402
@@ -172,6 +175,7 @@ class ServerRun:
     stored: int = 0
     outbox: int = 0
     phases: list[dict[str, Any]] = field(default_factory=list)
+    profile: str = ""
 
 
 async def measure(
@@ -193,8 +197,12 @@ async def measure(
     plan_path.write_text(json.dumps(plan))
 
     print(f"[{name}] starting the server", flush=True)
-    server = await (start_daemon(dsn, port, SECRET) if name == "bridge" else start_peer(dsn, port))
+    env = dict(e.split("=", 1) for e in args.bridge_env)
+    server = await (
+        start_daemon(dsn, port, SECRET, env) if name == "bridge" else start_peer(dsn, port)
+    )
     run = ServerRun(name)
+    profiler = Profiler(args, dsn, f"bench_{name}", postmaster)
     loadgen: LoadGen | None = None
     try:
         await asyncio.sleep(1)
@@ -213,10 +221,13 @@ async def measure(
         await asyncio.sleep(3)
         run.rss_idle = rss_bytes(server.pid)
         for rate in args.rates:
+            label = f"{name}-{rate:g}"
+            await profiler.start(label, server.pid, name == "bridge", args.seconds)
             server_cpu, pg_cpu = process_cpu(server.pid), postgres_cpu(postmaster)
             result = await loadgen.phase(rate, args.seconds, args.drain)
             result["server_cpu_s"] = process_cpu(server.pid) - server_cpu
             result["postgres_cpu_s"] = postgres_cpu(postmaster) - pg_cpu
+            await profiler.finish(label, result["sent"])
             run.phases.append(result)
             lat = result["latency_ms"]
             print(
@@ -228,6 +239,7 @@ async def measure(
             await asyncio.sleep(2)
         run.rss_after = rss_bytes(server.pid)
         run.stored, run.outbox = await stored(dsn)
+        run.profile = profiler.report()
     finally:
         if loadgen is not None:
             await loadgen.close()
@@ -338,6 +350,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--acks", action="store_true", help="ask for acks and count errors")
     parser.add_argument("--burst", type=int, default=1, help="messages per sender turn")
     parser.add_argument("--timeout", type=float, help="stop after this many seconds in all")
+    parser.add_argument("--pg-stats", type=int, metavar="N", help="top N statements per phase")
+    parser.add_argument("--pg-bin", help="PostgreSQL binaries with pg_stat_statements")
+    parser.add_argument("--py-spy", metavar="DIR", help="record the daemon per phase into DIR")
+    parser.add_argument(
+        "--bridge-env", action="append", default=[], metavar="KEY=VALUE", help="daemon setting"
+    )
     args = parser.parse_args()
     if args.sockets < 2 or args.sockets % 2:
         parser.error("--sockets must be an even number of at least 2")
@@ -364,7 +382,12 @@ def main() -> None:
     args = parse_args()
     ensure_node_deps()
     with tempfile.TemporaryDirectory() as tmp:
-        pg = EmbeddedPostgres(tmp, free_port(), extra_settings={"max_connections": "400"})
+        settings = {"max_connections": "400"}
+        bin_dir = None
+        if args.pg_stats:
+            settings |= PG_SETTINGS
+            bin_dir = stats_bin_dir(args.pg_bin)
+        pg = EmbeddedPostgres(tmp, free_port(), extra_settings=settings, bin_dir=bin_dir)
         pg.start()
         try:
             runs = asyncio.run(bounded(args, pg, Path(tmp)))
@@ -378,6 +401,9 @@ def main() -> None:
         f" {args.seconds:g} s per rate, emit -> receiver's `new_message`:"
     )
     print(table(runs, args))
+    for run in runs:
+        if run.profile:
+            print(run.profile)
 
 
 if __name__ == "__main__":

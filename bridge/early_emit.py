@@ -1,7 +1,7 @@
 """Emitting a send's changes right after its commit, before the relay reads
 them back (single instance: the relay is the one emitting).
 
-The send statement (bridge.send_messages_emitting) returns the outbox rows
+The send statement (bridge.send_messages_changes) returns the outbox rows
 it wrote, per conversation, with the id of the conversation's previous
 outbox row. They go out at once only if that previous row is the last one
 that went out for the conversation from here (from the relay or from here);
@@ -76,7 +76,9 @@ class EarlyEmits:
                     self.metrics.inc("early_emits_left_to_relay")
                     continue
                 for row in group["rows"]:
-                    created = datetime.fromisoformat(row["created_at"])
+                    created = row["created_at"]
+                    if isinstance(created, str):
+                        created = datetime.fromisoformat(created)
                     change = _change(conversation_id, row, created)
                     try:
                         result = translate(change, self.storage_public_base)

@@ -31,6 +31,7 @@ from bridge.lifecycle_store import LifecycleQueries
 from bridge.outbox.store import OutboxQueries
 from bridge.payloads import MarkSeen, SendMessage
 from bridge.permissions import PermissionWatch
+from bridge.send_changes import SentChanges
 from bridge.store_errors import client_errors
 
 log = logging.getLogger(__name__)
@@ -167,23 +168,26 @@ class Store(OutboxQueries, LifecycleQueries):
 
     async def _send_emitting(self, items: list[tuple[str, SendMessage]]) -> list[Any]:
         """Writes sends in one statement; each one's result in order. With
-        `on_changes`, the changes written are read back in the same statement
-        and handed over once committed."""
-        emitting = self.on_changes is not None
-        function = "send_messages_emitting" if emitting else "send_messages_as"
+        `on_changes`, the changes written come back as rows of the same
+        statement (bridge.send_messages_changes) and are handed over once
+        committed; a new message's row is then its message.created change's."""
+        batch = [_send_item(*item) for item in items]
+        if self.on_changes is None:
+            async with client_errors(self.permissions):
+                results = await self.pool.fetchval(
+                    "select bridge.send_messages_as($1::jsonb)", batch
+                )
+            return list(results)
         async with client_errors(self.permissions):
-            row = await self.pool.fetchval(
-                f"select bridge.{function}($1::jsonb)",
-                [_send_item(*item) for item in items],
+            rows = await self.pool.fetch(
+                "select * from bridge.send_messages_changes($1::jsonb)", batch
             )
-        if not emitting:
-            return list(row)
-        if self.on_changes is not None:
-            try:
-                await self.on_changes(row["changes"])
-            except Exception:  # committed all the same: the relay delivers them
-                log.exception("emitting sends at their commit failed")
-        return list(row["results"])
+        sent = SentChanges(rows)
+        try:
+            await self.on_changes(sent.groups)
+        except Exception:  # committed all the same: the relay delivers them
+            log.exception("emitting sends at their commit failed")
+        return sent.results()
 
     async def mark_seen(self, user_id: str, req: MarkSeen) -> tuple[str, int]:
         """Marks one message, or all of a conversation, read by `user_id`;

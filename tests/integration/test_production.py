@@ -552,15 +552,15 @@ async def test_a_grant_revoked_on_the_project_is_reported_to_the_operator(
     image: Image, supabase_cluster: EmbeddedPostgres, tmp_path: Path
 ) -> None:
     """On a project without default privileges, someone revokes what the
-    migrations granted (EXECUTE on is_conversation_participant from
-    authenticated): sends answer 503 without the database's words, the
-    daemon logs the missing grant once with its SQLSTATE and object, and
-    /healthz says degraded with the reason while staying 200."""
+    migrations granted (EXECUTE on conversation_blocked, which the block
+    policy on messages calls, from authenticated): sends answer 503
+    without the database's words, the daemon logs the missing grant once
+    with its SQLSTATE and object, and /healthz says degraded with the reason while staying 200."""
     dsn = await _project(supabase_cluster, NO_DEFAULT_GRANTS, "cli")
     conn = await asyncpg.connect(dsn)
     try:
         await conn.execute(
-            "revoke execute on function public.is_conversation_participant(uuid) from authenticated"
+            "revoke execute on function public.conversation_blocked(uuid) from authenticated"
         )
     finally:
         await conn.close()
@@ -590,7 +590,7 @@ async def test_a_grant_revoked_on_the_project_is_reported_to_the_operator(
             async with http.get(url + "/healthz") as resp:
                 health = await resp.json()
         assert resp.status == 200 and health["status"] == "degraded", health
-        assert any("is_conversation_participant" in p for p in health["problems"]), health
+        assert any("conversation_blocked" in p for p in health["problems"]), health
         assert health["counters"]["permission_errors"] == 2, health
     finally:
         proc.terminate()

@@ -145,6 +145,28 @@ async def test_retry_with_client_message_id_is_one_message(bridge: Harness) -> N
     assert len(ava.received("new_message")) == 1
 
 
+async def test_a_client_message_id_reused_elsewhere_is_a_conflict(bridge: Harness) -> None:
+    """Leo sends with clientMessageId m-2 into the bid conversation, then
+    (a client bug) with the same id into the campaign conversation: the
+    second send is refused as a conflict, nothing more is stored, and Ava
+    hears of the first message only."""
+    ava = await seed_client(bridge, AVA)
+    leo = await seed_client(bridge, LEO)
+    first = await leo.call(
+        "send_message",
+        {"conversationId": BID_CONVERSATION, "message": "first", "clientMessageId": "m-2"},
+    )
+    assert first["ok"] is True and first["message"]["conversation_id"] == BID_CONVERSATION
+    again = await leo.call(
+        "send_message",
+        {"conversationId": CAMPAIGN_CONVERSATION, "message": "again", "clientMessageId": "m-2"},
+    )
+    assert again["ok"] is False and again["error"]["code"] == "conflict", again
+    await ava.wait_for("new_message", about(BID_CONVERSATION))
+    await asyncio.sleep(QUIET)
+    assert [m["message"]["content"] for m in ava.received("new_message")] == ["first"]
+
+
 @pytest.mark.parametrize(
     ("event", "payload"),
     [
