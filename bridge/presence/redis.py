@@ -23,6 +23,9 @@ def _text(value: str | bytes) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+CALL_TIMEOUT = 1.0  # seconds a presence call waits for Redis
+
+
 class RedisRegistry:
     """Who is online over several bridge instances, in Redis.
 
@@ -40,7 +43,14 @@ class RedisRegistry:
     def __init__(self, presence: Presence, redis_url: str, *, instance_ttl: float = 20.0) -> None:
         self.presence = presence
         self.instance = uuid.uuid4().hex
-        self.redis: aioredis.Redis = redis_client(redis_url, decode_responses=True)
+        # A Redis that stops answering must not hold up a connect: presence
+        # is best effort, a socket works without it.
+        self.redis: aioredis.Redis = redis_client(
+            redis_url,
+            decode_responses=True,
+            socket_timeout=CALL_TIMEOUT,
+            socket_connect_timeout=CALL_TIMEOUT,
+        )
         self._beat: asyncio.Task[None] | None = None
         # An instance whose heartbeat key is older than this is gone.
         self.instance_ttl_ms = int(instance_ttl * 1000)
