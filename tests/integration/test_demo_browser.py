@@ -301,7 +301,7 @@ async def test_an_attached_image_and_file_show_on_the_other_page(
 ) -> None:
     """Ava attaches a small PNG in the campaign chat with a caption: Leo's
     page shows the picture itself (decoded by the browser from a signed
-    URL, 8×6 pixels) with the caption, and his chat list says "Image".
+    URL, 8 by 6 pixels) with the caption, and his chat list says "Image".
     Leo answers with a text file: Ava sees a download link named after it,
     and the link gives Leo's bytes."""
     ava, leo = pages
