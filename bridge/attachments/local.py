@@ -96,7 +96,12 @@ class LocalBackend:
 
     async def remove(self, path: str) -> None:
         """The object's folder goes (renamed aside first, so a download never
-        sees half of it); nothing there is fine."""
+        sees half of it); nothing there is fine. Only the object stored
+        under exactly this path: a path of another shape, or naming another
+        file name in the same folder (a supabase-js insert may carry any
+        path of its conversation), removes nothing."""
+        if await asyncio.to_thread(self._read_meta, path) is None:
+            return
         await asyncio.to_thread(self._remove, self._folder(path))
 
     def _remove(self, folder: Path) -> None:

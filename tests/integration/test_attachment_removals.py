@@ -228,3 +228,28 @@ async def test_a_queued_path_is_unreadable_under_the_storage_policies(
                 LEO,
                 path,
             )
+
+
+async def test_unsending_a_message_naming_another_file_of_the_folder_removes_nothing(
+    bridge: Harness, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    """A supabase-js client inserts a message whose path is the folder of
+    Leo's real photo with another file name, then unsends it: the sweep
+    removes nothing, and Ava still opens Leo's photo."""
+    root = tmp_path / "files"
+    path = await upload(bridge, LEO)
+    message = await send_image(bridge, LEO, path)
+    lookalike = path.rsplit("/", 1)[0] + "/other.png"
+    async with db.transaction(), acting_as(db, user_claims(LEO)):
+        other = await db.fetchval(
+            "insert into public.messages (conversation_id, sender_id, content, message_type,"
+            " media_url) values ($1, $2, '', 'image', $3) returning id",
+            BID_CONVERSATION,
+            LEO,
+            lookalike,
+        )
+        await db.execute("select public.unsend_message($1)", other)
+    assert bridge.app.attachments is not None
+    assert await bridge.app.attachments.removals.sweep() == 1
+    assert await queued(db) == 0 and on_disk(root, path)
+    assert await get_status(bridge, await read_url(bridge, AVA, message["id"])) == 200
