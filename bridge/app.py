@@ -229,6 +229,7 @@ class BridgeApp:
                 keep_pruning(store, s.outbox.retention_hours, self.health), name="outbox-prune"
             ),
             asyncio.create_task(self.health.run_probe(self.pool), name="database-probe"),
+            asyncio.create_task(self.attachments.removals.run(), name="attachment-removals"),
             *self._tail_tasks(),
             *(
                 asyncio.create_task(store.sends.run(), name=f"send-writer-{i}")

@@ -11,6 +11,7 @@ from bridge import payloads
 from bridge.views import public_message
 
 if TYPE_CHECKING:
+    from bridge.attachments.service import Attachments
     from bridge.server import SocketSession
     from bridge.store import Store
 
@@ -19,6 +20,7 @@ Ack = dict[str, Any]
 
 class LifecycleEvents:
     store: Store
+    attachments: Attachments | None
     max_message_chars: int
 
     async def edit_message(self, session: SocketSession, data: Any) -> Ack:
@@ -37,6 +39,8 @@ class LifecycleEvents:
         message = await self.store.unsend_message(
             session.user_id, ref.message_id, ref.conversation_id
         )
+        if self.attachments is not None:
+            self.attachments.unsent()  # its file goes now (bridge/attachments/removals.py)
         return {"ok": True, "message": public_message(message)}
 
     async def message_delivered(self, session: SocketSession, data: Any) -> Ack:

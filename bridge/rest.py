@@ -316,6 +316,8 @@ class RestApi:
     async def unsend_message(self, request: web.Request) -> web.Response:
         message_id = payloads.as_uuid(request.match_info["id"], "id")
         message = await self.store.unsend_message(request[IDENTITY].user_id, message_id)
+        if self.attachments is not None:
+            self.attachments.unsent()  # its file goes now (bridge/attachments/removals.py)
         return web.json_response({"message": public_message(message)})
 
     async def delivered(self, request: web.Request) -> web.Response:

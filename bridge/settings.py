@@ -241,6 +241,11 @@ class AttachmentsSettings:
         600.0, "seconds a signed upload URL stays valid (Supabase Storage: always 2 hours)"
     )
     read_ttl: float = setting(300.0, "seconds a signed read URL of an attachment stays valid")
+    sweep_interval: float = setting(
+        30.0,
+        "seconds between sweeps removing unsent attachments from storage (an unsend through"
+        " the bridge removes at once; this catches supabase-js unsends and retries failures)",
+    )
     public_url: str = setting(
         "",
         "the bridge's address as clients reach it, for the local backend's signed URLs"

@@ -52,6 +52,11 @@ class Backend(Protocol):
 
     async def signed_read(self, path: str, ttl: int, base_url: str) -> str: ...
 
+    async def remove(self, path: str) -> None:
+        """Deletes the object at `path`; nothing there is fine (idempotent).
+        Raises on failure (the sweeper logs it and tries again later)."""
+        ...
+
     def routes(self) -> list[web.RouteDef]:
         """HTTP routes the backend serves on the bridge (local: the signed URLs)."""
         ...

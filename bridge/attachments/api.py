@@ -46,7 +46,7 @@ def open_attachments(settings: Settings, store: Store) -> Attachments:
         backend = LocalBackend(
             settings.attachments_dir, a.bucket, settings.jwt_secret, rules, a.upload_ttl
         )
-    return Attachments(store, backend, rules, a.read_ttl, a.bucket)
+    return Attachments(store, backend, rules, a.read_ttl, a.bucket, a.sweep_interval)
 
 
 def request_base(request: web.Request, public_url: str) -> str:

@@ -94,6 +94,24 @@ class LocalBackend:
         token = self._token(READ_AUDIENCE, path, time.time() + ttl)
         return f"{base_url}/storage/v1/object/sign/{self.bucket}/{quote(path)}?token={token}"
 
+    async def remove(self, path: str) -> None:
+        """The object's folder goes (renamed aside first, so a download never
+        sees half of it); nothing there is fine. Only the object stored
+        under exactly this path: a path of another shape, or naming another
+        file name in the same folder (a supabase-js insert may carry any
+        path of its conversation), removes nothing."""
+        if await asyncio.to_thread(self._read_meta, path) is None:
+            return
+        await asyncio.to_thread(self._remove, self._folder(path))
+
+    def _remove(self, folder: Path) -> None:
+        doomed = folder.with_name(f".rm-{folder.name}-{uuid.uuid4().hex[:8]}")
+        try:
+            os.rename(folder, doomed)
+        except FileNotFoundError:
+            return
+        shutil.rmtree(doomed)  # the conversation's folder stays (an upload may be placing into it)
+
     def routes(self) -> list[web.RouteDef]:
         upload = f"/storage/v1/object/upload/sign/{self.bucket}/{{path:.+}}"
         return [

@@ -19,6 +19,7 @@ import time
 from typing import Any
 
 from bridge.attachments import Backend
+from bridge.attachments.removals import AttachmentRemovals
 from bridge.attachments.rules import (
     AttachmentError,
     Rules,
@@ -42,7 +43,13 @@ def _iso(ts: float) -> str:
 
 class Attachments:
     def __init__(
-        self, store: Store, backend: Backend, rules: Rules, read_ttl: float, bucket: str
+        self,
+        store: Store,
+        backend: Backend,
+        rules: Rules,
+        read_ttl: float,
+        bucket: str,
+        sweep_interval: float = 30.0,
     ) -> None:
         self.store = store
         self.safety = SafetyStore(store)
@@ -50,6 +57,12 @@ class Attachments:
         self.rules = rules
         self.read_ttl = int(read_ttl)
         self.bucket = bucket
+        self.removals = AttachmentRemovals(store.pool, backend, sweep_interval)
+
+    def unsent(self) -> None:
+        """A message was unsent here: its attachment (if any) was queued in
+        the unsend's transaction; remove it now rather than at the next sweep."""
+        self.removals.nudge()
 
     async def _participant(self, user_id: str, conversation_id: str) -> str:
         partner = await self.store.conversation_partner(user_id, conversation_id)
@@ -94,6 +107,15 @@ class Attachments:
             )
         path_in_conversation(media, req.conversation_id)
         await self._participant(user_id, req.conversation_id)
+        if await self.store.pool.fetchval(
+            "select exists (select 1 from public.attachment_removals where path = $1)", media
+        ):
+            raise AttachmentError(
+                "attachment_removed",
+                "the attachment was removed (its message was unsent)",
+                410,
+                "mediaUrl",
+            )
         check_stored(await self.backend.stat(media), self.rules, req.message_type)
 
     async def read_url(self, user_id: str, message_id: str, base_url: str) -> Json:

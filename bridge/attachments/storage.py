@@ -155,5 +155,11 @@ class StorageBackend:
             raise AttachmentError("not_found", "the attachment is gone", 404)
         return url
 
+    async def remove(self, path: str) -> None:
+        """`DELETE /object/<bucket>` `{ prefixes: [path] }` (storage3's
+        remove); a missing object is no error (Storage answers `[]`).
+        Failures are raised as they are: the sweeper logs and retries."""
+        await self.bucket.remove([path])
+
     def routes(self) -> list[web.RouteDef]:
         return []  # clients talk to Storage itself

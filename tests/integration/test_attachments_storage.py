@@ -8,6 +8,7 @@ as the bridge's clear errors, and nothing is stored."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import os
 import uuid
@@ -24,7 +25,7 @@ from storage3.exceptions import StorageApiError
 
 from bridge.settings import AttachmentsSettings
 from tests.support.demo import AVA, BID_CONVERSATION, LEO, MIA
-from tests.support.harness import SECRET, Harness, running, settings_for
+from tests.support.harness import SECRET, Harness, assert_quiet_log, running, settings_for
 from tests.support.storage import StorageStandIn
 
 SERVICE_KEY = "sb_secret_test_service_role_key"
@@ -185,3 +186,96 @@ async def test_storage_down_is_a_retryable_refusal(
     assert await db.fetchval("select count(*) from public.messages") == before
     storage.fail_with(None)
     assert (await leo.call("send_message", send))["ok"]
+
+
+async def _sent_photo(bridge: Harness, storage: StorageStandIn) -> tuple[dict[str, Any], str]:
+    """Leo's photo uploaded with storage3 and sent; the message and path."""
+    _, ticket = await ticket_for(
+        bridge, LEO, filename="p.jpg", contentType="image/jpeg", size=len(JPEG)
+    )
+    await (
+        app_storage(storage)
+        .from_(BUCKET)
+        .upload_to_signed_url(ticket["path"], ticket["token"], JPEG, {"content-type": "image/jpeg"})
+    )
+    leo = await bridge.client(LEO)
+    sent = await leo.call(
+        "send_message",
+        {"conversationId": BID_CONVERSATION, "messageType": "image", "mediaUrl": ticket["path"]},
+    )
+    assert sent["ok"], sent
+    return sent["message"], ticket["path"]
+
+
+async def _until(condition: Any, what: str) -> None:
+    for _ in range(600):
+        if await condition():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"never: {what}")
+
+
+async def test_unsending_deletes_the_object_from_storage(
+    bridge: Harness, storage: StorageStandIn, db: asyncpg.Connection
+) -> None:
+    """Leo unsends his photo: the bridge deletes the object through
+    storage-api's `DELETE /object/<bucket>` (storage3's remove), the read
+    URL Ava had stops working, and nothing stays queued."""
+    message, path = await _sent_photo(bridge, storage)
+    ava = await bridge.client(AVA)
+    read = await ava.call("attachment_url", message["id"])
+    assert read["ok"]
+    leo = await bridge.client(LEO)
+    assert (await leo.call("unsend_message", {"messageId": message["id"]}))["ok"]
+
+    async def gone() -> bool:
+        return (BUCKET, path) not in storage.objects and not await db.fetchval(
+            "select count(*) from public.attachment_removals"
+        )
+
+    await _until(gone, "the object deleted")
+    assert ("DELETE", f"/storage/v1/object/{BUCKET}") in storage.requests
+    async with aiohttp.ClientSession() as http, http.get(read["url"]) as resp:
+        body = await resp.json()
+        assert resp.status == 400 and body["statusCode"] == "404"  # storage-api's not_found
+
+
+async def test_storage_down_at_unsend_is_retried_later(
+    bridge: Harness,
+    storage: StorageStandIn,
+    db: asyncpg.Connection,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Storage answers 503 when Leo unsends: the unsend itself succeeds, the
+    failure is one warning (no traceback) and the path stays queued with
+    its error and a later attempt time; once Storage is back and the
+    attempt is due, the sweep deletes the object."""
+    message, path = await _sent_photo(bridge, storage)
+    storage.fail_with(503)
+    leo = await bridge.client(LEO)
+    assert (await leo.call("unsend_message", {"messageId": message["id"]}))["ok"]
+
+    async def failed_once() -> bool:
+        row = await db.fetchrow(
+            "select attempts, last_error, next_attempt_at > now() as later"
+            " from public.attachment_removals where path = $1",
+            path,
+        )
+        return row is not None and row["last_error"] is not None and row["later"]
+
+    await _until(failed_once, "the failed attempt recorded")
+    assert (BUCKET, path) in storage.objects
+    assert any("removing an unsent attachment failed" in r.getMessage() for r in caplog.records)
+    assert_quiet_log(caplog.records)
+
+    storage.fail_with(None)
+    await db.execute("update public.attachment_removals set next_attempt_at = now()")
+    assert bridge.app.attachments is not None
+    bridge.app.attachments.removals.nudge()
+
+    async def gone() -> bool:
+        return (BUCKET, path) not in storage.objects and not await db.fetchval(
+            "select count(*) from public.attachment_removals"
+        )
+
+    await _until(gone, "the object deleted on retry")

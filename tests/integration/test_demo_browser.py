@@ -8,6 +8,8 @@ from __future__ import annotations
 import dataclasses
 import re
 import shutil
+import struct
+import zlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -275,3 +277,60 @@ async def test_an_edit_and_an_unsend_show_on_the_other_page(
     await expect(bubble).to_contain_text("This message was unsent")
     await expect(bubble).not_to_contain_text("6k")
     await expect(chat(leo, "Campaign").locator(".chat-preview")).to_have_text("Message unsent")
+
+
+def tiny_png(width: int = 8, height: int = 6) -> bytes:
+    """A real PNG (red pixels), built byte by byte: what a browser decodes."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    rows = b"".join(b"\x00" + b"\xff\x00\x00" * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+async def test_an_attached_image_and_file_show_on_the_other_page(
+    pages: tuple[Page, Page],
+) -> None:
+    """Ava attaches a small PNG in the campaign chat with a caption: Leo's
+    page shows the picture itself (decoded by the browser from a signed
+    URL, 8 by 6 pixels) with the caption, and his chat list says "Image".
+    Leo answers with a text file: Ava sees a download link named after it,
+    and the link gives Leo's bytes."""
+    ava, leo = pages
+    await chat(ava, "Campaign").click()
+    await chat(leo, "Campaign").click()
+    await ava.get_by_role("textbox", name="Message").fill("The moodboard")
+    await ava.get_by_label("Attach a file").set_input_files(
+        files=[{"name": "moodboard.png", "mimeType": "image/png", "buffer": tiny_png()}]
+    )
+    bubble = leo.locator(".msg.theirs").last
+    image = bubble.get_by_role("img", name="Image moodboard.png")
+    await expect(image).to_be_visible()
+    await expect(image).to_have_js_property("naturalWidth", 8)
+    await expect(image).to_have_js_property("naturalHeight", 6)
+    await expect(bubble).to_contain_text("The moodboard")
+    await expect(chat(leo, "Campaign").locator(".chat-preview")).to_have_text("📷 Image")
+    # Ava's own page shows it too, once sent (no "Uploading…" left).
+    await expect(ava.locator(".msg.mine").last.locator("img.attachment-image")).to_have_js_property(
+        "naturalWidth", 8
+    )
+    await expect(ava.locator(".attachment-pending")).to_have_count(0)
+
+    notes = b"shot list: 1. product close-up 2. outdoor\n"
+    await leo.get_by_label("Attach a file").set_input_files(
+        files=[{"name": "shot list.txt", "mimeType": "text/plain", "buffer": notes}]
+    )
+    link = ava.locator(".msg.theirs").last.get_by_role("link", name="📎 shot list.txt")
+    await expect(link).to_have_attribute("href", re.compile(r"token="))
+    href = await link.get_attribute("href")
+    assert href is not None
+    response = await ava.request.get(href)
+    assert response.ok and await response.body() == notes

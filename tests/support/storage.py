@@ -19,7 +19,10 @@ storage-api's wire shapes and failures.
 - `GET /storage/v1/object/sign/<bucket>/<path>?token=`: the bytes; a bad
   or expired token is 400 `InvalidJWT`;
 - `GET /storage/v1/object/info/<bucket>/<path>`: the object's `size`,
-  `content_type`, `metadata` (`size`, `mimetype`).
+  `content_type`, `metadata` (`size`, `mimetype`);
+- `DELETE /storage/v1/object/<bucket>` `{ prefixes: [path, ...] }` (1 to
+  1000 names; storage3's `remove`): deletes those that exist and answers
+  200 with the deleted objects' rows (`[]` when none existed).
 
 Errors are storage-api's: HTTP 400 with `{ statusCode, error, message }`,
 `statusCode` the real status as a string (its legacy `userStatusCode`);
@@ -86,6 +89,7 @@ class StorageStandIn:
                 web.post(f"{v1}/object/sign/{{bucket}}/{{path:.+}}", self.sign_read),
                 web.get(f"{v1}/object/sign/{{bucket}}/{{path:.+}}", self.download),
                 web.get(f"{v1}/object/info/{{bucket}}/{{path:.+}}", self.info),
+                web.delete(f"{v1}/object/{{bucket}}", self.remove),
             ]
         )
         app.middlewares.append(self._record)
@@ -286,3 +290,42 @@ class StorageStandIn:
                 "created_at": stamp,
             }
         )
+
+    async def remove(self, request: web.Request) -> web.Response:
+        if (refused := self._refuse(request)) is not None:
+            return refused
+        bucket = request.match_info["bucket"]
+        if bucket not in self.buckets:
+            return storage_error(404, "Bucket not found", "Bucket not found")
+        try:
+            body = await request.json()
+        except ValueError:
+            return storage_error(400, "Bad Request", "body must be JSON")
+        prefixes = body.get("prefixes") if isinstance(body, dict) else None
+        if (
+            not isinstance(prefixes, list)
+            or not 1 <= len(prefixes) <= 1000
+            or not all(isinstance(p, str) for p in prefixes)
+        ):
+            return storage_error(
+                400, "Bad Request", "body/prefixes must NOT have fewer than 1 items"
+            )
+        deleted = []
+        for name in prefixes:
+            stored = self.objects.pop((bucket, name), None)
+            if stored is None:
+                continue
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(stored.created_at))
+            deleted.append(
+                {
+                    "bucket_id": bucket,
+                    "name": name,
+                    "id": stored.id,
+                    "owner": None,
+                    "updated_at": stamp,
+                    "created_at": stamp,
+                    "last_accessed_at": stamp,
+                    "metadata": {"size": len(stored.data), "mimetype": stored.content_type},
+                }
+            )
+        return web.json_response(deleted)

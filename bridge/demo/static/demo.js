@@ -10,6 +10,7 @@ const state = {
   chats: new Map(), open: null, messages: new Map(), nextCursor: null,
   statuses: new Map(), typingIn: new Set(), lastEventId: 0,
   typingSince: 0, typingTimer: null,
+  mediaUrls: new Map(), // message id -> { url, until }: signed read URLs, cached until they expire
 };
 
 // The flow machine (docs/flow.md): which steps each role may take per state.
@@ -436,6 +437,7 @@ function renderHeader() {
   const closed = chat.chat_status === "closed";
   $("text").disabled = closed;
   $("composer").querySelector("button").disabled = closed;
+  $("file").disabled = closed;
   $("text").placeholder = closed ? "This conversation is closed" : "Write a message";
   const flow = chat.conversation_type !== "direct" && chat.flow_state;
   $("flow").hidden = !flow;
@@ -523,11 +525,7 @@ function renderMessages(scroll) {
     const receipt = !mine ? null : m.pending ? "Sending…" : m.is_read ? "Read"
       : m.delivered_at ? "Delivered" : "Sent";
     const body = [m.deleted_at ? h("em", { class: "unsent" }, "This message was unsent") : m.content];
-    if (m.message_type === "image" && m.media_url && !m.deleted_at) {
-      body.unshift(h("a", { href: m.media_url, target: "_blank", rel: "noopener", class: "media" }, "📷 Image"));
-    } else if (m.message_type === "file" && m.media_url && !m.deleted_at) {
-      body.unshift(h("a", { href: m.media_url, target: "_blank", rel: "noopener", class: "media" }, "📎 File"));
-    }
+    if (!m.deleted_at && (m.media_url || m.uploading)) body.unshift(attachmentOf(m));
     return h("li", { class: `msg ${mine ? "mine" : "theirs"}`, "data-id": m.id },
       h("div", { class: "bubble" }, ...body),
       h("div", { class: "meta" }, clock(m.created_at),
@@ -536,6 +534,103 @@ function renderMessages(scroll) {
   }));
   $("earlier").hidden = !state.nextCursor;
   if (scroll || atBottom) box.scrollTop = box.scrollHeight;
+}
+
+// -- attachments ---------------------------------------------------------------
+// Events and history carry the storage path; the page asks for a short-lived
+// signed URL (`attachment_url`) when it shows the attachment, and keeps it
+// until it expires. Images show inline, other files as a download link.
+
+function fileName(path) {
+  const last = String(path).split("?")[0].split("/").pop() || "file";
+  try { return decodeURIComponent(last); } catch { return last; }
+}
+
+function attachmentOf(m) {
+  if (m.uploading) return h("span", { class: "attachment-pending" }, `Uploading ${m.uploading}…`);
+  const external = /^https?:\/\//.test(m.media_url);
+  const el = m.message_type === "image"
+    ? h("img", { class: "attachment-image", alt: `Image ${fileName(m.media_url)}`, "data-media": m.id })
+    : h("a", { class: "attachment-file", download: fileName(m.media_url), "data-media": m.id,
+      target: "_blank", rel: "noopener" }, `📎 ${fileName(m.media_url)}`);
+  const known = external ? { url: m.media_url } : state.mediaUrls.get(m.id);
+  if (known && (!known.until || known.until > Date.now())) showMedia(el, known.url);
+  else if (!m.pending) fetchMediaUrl(m.id);
+  return el;
+}
+
+function showMedia(el, url) {
+  if (el.tagName !== "IMG") {
+    el.href = url;
+    return;
+  }
+  // A URL that does not answer (a host elsewhere, offline): a link instead.
+  el.addEventListener("error", () => el.replaceWith(
+    h("a", { href: url, target: "_blank", rel: "noopener", class: "attachment-file" }, "📷 Image")), { once: true });
+  el.src = url;
+}
+
+async function fetchMediaUrl(id) {
+  const key = `loading-${id}`;
+  if (state.mediaUrls.has(key)) return;
+  state.mediaUrls.set(key, true);
+  try {
+    const read = await call("attachment_url", { messageId: id });
+    // A little before its end, so an image is never asked for with a stale URL.
+    const until = read.expiresAt ? Date.parse(read.expiresAt) - 10000 : 0;
+    state.mediaUrls.set(id, { url: read.url, until });
+    for (const el of document.querySelectorAll(`[data-media="${id}"]`)) showMedia(el, read.url);
+  } catch (err) {
+    for (const el of document.querySelectorAll(`[data-media="${id}"]`)) {
+      el.replaceWith(h("em", { class: "attachment-pending" }, `attachment unavailable: ${err.message}`));
+    }
+  } finally {
+    state.mediaUrls.delete(key);
+  }
+}
+
+// The file input: an upload URL from the bridge, the bytes PUT there, then a
+// message of type image or file naming the path (the text box's content as
+// its caption).
+async function attach() {
+  const input = $("file");
+  const file = input.files?.[0];
+  input.value = "";
+  if (!file || !state.open) return;
+  const conversationId = state.open;
+  const caption = $("text").value.trim();
+  const clientMessageId = uuid();
+  const key = `pending-${clientMessageId}`;
+  state.messages.set(key, {
+    id: key, pending: true, uploading: file.name, client_message_id: clientMessageId,
+    sender_id: state.me.id, content: caption, message_type: "file", created_at: new Date().toISOString(),
+  });
+  renderMessages(true);
+  $("file").closest(".attach").classList.add("busy");
+  try {
+    const ticket = await call("attachment_upload", {
+      conversationId, filename: file.name, contentType: file.type || "application/octet-stream", size: file.size,
+    });
+    const put = await fetch(ticket.uploadUrl, { method: ticket.method, headers: ticket.headers, body: file });
+    if (!put.ok) {
+      const refused = await put.json().catch(() => ({}));
+      throw new Error(refused.error?.message || refused.message || `upload: ${put.status}`);
+    }
+    $("text").value = caption && $("text").value.trim() === caption ? "" : $("text").value;
+    const ack = await call("send_message", {
+      conversationId, message: caption, messageType: ticket.messageType, mediaUrl: ticket.path, clientMessageId,
+    });
+    if (state.messages.has(key)) {
+      state.messages.delete(key);
+      if (!state.messages.has(ack.message.id)) state.messages.set(ack.message.id, ack.message);
+    }
+  } catch (err) {
+    state.messages.delete(key);
+    toast(`not sent: ${err.message}`, "error");
+  } finally {
+    $("file").closest(".attach").classList.remove("busy");
+    renderMessages(false);
+  }
 }
 
 // -- writing -------------------------------------------------------------------
@@ -597,6 +692,7 @@ document.addEventListener("visibilitychange", () => {
 });
 
 $("composer").addEventListener("submit", send);
+$("file").addEventListener("change", () => attach());
 $("text").addEventListener("input", onInput);
 $("text").addEventListener("blur", () => stopTyping(true));
 $("earlier").addEventListener("click", () => loadEarlier().catch((err) => toast(err.message, "error")));
