@@ -27,7 +27,8 @@ async def test_sends_go_out_at_their_commit_once_each_in_order(
     supabase-js does) in the middle. Mia's socket gets all 21 once each, in
     the order history shows. Ava's first send went through the relay
     (nothing from this conversation had gone out since the bridge started),
-    Mia's too (not a socket send); the 19 others went out at their commit."""
+    Mia's too (not a socket send); the 19 others went out at their commit
+    (or sooner, when the relay read one before its commit's answer came)."""
     app = bridge.app
     ava = await bridge.client(AVA)
     mia = await bridge.client(MIA)
@@ -61,7 +62,12 @@ async def test_sends_go_out_at_their_commit_once_each_in_order(
     )
     in_history = [r["content"] for r in history if r["content"] in set(sent)]
     assert live == in_history
-    assert app.metrics.snapshot().get("early_emits") == 19
+    counts = app.metrics.snapshot()
+    # Each of the 20 sends went out once: at its commit, or through the relay
+    # (left to it, or read by it between the commit and the emit here, then
+    # even sooner). Only the first one waited for the relay, if it did.
+    went = [counts.get(f"early_emits{k}", 0) for k in ("", "_overtaken", "_left_to_relay")]
+    assert sum(went) == 20 and went[2] <= 1, went
 
 
 async def test_with_emit_at_commit_off_the_relay_delivers_every_send(db_dsn: str) -> None:
