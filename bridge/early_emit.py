@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 # (or, for `emitted`, repeats a change the client drops by its event_id).
 MAX_CONVERSATIONS = 100_000
 MAX_EMITTED = 100_000
+# Outbox ids the relay emitted itself, the latest this many: a send the relay
+# read before its emit at commit (forgetting only sends it to the relay).
+MAX_RELAYED = 4096
 
 Emit = Callable[[str, dict[str, Any], Sequence[str]], Awaitable[None]]
 
@@ -62,11 +65,13 @@ class EarlyEmits:
         self.pushes_owed = False
         self._last: dict[str, int] = {}  # conversation -> last outbox id gone out
         self._emitted: set[int] = set()  # outbox ids emitted here, not yet passed by the relay
+        self._relayed: dict[int, None] = {}  # outbox ids the relay emitted, oldest first
 
     def reset(self, enabled: bool) -> None:
         self.enabled = enabled
         self._last.clear()
         self._emitted.clear()
+        self._relayed.clear()
 
     async def committed(self, groups: Sequence[dict[str, Any]]) -> bool:
         """A send's changes, just committed: emits what may go out now.
@@ -80,10 +85,10 @@ class EarlyEmits:
             conversation_id, prev = str(group["conversation_id"]), group["prev"]
             async with self.lock:
                 last = self._last.get(conversation_id)
-                if last is not None and group["rows"] and last >= int(group["rows"][0]["id"]):
-                    # The relay read them between the commit and now: it has
-                    # them in hand (emitted, or being emitted in order, their
-                    # push jobs written with that page), sooner than here.
+                if group["rows"] and int(group["rows"][-1]["id"]) in self._relayed:
+                    # The relay read them between the commit and now and has
+                    # emitted them (their push jobs go with its page): sooner
+                    # than here. (Its last row relayed: all were, in id order.)
                     self.metrics.inc("early_emits_overtaken", len(group["rows"]))
                     continue
                 if prev is None or last != prev:
@@ -120,6 +125,9 @@ class EarlyEmits:
         if change_id in self._emitted:
             self._emitted.discard(change_id)
             return True
+        if len(self._relayed) >= MAX_RELAYED:
+            del self._relayed[next(iter(self._relayed))]
+        self._relayed[change_id] = None
         return False
 
     def _remember(self, conversation_id: str, change_id: int) -> None:
