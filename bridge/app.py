@@ -297,11 +297,13 @@ class BridgeApp:
         if self.ring is not None:
             self.ring.publish()
 
-    def _wrote(self) -> None:
+    def _wrote(self, settled: bool = False) -> None:
         """This process committed a change: its relay (if it holds the
-        lease) and its tail look now; other instances hear the relay's ring."""
+        lease) and its tail look now; other instances hear the relay's ring.
+        `settled`: the change went out at its commit already (the relay may
+        gather it with others, bridge/outbox/relay.py)."""
         if self.relay is not None:
-            self.relay.wrote()
+            self.relay.wrote(settled)
         if self.tail is not None:
             self.tail.ring()
 

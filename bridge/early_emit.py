@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 # (or, for `emitted`, repeats a change the client drops by its event_id).
 MAX_CONVERSATIONS = 100_000
 MAX_EMITTED = 100_000
+# Outbox ids the relay emitted itself, the latest this many: a send the relay
+# read before its emit at commit (forgetting only sends it to the relay).
+MAX_RELAYED = 4096
 
 Emit = Callable[[str, dict[str, Any], Sequence[str]], Awaitable[None]]
 
@@ -57,23 +60,40 @@ class EarlyEmits:
         self.metrics = metrics
         self.lock = asyncio.Lock()
         self.enabled = True  # off while this instance is not the one relaying
+        # The relay writes push jobs (FCM configured): a change with push
+        # intents still needs the relay's read to be written.
+        self.pushes_owed = False
         self._last: dict[str, int] = {}  # conversation -> last outbox id gone out
         self._emitted: set[int] = set()  # outbox ids emitted here, not yet passed by the relay
+        self._relayed: dict[int, None] = {}  # outbox ids the relay emitted, oldest first
 
     def reset(self, enabled: bool) -> None:
         self.enabled = enabled
         self._last.clear()
         self._emitted.clear()
+        self._relayed.clear()
 
-    async def committed(self, groups: Sequence[dict[str, Any]]) -> None:
-        """A send's changes, just committed: emits what may go out now."""
+    async def committed(self, groups: Sequence[dict[str, Any]]) -> bool:
+        """A send's changes, just committed: emits what may go out now.
+        Returns whether they all went out and owe the relay nothing but its
+        cursor move (no push job to write when `pushes_owed`): then the relay
+        may gather them with other sends' (bridge/outbox/relay.py, GATHER)."""
         if not self.enabled:
-            return
+            return False
+        settled = True
         for group in groups:
             conversation_id, prev = str(group["conversation_id"]), group["prev"]
             async with self.lock:
-                if prev is None or self._last.get(conversation_id) != prev:
+                last = self._last.get(conversation_id)
+                if group["rows"] and int(group["rows"][-1]["id"]) in self._relayed:
+                    # The relay read them between the commit and now and has
+                    # emitted them (their push jobs go with its page): sooner
+                    # than here. (Its last row relayed: all were, in id order.)
+                    self.metrics.inc("early_emits_overtaken", len(group["rows"]))
+                    continue
+                if prev is None or last != prev:
                     self.metrics.inc("early_emits_left_to_relay")
+                    settled = False
                     continue
                 for row in group["rows"]:
                     created = row["created_at"]
@@ -83,6 +103,7 @@ class EarlyEmits:
                     try:
                         result = translate(change, self.storage_public_base)
                     except (TranslationError, ValueError, TypeError):
+                        settled = False
                         break  # the relay logs it; what follows goes through the relay
                     for emit in result.emits:
                         await self.emit(emit.event, emit.payload, emit.rooms)
@@ -92,6 +113,9 @@ class EarlyEmits:
                         self._emitted.clear()
                     self._emitted.add(change.id)
                     self.metrics.inc("early_emits")
+                    if result.pushes and self.pushes_owed:
+                        settled = False
+        return settled
 
     def passed(self, change_id: int, conversation_id: str | None) -> bool:
         """The relay reached a row (call with `lock` held): True when it was
@@ -101,9 +125,17 @@ class EarlyEmits:
         if change_id in self._emitted:
             self._emitted.discard(change_id)
             return True
+        if len(self._relayed) >= MAX_RELAYED:
+            del self._relayed[next(iter(self._relayed))]
+        self._relayed[change_id] = None
         return False
 
     def _remember(self, conversation_id: str, change_id: int) -> None:
+        """Only forward: the relay passes a page's rows one at a time (the
+        lock taken per row), so it may pass a row after a later one of the
+        same conversation went out here; that must not make the later one's
+        successor wait for the relay."""
         if len(self._last) >= MAX_CONVERSATIONS and conversation_id not in self._last:
             self._last.clear()
-        self._last[conversation_id] = change_id
+        if change_id > self._last.get(conversation_id, 0):
+            self._last[conversation_id] = change_id

@@ -71,10 +71,13 @@ class Store(OutboxQueries, LifecycleQueries):
         self.permissions = permissions
         # Called after this process committed a change clients must hear
         # about: the relay wakes at once instead of waiting for a doorbell.
-        self.on_write: Callable[[], None] | None = None
+        # Its argument: every change of the write went out at its commit and
+        # owes the relay nothing but a cursor move (bridge/outbox/relay.py, GATHER).
+        self.on_write: Callable[[bool], None] | None = None
         # Given each send's committed changes to emit at once
         # (bridge/early_emit.py); None: the relay (or the tails) emit them.
-        self.on_changes: Callable[[list[Any]], Awaitable[None]] | None = None
+        # Returns whether they all went out and owe the relay nothing else.
+        self.on_changes: Callable[[list[Any]], Awaitable[bool]] | None = None
         self.send_batch_failures = 0  # batches the database failed as a whole
         # Group commit of sends; its writer tasks are started by the app.
         self.sends: GroupCommit[tuple[str, SendMessage], Sent] = GroupCommit(
@@ -84,9 +87,9 @@ class Store(OutboxQueries, LifecycleQueries):
             stopped=lambda: unavailable("the service is stopping; try again"),
         )
 
-    def _wrote(self) -> None:
+    def _wrote(self, settled: bool = False) -> None:
         if self.on_write is not None:
-            self.on_write()
+            self.on_write(settled)
 
     @asynccontextmanager
     async def as_user(self, user_id: str) -> AsyncIterator[Connection]:
@@ -110,11 +113,14 @@ class Store(OutboxQueries, LifecycleQueries):
         self._wrote()
         return result
 
-    async def _send_one(self, user_id: str, req: SendMessage) -> tuple[dict[str, Any], bool]:
+    async def _send_one(
+        self, user_id: str, req: SendMessage, settled: list[bool] | None = None
+    ) -> tuple[dict[str, Any], bool]:
         """One round trip: bridge.send_message_as switches to the user's role
-        and claims inside its own statement."""
+        and claims inside its own statement. `settled` collects whether its
+        changes all went out at their commit."""
         if self.on_changes is not None:
-            (result,) = await self._send_emitting([(user_id, req)])
+            (result,) = await self._send_emitting([(user_id, req)], settled)
             return _sent(req, result)
         async with client_errors(self.permissions):
             row = await self.pool.fetchval(
@@ -137,10 +143,11 @@ class Store(OutboxQueries, LifecycleQueries):
         one by one so that each gets its own answer."""
         order = sorted(range(len(batch)), key=lambda i: batch[i][1].conversation_id)
         results: list[Sent | BaseException] = [_NOT_WRITTEN] * len(batch)
+        settled: list[bool] = []
         together = len(batch) > 1
         if together:
             try:
-                row = await self._send_emitting([batch[i] for i in order])
+                row = await self._send_emitting([batch[i] for i in order], settled)
             except StoreError:
                 together = False  # one of them was refused
             except asyncpg.PostgresError as exc:
@@ -160,13 +167,16 @@ class Store(OutboxQueries, LifecycleQueries):
         else:
             for i in order:
                 try:
-                    results[i] = await self._send_one(*batch[i])
+                    results[i] = await self._send_one(*batch[i], settled)
                 except StoreError as exc:
                     results[i] = exc
-        self._wrote()
+                    settled.append(False)  # perhaps wrote nothing; the relay looks all the same
+        self._wrote(bool(settled) and all(settled))
         return results
 
-    async def _send_emitting(self, items: list[tuple[str, SendMessage]]) -> list[Any]:
+    async def _send_emitting(
+        self, items: list[tuple[str, SendMessage]], settled: list[bool] | None = None
+    ) -> list[Any]:
         """Writes sends in one statement; each one's result in order. With
         `on_changes`, the changes written come back as rows of the same
         statement (bridge.send_messages_changes) and are handed over once
@@ -183,10 +193,13 @@ class Store(OutboxQueries, LifecycleQueries):
                 "select * from bridge.send_messages_changes($1::jsonb)", batch
             )
         sent = SentChanges(rows)
+        went_out = False
         try:
-            await self.on_changes(sent.groups)
+            went_out = await self.on_changes(sent.groups)
         except Exception:  # committed all the same: the relay delivers them
             log.exception("emitting sends at their commit failed")
+        if settled is not None:
+            settled.append(went_out)
         return sent.results()
 
     async def mark_seen(self, user_id: str, req: MarkSeen) -> tuple[str, int]:

@@ -126,7 +126,7 @@ class DemoApi:
         async with self.store.as_user(user_id) as conn:
             row = await conn.fetchval(f"select to_jsonb(c) from {sql} c", *args)
         if self.store.on_write is not None:
-            self.store.on_write()  # the relay announces it now, not at the next doorbell
+            self.store.on_write(False)  # the relay announces it now, not at the next doorbell
         conversation = row
         return web.json_response({"ok": True, "conversation": conversation})
 

@@ -49,6 +49,14 @@ TRICKLE = 1
 # again, until it can sleep on the bell.
 RESEAL_FIRST = 0.01
 RESEAL_MAX = 1.0
+# A ring for this process's own sends whose changes all went out at their
+# commit (bridge/early_emit.py) owes the relay only its cursor move: the
+# relay reads after this long, once for all such sends meanwhile, instead of
+# once per send. A write that still needs the relay (a change left to it, a
+# push job, a receipt or edit the bridge wrote) ends the wait at once, so
+# nothing clients see waits for it but changes of other writers, which wait
+# for the relay's next read as before (at most LINGER while the bridge writes).
+GATHER = 0.01
 
 
 class Emitter(Protocol):
@@ -92,6 +100,8 @@ class OutboxRelay:
         self._unmoved: OutboxPage | None = None
         # Sends emitted right after their commit (a single instance only).
         self.early = EarlyEmits(emit, storage_public_base, metrics) if emit is not None else None
+        if self.early is not None:
+            self.early.pushes_owed = pushes is not None
         # The doorbell as this relay last set it: armed, and sealed (no
         # writer open that may have seen it unarmed); see _cycle.
         self._armed = False
@@ -99,14 +109,24 @@ class OutboxRelay:
         self._reseal = RESEAL_FIRST
         # This process wrote since the relay last looked (its own ring).
         self._own = False
+        # ... a change that still needs the relay's read (`wrote`, not settled).
+        self._owed = False
+        # A ring since the relay last woke that was a settled write's.
+        self._settled_rang = False
         # The relay slept on a sealed bell and woke without a ring.
         self._unrung = False
 
-    def wrote(self) -> None:
+    def wrote(self, settled: bool = False) -> None:
         """This process committed a change: wake the relay, if it is the
-        instance relaying (a standby has nothing to do with it)."""
+        instance relaying (a standby has nothing to do with it). `settled`:
+        every change of it went out at its commit, and the relay owes it
+        nothing but a cursor move (the relay may gather it, GATHER)."""
         if self.lease is None or self.lease.held:
             self._own = True
+            if settled:
+                self._settled_rang = True
+            else:
+                self._owed = True
             self.doorbell.ring()
 
     async def run(self) -> None:
@@ -198,7 +218,10 @@ class OutboxRelay:
           writer costs less than reading on every FLOW_GAP and arming again.
 
         Every wait ends in a read, so what commits meanwhile is read then,
-        by the snapshot cursor: a missing ring costs time, never a change."""
+        by the snapshot cursor: a missing ring costs time, never a change.
+        An own ring for sends that went out at their commit waits up to
+        GATHER for more of them before the read (`_gather`)."""
+        self._owed = self._settled_rang = False  # what rang before this read is read now
         found = await self.drain()
         if found and self._unrung:  # their writers saw the bell armed: a ring went missing
             self.doorbell.unannounced(found)
@@ -218,6 +241,7 @@ class OutboxRelay:
             self._armed = self._sealed = False
         if own:
             if await self.doorbell.wait(LINGER):
+                await self._gather()
                 return
         elif found:
             await self.doorbell.wait(FLOW_GAP)
@@ -225,6 +249,21 @@ class OutboxRelay:
         await self._settle()
         self._reseal = RESEAL_FIRST  # the writers open now are others than last time
         await self._arm()  # the next turn's read is the one after arming
+
+    async def _gather(self) -> None:
+        """After an own ring: if only settled writes rang (their changes went
+        out at their commit), wait until GATHER has passed or a ring comes
+        that needs the read (an owed write, or a ring from elsewhere); then
+        one read serves them all."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + GATHER
+        if not self._owed and self._settled_rang:
+            self.metrics.inc("relay_gathers")
+        while not self._owed and self._settled_rang:
+            self._settled_rang = False
+            left = until - loop.time()
+            if left <= 0 or not await self.doorbell.wait(left):
+                break
 
     async def _arm(self) -> None:
         self._sealed = await self.store.arm_doorbell()
