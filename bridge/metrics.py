@@ -72,6 +72,10 @@ COUNTER_HELP = {
     "push_leases_lost": "push jobs taken over by another instance",
     "tokens_deactivated": "FCM tokens switched off (unregistered, invalid, sender mismatch)",
     "gc_slow_pauses": "garbage collections that paused the loop for long",
+    "early_emits": "changes of a send emitted right at its commit",
+    "early_emits_left_to_relay": "sends left to the relay (an earlier change not out yet)",
+    "early_emits_overtaken": "sends the relay emitted before their commit's own emit",
+    "relay_gathers": "relay waits that gathered sends already emitted at their commit",
 }
 
 

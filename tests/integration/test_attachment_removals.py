@@ -20,7 +20,7 @@ import pytest
 from bridge.db import acting_as, user_claims
 from bridge.settings import AttachmentsSettings
 from tests.support.demo import AVA, BID_CONVERSATION, LEO
-from tests.support.harness import Harness, assert_quiet_log, running, settings_for
+from tests.support.harness import Harness, assert_quiet_log, attach_as, running, settings_for
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
 BUCKET = "chat-attachments"
@@ -220,14 +220,7 @@ async def test_a_queued_path_is_unreadable_under_the_storage_policies(
         await db.execute("select public.unsend_message($1)", message_id)
     assert not await visible(AVA) and not await visible(LEO)
     with pytest.raises(asyncpg.CheckViolationError, match="attachment was removed"):
-        async with db.transaction(), acting_as(db, user_claims(LEO)):
-            await db.execute(
-                "insert into public.messages (conversation_id, sender_id, content,"
-                " message_type, media_url) values ($1, $2, '', 'image', $3)",
-                BID_CONVERSATION,
-                LEO,
-                path,
-            )
+        await attach_as(db, LEO, BID_CONVERSATION, path)
 
 
 async def test_unsending_a_message_naming_another_file_of_the_folder_removes_nothing(
@@ -240,14 +233,8 @@ async def test_unsending_a_message_naming_another_file_of_the_folder_removes_not
     path = await upload(bridge, LEO)
     message = await send_image(bridge, LEO, path)
     lookalike = path.rsplit("/", 1)[0] + "/other.png"
-    async with db.transaction(), acting_as(db, user_claims(LEO)):
-        other = await db.fetchval(
-            "insert into public.messages (conversation_id, sender_id, content, message_type,"
-            " media_url) values ($1, $2, '', 'image', $3) returning id",
-            BID_CONVERSATION,
-            LEO,
-            lookalike,
-        )
+    other = await attach_as(db, LEO, BID_CONVERSATION, lookalike)
+    async with acting_as(db, user_claims(LEO)):
         await db.execute("select public.unsend_message($1)", other)
     assert bridge.app.attachments is not None
     assert await bridge.app.attachments.removals.sweep() == 1

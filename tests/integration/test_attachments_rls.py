@@ -14,6 +14,7 @@ import pytest
 
 from bridge.db import acting_as, user_claims
 from tests.support.demo import AVA, BID_CONVERSATION, DIRECT_CONVERSATION, LEO, MIA
+from tests.support.harness import attach_as
 
 BUCKET = "chat-attachments"
 
@@ -112,21 +113,7 @@ async def test_messages_keep_attachment_paths_in_their_conversation(
     """supabase-js inserts face the same rule as the bridge: a storage path
     in media_url must be of the message's conversation; full URLs pass."""
     ok = _path(DIRECT_CONVERSATION, "a.pdf")
-    async with db.transaction(), acting_as(db, user_claims(AVA)):
-        await db.execute(
-            "insert into public.messages (conversation_id, sender_id, content, message_type,"
-            " media_url) values ($1, $2, '', 'file', $3), ($1, $2, '', 'image', $4)",
-            DIRECT_CONVERSATION,
-            AVA,
-            ok,
-            "https://cdn.example.com/x.png",
-        )
+    await attach_as(db, AVA, DIRECT_CONVERSATION, ok, "file")
+    await attach_as(db, AVA, DIRECT_CONVERSATION, "https://cdn.example.com/x.png")
     with pytest.raises(asyncpg.CheckViolationError, match="media_url_in_conversation"):
-        async with db.transaction(), acting_as(db, user_claims(AVA)):
-            await db.execute(
-                "insert into public.messages (conversation_id, sender_id, content, message_type,"
-                " media_url) values ($1, $2, '', 'file', $3)",
-                DIRECT_CONVERSATION,
-                AVA,
-                _path(BID_CONVERSATION, "a.pdf"),
-            )
+        await attach_as(db, AVA, DIRECT_CONVERSATION, _path(BID_CONVERSATION, "a.pdf"), "file")

@@ -419,6 +419,26 @@ async def send_as(db: asyncpg.Connection, user: str, conversation: str, text: st
         )
 
 
+async def attach_as(
+    db: asyncpg.Connection,
+    user: str,
+    conversation: str,
+    media_url: str,
+    message_type: str = "image",
+) -> Any:
+    """An image or file message naming `media_url`, written straight into
+    Postgres as `user` (as supabase-js would); returns its id."""
+    async with acting_as(db, user_claims(user)):
+        return await db.fetchval(
+            "insert into public.messages (conversation_id, sender_id, content, message_type,"
+            " media_url) values ($1, $2, '', $3, $4) returning id",
+            conversation,
+            user,
+            message_type,
+            media_url,
+        )
+
+
 async def fingerprint(db: asyncpg.Connection) -> tuple[Any, ...]:
     """Everything a bad request could change, in one comparable value."""
     row = await db.fetchrow(
