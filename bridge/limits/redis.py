@@ -43,10 +43,7 @@ TIMEOUT = 0.25
 class RedisBuckets:
     def __init__(self, redis_url: str) -> None:
         self.redis: aioredis.Redis = redis_client(
-            redis_url,
-            decode_responses=True,
-            socket_timeout=TIMEOUT,
-            socket_connect_timeout=TIMEOUT,
+            redis_url, decode_responses=True, call_timeout=TIMEOUT
         )
         self._take = self.redis.register_script(TAKE)
 

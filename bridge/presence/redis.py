@@ -46,10 +46,7 @@ class RedisRegistry:
         # A Redis that stops answering must not hold up a connect: presence
         # is best effort, a socket works without it.
         self.redis: aioredis.Redis = redis_client(
-            redis_url,
-            decode_responses=True,
-            socket_timeout=CALL_TIMEOUT,
-            socket_connect_timeout=CALL_TIMEOUT,
+            redis_url, decode_responses=True, call_timeout=CALL_TIMEOUT
         )
         self._beat: asyncio.Task[None] | None = None
         # An instance whose heartbeat key is older than this is gone.
