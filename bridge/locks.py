@@ -14,3 +14,9 @@ MIGRATION = 7406000
 DOORBELL = 7406001
 # Session lock of the one instance that relays (bridge/outbox/lease.py).
 RELAY_LEASE = 7406002
+# Per-path transaction locks on attachments, keyed by
+# hashtextextended(ATTACHMENT_PATH || path, 0): inserts naming a path take it
+# shared (public.refuse_removed_attachment(),
+# supabase/migrations/20261125026000_attachment_removals.sql), the sweeper
+# exclusively while it checks and removes (bridge/attachments/removals.py).
+ATTACHMENT_PATH = "attachment:"

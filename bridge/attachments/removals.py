@@ -27,6 +27,7 @@ import asyncio
 import logging
 from typing import Any
 
+from bridge import locks
 from bridge.attachments import Backend
 from bridge.logs import Noise
 from bridge.tasks import wait_set
@@ -86,7 +87,9 @@ class AttachmentRemovals:
     async def _remove(self, path: str) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(
-                "select pg_advisory_xact_lock(hashtextextended('attachment:' || $1, 0))", path
+                "select pg_advisory_xact_lock(hashtextextended($1 || $2, 0))",
+                locks.ATTACHMENT_PATH,
+                path,
             )
             if await conn.fetchval(STILL_REFERENCED, path):
                 await conn.execute("delete from public.attachment_removals where path = $1", path)

@@ -27,3 +27,10 @@ def test_sql_takes_only_registered_keys() -> None:
     for path in MIGRATIONS.glob("*.sql"):
         for key in re.findall(r"pg_(?:try_)?advisory_\w*lock\w*\((\d+)\)", path.read_text()):
             assert int(key) in registered, f"{path.name} takes unregistered lock {key}"
+
+
+def test_sql_and_sweeper_lock_attachment_paths_alike() -> None:
+    """The insert trigger and the sweeper take the same per-path key, or a
+    message could name a file the sweeper is removing."""
+    sql = (MIGRATIONS / "20261125026000_attachment_removals.sql").read_text()
+    assert f"hashtextextended('{locks.ATTACHMENT_PATH}' || new.media_url, 0)" in sql
