@@ -19,6 +19,7 @@ from typing import Any, get_type_hints
 
 from bridge.errors import BridgeError
 from bridge.settings import (
+    LIMIT_KINDS,
     LOCAL_JWT_SECRET,
     DatabaseSettings,
     FcmSettings,
@@ -228,7 +229,7 @@ def _check_whole(settings: Settings) -> None:
     if settings.push.lease_seconds <= 0 or settings.push.poll_interval <= 0:
         raise ConfigError("push.lease_seconds and push.poll_interval: must be positive")
     limits = settings.limits
-    for kind in ("send", "typing", "read", "join", "other"):
+    for kind in LIMIT_KINDS:
         if getattr(limits, f"{kind}_rate") > 0 and getattr(limits, f"{kind}_burst") < 1:
             raise ConfigError(f"limits.{kind}_burst: must be at least 1 when {kind}_rate is set")
     if settings.attachments_backend == "storage" and not settings.supabase.service_role_key:

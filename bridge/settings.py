@@ -174,6 +174,10 @@ class MetricsSettings:
     )
 
 
+# The kinds of client calls with a rate limit each (`<kind>_rate`, `<kind>_burst`).
+LIMIT_KINDS = ("send", "typing", "read", "join", "other")
+
+
 @dataclass(frozen=True)
 class LimitsSettings:
     send_rate: float = setting(

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -26,11 +26,11 @@ import socketio
 from bridge.errors import RateLimited
 from bridge.metrics import Metrics
 from bridge.presence import PresenceRegistry
-from bridge.settings import LimitsSettings
+from bridge.settings import LIMIT_KINDS, LimitsSettings
 
 log = logging.getLogger(__name__)
 
-KINDS = ("send", "typing", "read", "join", "other")
+KINDS = LIMIT_KINDS
 # Client events by kind; events not named here are "other".
 EVENT_KINDS: dict[str, str] = {
     "send_message": "send",
@@ -106,9 +106,9 @@ class LocalBuckets:
             entry = self.buckets[key] = (Bucket(rule, now), rule)
         return entry[0].take(rule, now)
 
-    def drop(self, prefix: str) -> None:
-        for key in [k for k in self.buckets if k.startswith(prefix)]:
-            del self.buckets[key]
+    def drop(self, keys: Iterable[str]) -> None:
+        for key in keys:
+            self.buckets.pop(key, None)
 
     def prune(self, now: float) -> None:
         """Forgets buckets that have refilled: a fresh one is the same."""
@@ -186,7 +186,7 @@ class Limiter:
         return self.local.take(f"u:{key}", rule, now)
 
     def forget_socket(self, sid: str) -> None:
-        self.local.drop(f"s:{sid}:")
+        self.local.drop(f"s:{sid}:{kind}" for kind in KINDS)
 
     async def close(self) -> None:
         if self.shared is not None:
