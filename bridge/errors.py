@@ -83,6 +83,11 @@ def unavailable(message: str = "the database cannot be reached; try again") -> S
     return StoreError("unavailable", message, 503, retryable=True)
 
 
+def blocked() -> StoreError:
+    """A message between two people one of whom blocked the other."""
+    return StoreError("blocked", "you cannot message this user: one of you blocked the other", 403)
+
+
 class RateLimited(BridgeError):
     """Over a rate limit (bridge/limits/): nothing was done; try again after
     `retry_after` seconds (REST: 429 with Retry-After)."""

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 
-from bridge.errors import StoreError
+from bridge.errors import StoreError, blocked
 from bridge.permissions import PermissionWatch, grant_problem
 
 # SQLSTATE class or code -> (code, status). Client faults only; anything
@@ -49,9 +49,7 @@ async def client_errors(permissions: PermissionWatch | None = None) -> AsyncIter
             ) from exc
         if state == "42501" and getattr(exc, "hint", None) == "blocked":
             # public.messages_refuse_blocked (issue 14): a block either way.
-            raise StoreError(
-                "blocked", "you cannot message this user: one of you blocked the other", 403
-            ) from exc
+            raise blocked() from exc
         if state == "42501" and "row-level security" in message:
             # Writing into someone else's conversation: the same answer as
             # for one that does not exist, so ids of others' leak nothing.

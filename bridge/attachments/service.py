@@ -29,7 +29,7 @@ from bridge.attachments.rules import (
     path_in_conversation,
     upload_request,
 )
-from bridge.errors import PayloadError, StoreError
+from bridge.errors import PayloadError, StoreError, blocked
 from bridge.payloads import SendMessage
 from bridge.safety.store import SafetyStore
 from bridge.store import Store
@@ -77,9 +77,7 @@ class Attachments:
         req = upload_request(payload, self.rules, conversation_id)
         partner = await self._participant(user_id, req.conversation_id)
         if await self.safety.blocked_between(user_id, partner):
-            raise StoreError(
-                "blocked", "you cannot message this user: one of you blocked the other", 403
-            )
+            raise blocked()
         path = object_path(req)
         signed = await self.backend.signed_upload(path, req, user_id, base_url)
         return {

@@ -156,8 +156,7 @@ class OutboxRelay:
                         exc, backoff, cap=MAX_BACKOFF, logger=log, what="outbox relay cycle failed"
                     )
         finally:
-            await self._settle_on_stop()
-            await self._leave_doorbell()
+            await self._leave()
             if self.lease is not None:
                 await self.lease.release()
 
@@ -182,25 +181,27 @@ class OutboxRelay:
             self.metrics.inc("relay_cursor_moved")
             log.warning("the relay cursor was moved by someone else; reading on from it")
 
-    async def _settle_on_stop(self) -> None:
-        """On stop, best effort: a page left unmoved is only relayed again."""
-        if self._unmoved is None or (self.lease is not None and not self.lease.held):
+    async def _leave(self) -> None:
+        """On stop, best effort and only while this relay holds the lease:
+        move the cursor past a page left unmoved (else it is only relayed
+        again), and disarm the bell (a relaying bridge that leaves it armed
+        would have every writer NOTIFY nobody from then on; the next relay
+        arms it again when it goes idle, after looking at the outbox)."""
+        if self.lease is not None and not self.lease.held:
             return
-        try:
-            await asyncio.wait_for(self._settle(), 2)
-        except (Exception, asyncio.CancelledError) as exc:  # the database may be gone too
-            log.warning("could not move the relay cursor on stop", extra={"error": repr(exc)})
+        if self._unmoved is not None:
+            await self._on_stop(self._settle(), "could not move the relay cursor on stop")
+        if self.doorbell.needs_arming:
+            await self._on_stop(
+                self.store.disarm_doorbell(), "could not disarm the doorbell on stop"
+            )
 
-    async def _leave_doorbell(self) -> None:
-        """On stop: a relaying bridge that leaves the bell armed would have
-        every writer NOTIFY nobody from then on. The next relay arms it again
-        when it goes idle (after looking at the outbox)."""
-        if not self.doorbell.needs_arming or (self.lease is not None and not self.lease.held):
-            return
+    @staticmethod
+    async def _on_stop(step: Awaitable[None], failure: str) -> None:
         try:
-            await asyncio.wait_for(self.store.disarm_doorbell(), 2)
+            await asyncio.wait_for(step, 2)
         except (Exception, asyncio.CancelledError) as exc:  # the database may be gone too
-            log.warning("could not disarm the doorbell on stop", extra={"error": repr(exc)})
+            log.warning(failure, extra={"error": repr(exc)})
 
     async def _cycle(self) -> None:
         """One turn: read what is pending, then wait for the reason to read
