@@ -67,7 +67,7 @@ async def test_sigterm_with_a_frozen_database_still_exits(own_cluster: EmbeddedP
     finally:
         for client in clients:
             with contextlib.suppress(Exception):
-                await client.sio.disconnect()
+                await client.close()
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
