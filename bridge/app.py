@@ -126,6 +126,8 @@ class BridgeApp:
             manager,
             compression=s.server.websocket_compression,
             metrics=self.metrics,
+            ping_interval=s.server.ping_interval,
+            ping_timeout=s.server.ping_timeout,
         )
         self.registry = open_registry(presence, s.redis.url, instance_ttl=s.presence.instance_ttl)
         base = s.storage_public_base
@@ -225,6 +227,7 @@ class BridgeApp:
         self.tasks = [
             asyncio.create_task(self.relay.run(), name="outbox-relay"),
             asyncio.create_task(self.gateway.run_timers(), name="socket-timers"),
+            asyncio.create_task(sio.eio.heartbeats.run(), name="socket-heartbeats"),
             asyncio.create_task(
                 keep_pruning(store, s.outbox.retention_hours, self.health), name="outbox-prune"
             ),

@@ -9,8 +9,10 @@ receiver's (the new message), and at thousands of packets a second that
 task churn showed in the profiles.
 
 Here, once a socket is on the websocket:
-- the read loop awaits the websocket itself, with the same inactivity
-  timeout (ping interval + ping timeout) as a plain timer;
+- the read loop awaits the websocket itself and notes when it last heard
+  from the client; bridge/heartbeats.py cuts a socket silent for ping
+  interval + ping timeout, and sends its PINGs, on one timer for all
+  sockets instead of a timer per frame and a task per PING;
 - a packet is written straight to the websocket when nothing is ahead of it
   (the queue is empty, the writer task is not writing, the transport holds
   no unsent bytes, the frame is small), so it never waits and cannot block
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType
@@ -68,6 +71,25 @@ class DirectSocket(AsyncSocket):  # type: ignore[misc]
     _writing = False  # the writer task is writing what it took off the queue
     _corked: list[bytes] | None = None  # frames written at the end of this loop turn
     _corked_size = 0
+    _loop: asyncio.AbstractEventLoop  # set with _ws
+    heard_at: float | None = None  # time.monotonic() of its last frame, on the websocket
+
+    def schedule_ping(self) -> None:
+        """After a PONG (as engine.io: once per PING answered), the next
+        PING is bridge/heartbeats.py's, not a task's of its own."""
+        if self.last_ping:
+            self.last_ping = None
+            self.server.heartbeats.after_pong(self)
+
+    def cut(self) -> bool:
+        """Drops a silent client's connection (bridge/heartbeats.py): its
+        reader sees it lost and ends the socket, as a network failure would."""
+        ws = self._ws
+        transport = ws.transport if ws is not None else None
+        if transport is None or transport.is_closing():
+            return False
+        transport.abort()
+        return True
 
     async def send(self, pkt: packet.Packet) -> None:
         if not await self.check_ping_timeout():
@@ -95,7 +117,7 @@ class DirectSocket(AsyncSocket):  # type: ignore[misc]
                         await self._ws.send(data)
                     return
                 self._corked = []
-                asyncio.get_running_loop().call_soon(self._uncork)
+                self._loop.call_soon(self._uncork)
                 self._cork(data)
                 return
         await self.queue.put(pkt)
@@ -144,6 +166,8 @@ class DirectSocket(AsyncSocket):  # type: ignore[misc]
             self.connected = True
             self.upgraded = True
         writer = asyncio.ensure_future(self._writer(ws))
+        # Kept: on Python 3.11 every get_running_loop is a getpid system call.
+        self._loop = asyncio.get_running_loop()
         self._ws = ws
         try:
             await self._read(ws)
@@ -154,12 +178,12 @@ class DirectSocket(AsyncSocket):  # type: ignore[misc]
             await self.close(wait=False, abort=True, reason=self.server.reason.TRANSPORT_CLOSE)
 
     async def _read(self, ws: Any) -> None:
-        timeout = self.server.ping_interval + self.server.ping_timeout
         limit = self.server.max_http_buffer_size
         while True:
+            self.heard_at = time.monotonic()
             try:
-                msg = await ws.receive(timeout)
-            except (Exception, asyncio.CancelledError):  # timed out or torn down
+                msg = await ws.receive()
+            except (Exception, asyncio.CancelledError):  # torn down
                 return
             if msg.type not in _DATA or len(msg.data) > limit:
                 return  # closed by the client, or a frame too large

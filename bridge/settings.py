@@ -38,6 +38,14 @@ class ServerSettings:
         " and the demo page",
     )
     max_message_chars: int = setting(4000, "longest message text accepted")
+    ping_interval: float = setting(
+        25.0, "engine.io pingInterval: seconds between the server's pings"
+    )
+    ping_timeout: float = setting(
+        20.0,
+        "engine.io pingTimeout: a client silent for ping_interval + ping_timeout is cut"
+        " (and a client that hears no ping for as long reconnects)",
+    )
     edit_window: float = setting(
         900.0,
         "seconds after sending during which the sender may edit or unsend a message (0: never);"

@@ -36,6 +36,7 @@ from engineio.async_socket import AsyncSocket
 
 from bridge import jsoncodec
 from bridge.eio_socket import DirectSocket
+from bridge.heartbeats import Heartbeats
 from bridge.hostile import GuardedServer
 from bridge.metrics import Metrics
 
@@ -65,7 +66,8 @@ def websocket_class(compress: bool) -> type:
             else:
                 await self._sock.send_bytes(message)
 
-        async def receive(self, timeout: float) -> WSMessage:
+        async def receive(self, timeout: float | None = None) -> WSMessage:
+            # No timeout: a silent client is cut by bridge/heartbeats.py.
             return await self._sock.receive(timeout)
 
     return WebSocket
@@ -96,6 +98,10 @@ def socket_server(
     )
     sio.metrics = metrics
     sio.eio._async = {**sio.eio._async, "websocket": websocket_class(compression)}
+    # DirectSocket's PINGs and silence check; its `run` is started by the app.
+    sio.eio.heartbeats = Heartbeats(
+        sio.eio.ping_interval, sio.eio.ping_timeout, lambda: sio.eio.sockets.values()
+    )
     return sio
 
 

@@ -39,7 +39,10 @@ log = logging.getLogger(__name__)
 
 Sent = tuple[dict[str, Any], bool]  # (message, created)
 SEND_BATCH = 64  # sends written in one statement at most
-SEND_WRITING = 2  # batches of sends being written at once
+SEND_WRITING = 2  # batches of sends being written at once, at most
+# ... the second only once the first has been in flight this long (a lock
+# held elsewhere): bridge/group_commit.py says why one at a time is cheaper.
+SEND_STALL = 0.005
 
 
 _NOT_WRITTEN = unavailable("the message was not written; try again")
@@ -84,6 +87,7 @@ class Store(OutboxQueries, LifecycleQueries):
             self._send_batch,
             max_batch=SEND_BATCH,
             max_writing=SEND_WRITING,
+            stall=SEND_STALL,
             stopped=lambda: unavailable("the service is stopping; try again"),
         )
 

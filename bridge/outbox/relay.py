@@ -55,8 +55,10 @@ RESEAL_MAX = 1.0
 # once per send. A write that still needs the relay (a change left to it, a
 # push job, a receipt or edit the bridge wrote) ends the wait at once, so
 # nothing clients see waits for it but changes of other writers, which wait
-# for the relay's next read as before (at most LINGER while the bridge writes).
-GATHER = 0.01
+# for the relay's next read as before: at most LINGER while the bridge writes,
+# so GATHER is as long. (At 500 sends/s: a read per 20 ms at most instead of
+# one per send.)
+GATHER = LINGER
 
 
 class Emitter(Protocol):
