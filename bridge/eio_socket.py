@@ -77,7 +77,7 @@ class DirectSocket(AsyncSocket):  # type: ignore[misc]
     def schedule_ping(self) -> None:
         """After a PONG (as engine.io: once per PING answered), the next
         PING is bridge/heartbeats.py's, not a task's of its own."""
-        if self.last_ping:
+        if self.last_ping:  # type: ignore[has-type]
             self.last_ping = None
             self.server.heartbeats.after_pong(self)
 
