@@ -83,20 +83,24 @@ class DirectAsyncManager(socketio.AsyncManager):  # type: ignore[misc]
         parts = _encode_event(self.server.packet_class, namespace, [event, *args])
         eio_packets = [eio_packet.Packet(eio_packet.MESSAGE, p) for p in parts]
         slow: list[tuple[str, str]] = []
+        sockets = self.server.eio.sockets
         for sid, eio_sid in self.get_participants(namespace, room):
             if sid in skip or eio_sid in self._dropped:
                 continue
-            if self.max_queued and self._queued(eio_sid) >= self.max_queued:
+            # Straight to the engine.io socket: what python-socketio's and
+            # python-engineio's send_packet do, without their two layers of
+            # coroutines per packet (a socket gone or closed is skipped, as
+            # theirs is, without the warning).
+            socket = sockets.get(eio_sid)
+            if socket is None or socket.closed:
+                continue
+            if self.max_queued and socket.queue.qsize() >= self.max_queued:
                 slow.append((sid, eio_sid))
                 continue
             for eio_pkt in eio_packets:
-                await self.server._send_eio_packet(eio_sid, eio_pkt)
+                await socket.send(eio_pkt)
         for sid, eio_sid in slow:
             self._drop_slow(sid, eio_sid)
-
-    def _queued(self, eio_sid: str) -> int:
-        socket = self.server.eio.sockets.get(eio_sid)
-        return socket.queue.qsize() if socket is not None else 0
 
     def _drop_slow(self, sid: str, eio_sid: str) -> None:
         """A socket that does not read what it is sent: its connection is
