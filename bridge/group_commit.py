@@ -58,6 +58,7 @@ class GroupCommit(Generic[Item, Result]):
         self._wake = asyncio.Event()
         self._writing: list[float] = []  # when each batch in flight began
         self.writers = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def running(self) -> bool:
@@ -92,7 +93,9 @@ class GroupCommit(Generic[Item, Result]):
             if isinstance(result, BaseException):
                 raise result
             return result
-        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        if self._loop is None:  # kept: on Python 3.11 each lookup is a getpid call
+            self._loop = asyncio.get_running_loop()
+        future: asyncio.Future[Result] = self._loop.create_future()
         self._pending.append((item, future))
         self._wake.set()
         return await future
