@@ -22,7 +22,7 @@ from bridge.db import open_pool
 from bridge.db_health import LIBRARY_LOGGER, DatabaseHealth
 from bridge.demo.routes import demo_routes
 from bridge.embedded import EmbeddedPostgres
-from bridge.fanout import DirectAsyncManager, client_manager, emit_here
+from bridge.fanout import DirectAsyncManager, client_manager, emit_here, stop_manager
 from bridge.gc_tuning import GC_THRESHOLDS, GcWatch
 from bridge.limits import Limiter, open_limiter
 from bridge.logs import LibraryNoiseFilter, install_noise_filters, remove_noise_filters
@@ -87,6 +87,9 @@ class BridgeApp:
         self.health = DatabaseHealth(self.metrics)
         self.tail: OutboxTail | None = None
         self.ring: RedisRing | None = None
+        # Where emits go; with Redis, python-socketio's manager runs a
+        # subscription task of its own from the first connection on.
+        self.manager: socketio.AsyncManager | None = None
         self._noise_filter: LibraryNoiseFilter | None = None
         self.limits: Limiter | None = None
         self.attachments: Attachments | None = None
@@ -116,7 +119,7 @@ class BridgeApp:
             typing_ttl=s.presence.typing_ttl,
             typing_throttle=s.presence.typing_throttle,
         )
-        manager = client_manager(s)
+        manager = self.manager = client_manager(s)
         if isinstance(manager, DirectAsyncManager):
             manager.max_queued = s.server.max_queued_packets
             manager.on_slow_socket = self._slow_socket
@@ -342,6 +345,8 @@ class BridgeApp:
         runner, self.runner = self.runner, None
         if runner is not None:
             await runner.cleanup()  # sockets close; disconnect handlers still see the registry
+        manager, self.manager = self.manager, None
+        await stop_manager(manager)
         doorbell, self.doorbell = self.doorbell, None
         if doorbell is not None:
             await doorbell.stop()

@@ -12,6 +12,8 @@ instances.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 import socketio
@@ -20,6 +22,7 @@ from socketio import packet
 
 from bridge import jsoncodec
 from bridge.settings import Settings
+from bridge.tasks import stop_tasks
 
 
 def _encode_event(packet_class: Any, namespace: str, data: list[Any]) -> list[Any]:
@@ -124,6 +127,19 @@ class DirectAsyncManager(socketio.AsyncManager):  # type: ignore[misc]
             transport.abort()
         if self.on_slow_socket is not None:
             self.on_slow_socket(sid)
+
+
+async def stop_manager(manager: socketio.AsyncManager | None) -> None:
+    """Stops what python-socketio's Redis manager started (its task
+    listening to the other instances, from the first connection on) and
+    closes its Redis client: the library itself never does."""
+    listener = getattr(manager, "thread", None)
+    if isinstance(listener, asyncio.Task):
+        await stop_tasks([listener])
+    redis = getattr(manager, "redis", None)
+    if redis is not None:
+        with contextlib.suppress(Exception):  # Redis may be gone already
+            await redis.aclose()
 
 
 async def emit_here(manager: socketio.AsyncManager, event: str, data: Any, rooms: Any) -> None:

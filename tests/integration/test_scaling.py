@@ -299,3 +299,35 @@ async def test_a_burst_of_connects_does_not_exhaust_redis(
             await asyncio.sleep(0.05)
     assert one.app.metrics.snapshot().get("presence_errors", 0) == 0
     assert not [r for r in caplog.records if "presence update" in r.getMessage()]
+
+
+async def test_a_stopped_instance_leaves_no_subscription_behind(
+    db_dsn: str, redis_url: str
+) -> None:
+    """An instance that had sockets (so python-socketio's Redis manager
+    subscribed to the instances' channel) is stopped inside a process that
+    goes on, as an embedding app or a test would: Redis no longer counts
+    its subscriber, and no task of it is left running."""
+    bridge = await start(db_dsn, redis_url)
+    redis = aioredis.Redis.from_url(redis_url)
+    try:
+        ava = await bridge.client(AVA)
+        await ava.call("join", {"userId": AVA})
+        channel = bridge.app.manager.channel  # type: ignore[union-attr]
+
+        async def subscribers_become(count: int) -> None:
+            for _ in range(200):
+                ((_, now),) = await redis.pubsub_numsub(channel)
+                if now == count:
+                    return
+                await asyncio.sleep(0.05)
+            raise AssertionError(f"{channel} has {now} subscribers, not {count}")
+
+        await subscribers_become(1)
+        await bridge.stop()
+        await subscribers_become(0)
+        left = [t for t in asyncio.all_tasks() if "PubSubManager" in repr(t.get_coro())]
+        assert left == []
+    finally:
+        await redis.aclose()
+        await bridge.stop()
