@@ -176,6 +176,7 @@ class ServerRun:
     outbox: int = 0
     phases: list[dict[str, Any]] = field(default_factory=list)
     profile: str = ""
+    idle_cpu: tuple[float, float] | None = None  # (server, Postgres) CPU s per s, idle
 
 
 async def measure(
@@ -220,6 +221,13 @@ async def measure(
             raise RuntimeError(f"{name}: {hello['errors']} sockets failed to connect or join")
         await asyncio.sleep(3)
         run.rss_idle = rss_bytes(server.pid)
+        if args.idle:  # the sockets only connected: heartbeats, timers, polls
+            server_cpu, pg_cpu = process_cpu(server.pid), postgres_cpu(postmaster)
+            await asyncio.sleep(args.idle)
+            run.idle_cpu = (
+                (process_cpu(server.pid) - server_cpu) / args.idle,
+                (postgres_cpu(postmaster) - pg_cpu) / args.idle,
+            )
         for rate in args.rates:
             label = f"{name}-{rate:g}"
             await profiler.start(label, server.pid, name == "bridge", args.seconds)
@@ -325,6 +333,16 @@ def table(runs: list[ServerRun], args: argparse.Namespace) -> str:
         per_socket = (r.rss_idle - r.rss_base) / max(1, r.connected)
         return f"{mb(r.rss_idle)} ({per_socket / 1024:.0f} KB per socket)"
 
+    if args.idle:
+
+        def idle(r: ServerRun) -> str:
+            if r.idle_cpu is None:
+                return "-"
+            return f"{r.idle_cpu[0] * 1000:.0f} + {r.idle_cpu[1] * 1000:.0f} ms per s"
+
+        rows.append(
+            (f"idle, {args.sockets:,} sockets: server + Postgres CPU", [idle(r) for r in runs])
+        )
     rows.append((f"server memory with {args.sockets:,} sockets", [memory(r) for r in runs]))
     rows.append(("server memory after the load", [mb(r.rss_after) for r in runs]))
     rows.append(("messages stored (outbox rows)", [f"{r.stored:,} ({r.outbox:,})" for r in runs]))
@@ -346,6 +364,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=30, help="sending time per rate")
     parser.add_argument("--drain", type=float, default=60, help="most seconds to wait after")
     parser.add_argument("--only", choices=SERVERS)
+    parser.add_argument(
+        "--idle", type=float, default=20, help="seconds of CPU measured with sockets idle; 0: none"
+    )
     parser.add_argument("--workers", type=int, default=2, help="load generator threads")
     parser.add_argument("--acks", action="store_true", help="ask for acks and count errors")
     parser.add_argument("--burst", type=int, default=1, help="messages per sender turn")
@@ -363,7 +384,7 @@ def parse_args() -> argparse.Namespace:
     args.servers = [args.only] if args.only else list(SERVERS)
     if args.timeout is None:
         phases = len(args.rates) * (args.seconds + args.drain + 10)
-        per_server = 180 + args.sockets / 10 + phases
+        per_server = 180 + args.sockets / 10 + phases + args.idle
         args.timeout = 120 + len(args.servers) * per_server
     return args
 
