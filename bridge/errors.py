@@ -74,8 +74,16 @@ class PayloadError(BridgeError, ValueError):
 class StoreError(BridgeError):
     """A request the database refused, or could not take (retryable)."""
 
-    def __init__(self, code: str, message: str, status: int, *, retryable: bool = False) -> None:
-        super().__init__(message, code=code, status=status, retryable=retryable)
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        status: int,
+        *,
+        retryable: bool = False,
+        field: str | None = None,
+    ) -> None:
+        super().__init__(message, code=code, status=status, retryable=retryable, field=field)
 
 
 def unavailable(message: str = "the database cannot be reached; try again") -> StoreError:
@@ -86,6 +94,18 @@ def unavailable(message: str = "the database cannot be reached; try again") -> S
 def blocked() -> StoreError:
     """A message between two people one of whom blocked the other."""
     return StoreError("blocked", "you cannot message this user: one of you blocked the other", 403)
+
+
+def attachment_removed() -> StoreError:
+    """A message naming the attachment of an unsent message, queued for
+    removal from storage (public.refuse_removed_attachment). A StoreError:
+    the database raises it from inside a group-committed send batch."""
+    return StoreError(
+        "attachment_removed",
+        "the attachment was removed (its message was unsent)",
+        410,
+        field="mediaUrl",
+    )
 
 
 class RateLimited(BridgeError):

@@ -5,42 +5,20 @@ supabase/migrations/20261125011000_message_edit_unsend.sql and
 Mixed into bridge.store.Store.
 
 The database's refusals carry a code in HINT (`forbidden`, `not_editable`,
-`edit_window_closed`, `not_found`, `blocked`); they become StoreErrors with
-that code.
+`edit_window_closed`, `not_found`, `blocked`); `as_user`'s
+bridge.store_errors.client_errors turns them into StoreErrors with that code.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import asyncpg
 
 from bridge.db import Connection
 from bridge.errors import StoreError
-
-# The HINT of a refusal (the code clients see) -> its HTTP status
-_HINTED: dict[str, int] = {
-    "forbidden": 403,
-    "not_found": 404,
-    "not_editable": 409,
-    "edit_window_closed": 409,
-    "blocked": 403,  # an edit between two users one of whom blocked the other
-}
-
-
-@asynccontextmanager
-async def _hinted_errors() -> AsyncIterator[None]:
-    """A refusal of the lifecycle triggers or functions, by its HINT."""
-    try:
-        yield
-    except asyncpg.PostgresError as exc:
-        code = getattr(exc, "hint", None)
-        if code in _HINTED:
-            message = str(getattr(exc, "message", None) or exc)
-            raise StoreError(code, message, _HINTED[code]) from exc
-        raise
 
 
 class LifecycleQueries:
@@ -61,7 +39,7 @@ class LifecycleQueries:
     async def _own_change(
         self, user_id: str, sql: str, message_id: str, conversation_id: str | None, *args: Any
     ) -> dict[str, Any]:
-        async with self.as_user(user_id) as conn, _hinted_errors():
+        async with self.as_user(user_id) as conn:
             if conversation_id is not None:
                 found = await conn.fetchval(
                     "select conversation_id::text from public.messages where id = $1", message_id
@@ -99,7 +77,7 @@ class LifecycleQueries:
     async def mark_delivered(self, user_id: str, message_ids: Sequence[str]) -> int:
         """The receiver's device has these messages; all or nothing. Returns
         how many were not delivered before."""
-        async with self.as_user(user_id) as conn, _hinted_errors():
+        async with self.as_user(user_id) as conn:
             marked = await conn.fetchval(
                 "select public.mark_messages_delivered($1::uuid[])", list(message_ids)
             )

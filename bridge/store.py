@@ -335,15 +335,6 @@ class Store(OutboxQueries, LifecycleQueries):
         )
         return str(partner) if partner is not None else None
 
-    async def partners(self, user_id: str) -> list[str]:
-        rows = await self.pool.fetch(
-            "select distinct case when brand_owner_id = $1 then influencer_id"
-            " else brand_owner_id end as partner from public.conversations"
-            " where $1 in (brand_owner_id, influencer_id)",
-            user_id,
-        )
-        return [str(r["partner"]) for r in rows]
-
     async def touch_last_seen(self, user_id: str) -> None:
         await self.pool.execute(
             "update public.users set last_seen_at = now() where id = $1", user_id

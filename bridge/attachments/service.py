@@ -29,7 +29,7 @@ from bridge.attachments.rules import (
     path_in_conversation,
     upload_request,
 )
-from bridge.errors import PayloadError, StoreError, blocked
+from bridge.errors import PayloadError, StoreError, attachment_removed, blocked
 from bridge.payloads import SendMessage
 from bridge.safety.store import SafetyStore
 from bridge.store import Store
@@ -105,16 +105,22 @@ class Attachments:
             )
         path_in_conversation(media, req.conversation_id)
         await self._participant(user_id, req.conversation_id)
-        if await self.store.pool.fetchval(
-            "select exists (select 1 from public.attachment_removals where path = $1)", media
-        ):
-            raise AttachmentError(
-                "attachment_removed",
-                "the attachment was removed (its message was unsent)",
-                410,
-                "mediaUrl",
+        found = await self.backend.stat(media)
+        if found is None and await self._removal_queued(media):
+            # Gone from storage but still queued (the sweeper removes the
+            # object before it drops the row): the reason, not "upload it
+            # first". While the object is there, the insert itself is
+            # refused (public.refuse_removed_attachment, under the path's
+            # lock) and bridge.store_errors answers the same.
+            raise attachment_removed()
+        check_stored(found, self.rules, req.message_type)
+
+    async def _removal_queued(self, path: str) -> bool:
+        return bool(
+            await self.store.pool.fetchval(
+                "select exists (select 1 from public.attachment_removals where path = $1)", path
             )
-        check_stored(await self.backend.stat(media), self.rules, req.message_type)
+        )
 
     async def read_url(self, user_id: str, message_id: str, base_url: str) -> Json:
         """A short-lived URL of a message's attachment, for a reader of the

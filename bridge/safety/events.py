@@ -39,11 +39,7 @@ class SafetyEvents:
 
     async def visible_partners(self, user_id: str) -> list[str]:
         """Partners who may see `user_id`'s presence: not blocked either way."""
-        partners = await self.store.partners(user_id)
-        if not partners:
-            return partners
-        blocked = await self.safety.blocked_partners(user_id)
-        return [p for p in partners if p not in blocked]
+        return await self.safety.visible_partners(user_id)
 
     async def show_status_between(self, a: str, b: str, blocked: bool) -> None:
         """On a block each side sees the other go offline; on an unblock,

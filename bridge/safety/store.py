@@ -15,6 +15,24 @@ def _iso(value: Any) -> Any:
     return value.isoformat() if value is not None else None
 
 
+# A quiet_hours row as clients see it (read back, or returned by the write).
+_QUIET_HOURS = (
+    "to_char(starts_at, 'HH24:MI') s, to_char(ends_at, 'HH24:MI') e, time_zone,"
+    " public.quiet_hours_active(starts_at, ends_at, time_zone) active"
+)
+
+
+def _quiet_hours(row: Any) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    return {
+        "start": row["s"],
+        "end": row["e"],
+        "time_zone": row["time_zone"],
+        "active_now": bool(row["active"]),
+    }
+
+
 class SafetyStore:
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -63,14 +81,19 @@ class SafetyStore:
     async def blocked_between(self, a: str, b: str) -> bool:
         return bool(await self.store.pool.fetchval("select bridge.blocked_between($1, $2)", a, b))
 
-    async def blocked_partners(self, user_id: str) -> set[str]:
-        """Everyone `user_id` blocked or was blocked by."""
+    async def visible_partners(self, user_id: str) -> list[str]:
+        """Everyone `user_id` has a conversation with, less those either of
+        the two blocked: who may see `user_id`'s presence."""
         rows = await self.store.pool.fetch(
-            "select blocked_id::text from public.user_blocks where blocker_id = $1"
-            " union select blocker_id::text from public.user_blocks where blocked_id = $1",
+            "select distinct c.partner::text from (select case when brand_owner_id = $1"
+            " then influencer_id else brand_owner_id end as partner from public.conversations"
+            " where $1 in (brand_owner_id, influencer_id)) c"
+            " where not exists (select 1 from public.user_blocks b"
+            " where (b.blocker_id = $1 and b.blocked_id = c.partner)"
+            " or (b.blocker_id = c.partner and b.blocked_id = $1))",
             user_id,
         )
-        return {r[0] for r in rows}
+        return [r[0] for r in rows]
 
     # -- reports ------------------------------------------------------------------
 
@@ -125,35 +148,27 @@ class SafetyStore:
         return status.endswith(" 1")
 
     async def set_quiet_hours(self, user_id: str, req: QuietHours | None) -> dict[str, Any] | None:
+        """Saves (or with None clears) the user's quiet hours; returns them as
+        stored, as `quiet_hours` does."""
         async with self.store.as_user(user_id) as conn:
             if req is None:
                 await conn.execute("delete from public.quiet_hours where user_id = $1", user_id)
                 return None
-            await conn.execute(
+            row = await conn.fetchrow(
                 "insert into public.quiet_hours (user_id, starts_at, ends_at, time_zone)"
                 " values ($1, $2::text::time, $3::text::time, $4) on conflict (user_id) do update"
                 " set starts_at = excluded.starts_at, ends_at = excluded.ends_at,"
-                " time_zone = excluded.time_zone",
+                " time_zone = excluded.time_zone returning " + _QUIET_HOURS,
                 user_id,
                 req.start,
                 req.end,
                 req.time_zone,
             )
-        return await self.quiet_hours(user_id)
+        return _quiet_hours(row)
 
     async def quiet_hours(self, user_id: str) -> dict[str, Any] | None:
         async with self.store.as_user(user_id) as conn:
             row = await conn.fetchrow(
-                "select to_char(starts_at, 'HH24:MI') s, to_char(ends_at, 'HH24:MI') e,"
-                " time_zone, public.quiet_hours_active(starts_at, ends_at, time_zone) active"
-                " from public.quiet_hours where user_id = $1",
-                user_id,
+                "select " + _QUIET_HOURS + " from public.quiet_hours where user_id = $1", user_id
             )
-        if row is None:
-            return None
-        return {
-            "start": row["s"],
-            "end": row["e"],
-            "time_zone": row["time_zone"],
-            "active_now": bool(row["active"]),
-        }
+        return _quiet_hours(row)

@@ -181,6 +181,39 @@ async def test_a_supabase_js_unsend_is_swept_and_its_path_cannot_be_sent_again(
     assert not on_disk(root, path) and await queued(db) == 0
 
 
+async def test_a_queued_path_is_refused_over_the_socket_before_and_after_its_file_goes(
+    bridge: Harness, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    """Leo unsends a photo through supabase-js, then sends a new socket
+    message naming its path: while the file is still on disk the database
+    refuses the insert, and once the sweeper's first step removed the file
+    (its queued row not yet dropped) the bridge does; both times the ack
+    reads `attachment_removed` on `mediaUrl` (not `not_uploaded`), and no
+    message is written."""
+    root = tmp_path / "files"
+    path = await upload(bridge, LEO)
+    message = await send_image(bridge, LEO, path)
+    async with db.transaction(), acting_as(db, user_claims(LEO)):
+        await db.execute("select public.unsend_message($1)", uuid.UUID(message["id"]))
+    before = await db.fetchval("select count(*) from public.messages")
+    leo = await bridge.client(LEO)
+    body = {"conversationId": BID_CONVERSATION, "messageType": "image", "mediaUrl": path}
+    refused = {
+        "code": "attachment_removed",
+        "message": "the attachment was removed (its message was unsent)",
+        "field": "mediaUrl",
+    }
+
+    assert on_disk(root, path)
+    assert await leo.call("send_message", body) == {"ok": False, "error": refused}
+
+    assert bridge.app.attachments is not None
+    await bridge.app.attachments.backend.remove(path)
+    assert not on_disk(root, path) and await queued(db) == 1
+    assert await leo.call("send_message", body) == {"ok": False, "error": refused}
+    assert await db.fetchval("select count(*) from public.messages") == before
+
+
 async def test_a_queued_path_is_unreadable_under_the_storage_policies(
     db: asyncpg.Connection,
 ) -> None:

@@ -83,8 +83,8 @@ def test_translated_events_go_to_documented_rooms() -> None:
 
 def _codes_in_code() -> set[str]:
     """The first argument of every PayloadError / StoreError / AuthError /
-    error_ack, the store's SQLSTATE mapping, the lifecycle functions' HINT
-    codes and the rate limit's code."""
+    error_ack, the store's SQLSTATE and HINT mappings and the rate limit's
+    code."""
     codes: set[str] = set()
     for path in (REPO / "bridge").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
@@ -97,11 +97,11 @@ def _codes_in_code() -> set[str]:
                 ):
                     codes.add(first.value)
     from bridge.errors import RateLimited
-    from bridge.lifecycle_store import _HINTED
-    from bridge.store_errors import _CLIENT_ERRORS
+    from bridge.store_errors import _CLIENT_ERRORS, _HINTED
 
     mapped = {code for code, _status in _CLIENT_ERRORS.values()}
-    return codes | mapped | set(_HINTED) | {RateLimited.code}
+    hinted = {refusal("").code for refusal in _HINTED.values()}
+    return codes | mapped | hinted | {RateLimited.code}
 
 
 def test_every_error_code_of_the_handlers_is_documented() -> None:
