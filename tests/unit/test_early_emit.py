@@ -5,13 +5,15 @@ relay (whether it may gather them)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from bridge.early_emit import EarlyEmits
 from bridge.metrics import Metrics
 from tests.unit.test_translate import BASE, BO, CONV, INF, SENDER, conversation, message
 
-CREATED = "2026-11-24T10:00:01+00:00"
+# As asyncpg reads the send statement's timestamptz (bridge/send_changes.py).
+CREATED = datetime(2026, 11, 24, 10, 0, 1, tzinfo=UTC)
 
 
 class Sockets:
