@@ -214,10 +214,9 @@ class BridgeApp:
             pushes=pushes,
             after_batch=self._relayed_page,
             health=self.health,
+            emit_at_commit=s.outbox.emit_at_commit,
         )
         store.on_write = self._wrote
-        if not s.outbox.emit_at_commit:
-            self.relay.early = None
         if self.relay.early is not None:  # a single instance: sends go out at their commit
             store.on_changes = self.relay.early.committed
         self.runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE)

@@ -21,13 +21,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Sequence
 from typing import Any
 
 from bridge.metrics import Metrics
-from bridge.translate import Change, TranslationError, translate
+from bridge.outbox.delivery import Emit, emit_change
 
 log = logging.getLogger(__name__)
 
@@ -38,19 +36,6 @@ MAX_EMITTED = 100_000
 # Outbox ids the relay emitted itself, the latest this many: a send the relay
 # read before its emit at commit (forgetting only sends it to the relay).
 MAX_RELAYED = 4096
-
-Emit = Callable[[str, dict[str, Any], Sequence[str]], Awaitable[None]]
-
-
-def _change(conversation_id: str, row: dict[str, Any], created: datetime) -> Change:
-    return Change(
-        id=int(row["id"]),
-        topic=str(row["topic"]),
-        conversation_id=conversation_id,
-        recipients=tuple(str(r) for r in row["recipients"]),
-        payload=row["payload"],
-        created_at=created.astimezone(UTC).isoformat(),
-    )
 
 
 class EarlyEmits:
@@ -96,18 +81,13 @@ class EarlyEmits:
                     settled = False
                     continue
                 for row in group["rows"]:
-                    created = row["created_at"]
-                    if isinstance(created, str):
-                        created = datetime.fromisoformat(created)
-                    change = _change(conversation_id, row, created)
-                    try:
-                        result = translate(change, self.storage_public_base)
-                    except (TranslationError, ValueError, TypeError):
+                    delivered = await emit_change(
+                        row, self.emit, self.storage_public_base, self.metrics, conversation_id
+                    )
+                    if delivered is None:
                         settled = False
                         break  # the relay logs it; what follows goes through the relay
-                    for emit in result.emits:
-                        await self.emit(emit.event, emit.payload, emit.rooms)
-                    self.metrics.delivered(time.time() - created.timestamp())
+                    change, result = delivered
                     self._remember(conversation_id, change.id)
                     if len(self._emitted) >= MAX_EMITTED:
                         self._emitted.clear()

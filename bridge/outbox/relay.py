@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any, Protocol
 
@@ -21,11 +20,12 @@ from bridge.db import Connection, redoable_transaction
 from bridge.db_health import DatabaseHealth
 from bridge.early_emit import EarlyEmits
 from bridge.metrics import Metrics
+from bridge.outbox.delivery import emit_change
 from bridge.outbox.doorbells.base import Doorbell
 from bridge.outbox.lease import Lease
-from bridge.outbox.store import OutboxPage, cursor_moved, to_change
+from bridge.outbox.store import OutboxPage, cursor_moved
 from bridge.store import Store
-from bridge.translate import Change, PushIntent, TranslationError, translate
+from bridge.translate import Change, PushIntent, Translation
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +84,7 @@ class OutboxRelay:
         lease: Lease | None = None,
         after_batch: Callable[[], None] | None = None,
         health: DatabaseHealth | None = None,
+        emit_at_commit: bool = True,
     ) -> None:
         self.health = health or DatabaseHealth(metrics)
         self.store = store
@@ -100,8 +101,13 @@ class OutboxRelay:
         # A page emitted whose cursor move rides on the next read
         # (bridge.relay_step), or is made when the relay goes idle.
         self._unmoved: OutboxPage | None = None
-        # Sends emitted right after their commit (a single instance only).
-        self.early = EarlyEmits(emit, storage_public_base, metrics) if emit is not None else None
+        # Sends emitted right after their commit (a single instance only,
+        # unless `emit_at_commit` is off: then the relay emits them all).
+        self.early = (
+            EarlyEmits(emit, storage_public_base, metrics)
+            if emit is not None and emit_at_commit
+            else None
+        )
         if self.early is not None:
             self.early.pushes_owed = pushes is not None
         # The doorbell as this relay last set it: armed, and sealed (no
@@ -324,17 +330,17 @@ class OutboxRelay:
         with self._cursor_may_have_moved():
             read = await self.store.peek_outbox(self.batch_size, past)
         rows, page = read or await self.store.peek_outbox(self.batch_size)
-        pushes: list[tuple[Change, Sequence[PushIntent]]] = []
+        pushes: list[tuple[Change, Translation]] = []
         for row in rows:
             delivered = await self._deliver(row)
-            if delivered is not None and delivered[1] and self.pushes is not None:
+            if delivered is not None and delivered[1].pushes and self.pushes is not None:
                 pushes.append(delivered)
         if pushes and self.pushes is not None:
             # Moved by someone else: the page's push jobs go with it, skipped on purpose.
             with self._cursor_may_have_moved():
                 async with self.store.pool.acquire() as conn, redoable_transaction(conn):
-                    for change, intents in pushes:
-                        await self.pushes(conn, change, intents)
+                    for change, result in pushes:
+                        await self.pushes(conn, change, result.pushes)
                     await Store.advance_outbox(conn, page)
         elif rows:
             self._unmoved = page
@@ -345,36 +351,28 @@ class OutboxRelay:
             self.after_batch()
         return len(rows), page.complete
 
-    async def _deliver(self, row: asyncpg.Record) -> tuple[Change, Sequence[PushIntent]] | None:
+    async def _deliver(self, row: asyncpg.Record) -> tuple[Change, Translation] | None:
         """Emits one change (unless it went out right after its commit,
-        bridge/early_emit.py); returns it with its push intents."""
+        bridge/early_emit.py); returns it with its translation (for its push
+        intents). Without an emitter every instance's tail emits
+        (bridge/outbox/tail.py): the relay only translates."""
         self.metrics.inc("changes_in")
         early = self.early
         if early is None:
-            return await self._translate(row, emit=self.emit is not None)
+            return await emit_change(
+                row, self.emit, self.storage_public_base, self.metrics, by_relay=True
+            )
         async with early.lock:
             conversation = row["conversation_id"]
-            if early.passed(int(row["id"]), str(conversation) if conversation else None):
-                return None if self.pushes is None else await self._translate(row, emit=False)
-            return await self._translate(row, emit=True)
-
-    async def _translate(
-        self, row: asyncpg.Record, *, emit: bool
-    ) -> tuple[Change, Sequence[PushIntent]] | None:
-        try:
-            change = to_change(row)
-            result = translate(change, self.storage_public_base)
-        except (TranslationError, ValueError, TypeError) as exc:
-            self.metrics.inc("changes_untranslatable")
-            log.error(
-                "untranslatable outbox row skipped", extra={"id": row["id"], "error": str(exc)}
+            conversation_id = str(conversation) if conversation else None
+            emitted = early.passed(int(row["id"]), conversation_id)
+            if emitted and self.pushes is None:
+                return None
+            return await emit_change(
+                row,
+                None if emitted else self.emit,
+                self.storage_public_base,
+                self.metrics,
+                conversation_id,
+                by_relay=True,
             )
-            return None
-        if (
-            emit and self.emit is not None
-        ):  # None: every instance's tail emits (bridge/outbox/tail.py)
-            for out in result.emits:
-                await self.emit(out.event, out.payload, out.rooms)
-                self.metrics.inc("emits_out")
-            self.metrics.delivered(time.time() - row["created_at"].timestamp())
-        return change, result.pushes

@@ -5,7 +5,9 @@ owns the pool); and `to_change`, which reads one outbox row."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 
@@ -13,11 +15,19 @@ from bridge.db import Connection
 from bridge.translate import Change
 
 
-def to_change(row: asyncpg.Record) -> Change:
+def to_change(
+    row: asyncpg.Record | Mapping[str, Any], conversation_id: str | None = None
+) -> Change:
+    """One outbox row as a Change. `conversation_id`: the row's, given when
+    the row does not carry it (a send's rows come grouped by conversation,
+    bridge/send_changes.py); else it is read from the row. `created_at` is
+    a datetime as asyncpg reads a timestamptz (in UTC)."""
+    if conversation_id is None and (conversation := row["conversation_id"]):
+        conversation_id = str(conversation)
     return Change(
         id=int(row["id"]),
         topic=str(row["topic"]),
-        conversation_id=str(row["conversation_id"]) if row["conversation_id"] else None,
+        conversation_id=conversation_id,
         recipients=tuple(str(r) for r in row["recipients"]),
         payload=row["payload"],
         created_at=row["created_at"].isoformat(),

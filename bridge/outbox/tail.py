@@ -18,16 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
 
 from bridge.db_health import DatabaseHealth
 from bridge.metrics import Metrics
+from bridge.outbox.delivery import Emit, emit_change
 from bridge.outbox.doorbells.base import Bell
-from bridge.outbox.store import to_change
 from bridge.store import Store
-from bridge.translate import TranslationError, translate
 
 log = logging.getLogger(__name__)
 
@@ -35,19 +31,17 @@ log = logging.getLogger(__name__)
 TAIL_POLL = 1.0
 MAX_BACKOFF = 5.0
 
-LocalEmit = Callable[[str, dict[str, Any], Sequence[str]], Awaitable[None]]
-
 
 class OutboxTail:
     def __init__(
         self,
         store: Store,
-        emit: LocalEmit,
+        emit: Emit,
         *,
         storage_public_base: str,
         batch_size: int,
         health: DatabaseHealth,
-        metrics: Metrics | None = None,
+        metrics: Metrics,
     ) -> None:
         self.store = store
         self.metrics = metrics
@@ -94,16 +88,9 @@ class OutboxTail:
         rows, upto, complete = await self.store.tail_outbox(
             self._done, self._upto, self._after, self.batch_size
         )
-        for row in rows:
-            try:
-                result = translate(to_change(row), self.storage_public_base)
-            except (TranslationError, ValueError, TypeError):
-                continue  # the relay logs and counts it
-            for emit in result.emits:
-                await self.emit(emit.event, emit.payload, emit.rooms)
-            if self.metrics is not None:
-                self.metrics.delivered(time.time() - row["created_at"].timestamp())
-        if rows and self.metrics is not None:
+        for row in rows:  # an untranslatable one is skipped: the relay logs and counts it
+            await emit_change(row, self.emit, self.storage_public_base, self.metrics)
+        if rows:
             self.metrics.outbox_batch("tail", len(rows))
         if complete:
             self._done, self._upto, self._after = upto, None, 0

@@ -5,13 +5,16 @@ relay (whether it may gather them)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from bridge.early_emit import EarlyEmits
 from bridge.metrics import Metrics
+from bridge.outbox.delivery import emit_change
 from tests.unit.test_translate import BASE, BO, CONV, INF, SENDER, conversation, message
 
-CREATED = "2026-11-24T10:00:01+00:00"
+# As asyncpg reads the send statement's timestamptz (bridge/send_changes.py).
+CREATED = datetime(2026, 11, 24, 10, 0, 1, tzinfo=UTC)
 
 
 class Sockets:
@@ -111,3 +114,18 @@ async def test_a_later_change_relayed_first_leaves_the_send_to_the_relay() -> No
     assert await emits.committed(sent(11, 10)) is False
     assert sockets.messages == []
     assert metrics.counts["early_emits_left_to_relay"] == 1
+
+
+async def test_a_send_emitted_at_its_commit_reads_as_the_relay_reads_it() -> None:
+    """The same outbox row, as the send statement hands it over (grouped by
+    conversation) and as the relay reads it (with its conversation_id),
+    becomes the same change with the same emits: a client cannot tell which
+    path delivered it."""
+    (group,) = sent(11, 10)
+    (row,) = group["rows"]
+    early_way = await emit_change(row, None, BASE, Metrics(), CONV)
+    relay_way = await emit_change({**row, "conversation_id": CONV}, None, BASE, Metrics())
+    assert early_way is not None and relay_way is not None
+    assert early_way == relay_way
+    assert early_way[0].conversation_id == CONV
+    assert early_way[0].created_at == "2026-11-24T10:00:01+00:00"
