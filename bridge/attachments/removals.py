@@ -18,9 +18,9 @@ A failure to remove (Storage away, a disk error) is one warning line, no
 traceback; the row's next attempt backs off (10 s doubling to an hour) and
 is tried again, by this instance or another. The database away is counted
 by DatabaseHealth (one warning for the whole outage) and the next round
-tries again. The instance that handled an unsend
-nudges its sweeper, so the object usually goes at once; otherwise the
-sweep runs every `attachments.sweep_interval` seconds.
+tries again. The instance that handled an unsend nudges its sweeper, so
+the object usually goes at once; otherwise the sweep runs every
+`attachments.sweep_interval` seconds.
 """
 
 from __future__ import annotations
