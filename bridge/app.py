@@ -135,8 +135,7 @@ class BridgeApp:
         self.registry = open_registry(presence, s.redis.url, instance_ttl=s.presence.instance_ttl)
         base = s.storage_public_base
         self.limits = open_limiter(s.limits, self.metrics, s.redis.url)
-        self.attachments = open_attachments(s, store)
-        await self.attachments.backend.start()
+        self.attachments = open_attachments(s, store, self.health)
         log.info(
             "attachments: %s",
             f"Supabase Storage bucket {s.attachments.bucket}"

@@ -98,10 +98,12 @@ NOISE = Noise()
 
 
 def describe(exc: BaseException) -> str:
-    """An exception caused by client input, in a few words."""
+    """An exception in a few words, without traceback (for one log line):
+    its type, and its message if it has one."""
     if isinstance(exc, RecursionError):
-        return "nested too deeply"
-    return f"{type(exc).__name__}: {exc}"
+        return "nested too deeply"  # caused by client input: its message is noise
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}(\.[A-Za-z0-9_-]*){0,2}")

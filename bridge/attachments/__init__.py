@@ -38,8 +38,6 @@ class Backend(Protocol):
 
     kind: str
 
-    async def start(self) -> None: ...
-
     async def close(self) -> None: ...
 
     async def signed_upload(

@@ -17,6 +17,7 @@ from aiohttp import web
 from bridge.attachments.local import LocalBackend
 from bridge.attachments.rules import Rules
 from bridge.attachments.service import Attachments
+from bridge.db_health import DatabaseHealth
 from bridge.payloads import as_uuid, id_payload
 from bridge.rest import IDENTITY, json_body
 from bridge.settings import Settings
@@ -31,7 +32,7 @@ Ack = dict[str, Any]
 ATTACHMENT_EVENTS = ("attachment_upload", "attachment_url")
 
 
-def open_attachments(settings: Settings, store: Store) -> Attachments:
+def open_attachments(settings: Settings, store: Store, health: DatabaseHealth) -> Attachments:
     """The backend the settings name (bridge/attachments/__init__.py)."""
     a = settings.attachments
     rules = Rules(a.max_bytes, tuple(t.lower() for t in a.allowed_types))
@@ -46,7 +47,7 @@ def open_attachments(settings: Settings, store: Store) -> Attachments:
         backend = LocalBackend(
             settings.attachments_dir, a.bucket, settings.jwt_secret, rules, a.upload_ttl
         )
-    return Attachments(store, backend, rules, a.read_ttl, a.bucket, a.sweep_interval)
+    return Attachments(store, backend, rules, a.read_ttl, a.bucket, health, a.sweep_interval)
 
 
 def request_base(request: web.Request, public_url: str) -> str:

@@ -68,9 +68,6 @@ class LocalBackend:
         self.rules = rules
         self.upload_ttl = upload_ttl
 
-    async def start(self) -> None:
-        return None  # the folder is made by the first upload
-
     async def close(self) -> None:
         return None
 

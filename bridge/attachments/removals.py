@@ -14,11 +14,13 @@ and never take the same row), and for each:
 2. otherwise removes the object (the row stays meanwhile, so no new message
    may name the path), then drops the row.
 
-A failure (Storage away, a disk error) is one warning line, no traceback;
-the row's next attempt backs off (10 s doubling to an hour) and is tried
-again, by this instance or another. The instance that handled an unsend
-nudges its sweeper, so the object usually goes at once; otherwise the
-sweep runs every `attachments.sweep_interval` seconds.
+A failure to remove (Storage away, a disk error) is one warning line, no
+traceback; the row's next attempt backs off (10 s doubling to an hour) and
+is tried again, by this instance or another. The database away is counted
+by DatabaseHealth (one warning for the whole outage) and the next round
+tries again. The instance that handled an unsend nudges its sweeper, so
+the object usually goes at once; otherwise the sweep runs every
+`attachments.sweep_interval` seconds.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ from typing import Any
 
 from bridge import locks
 from bridge.attachments import Backend
-from bridge.logs import Noise
+from bridge.db_health import DatabaseHealth
+from bridge.logs import Noise, describe
 from bridge.tasks import wait_set
 
 log = logging.getLogger(__name__)
@@ -55,10 +58,13 @@ select exists (select 1 from public.messages m
 
 
 class AttachmentRemovals:
-    def __init__(self, pool: Any, backend: Backend, interval: float) -> None:
+    def __init__(
+        self, pool: Any, backend: Backend, interval: float, health: DatabaseHealth
+    ) -> None:
         self.pool = pool
         self.backend = backend
         self.interval = interval
+        self.health = health
         self._wake = asyncio.Event()
 
     def nudge(self) -> None:
@@ -73,8 +79,8 @@ class AttachmentRemovals:
                     pass
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # the database away: the next round tries again
-                self._warn("the attachment sweep failed", exc)
+            except Exception as exc:  # the next round tries again
+                self.health.log_failure(exc, "the attachment sweep failed")
             await wait_set(self._wake, self.interval)
 
     async def sweep(self) -> int:
@@ -100,22 +106,15 @@ class AttachmentRemovals:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            self._warn("removing an unsent attachment failed; it is tried again later", exc)
+            error = describe(exc)
+            what = "removing an unsent attachment failed; it is tried again later"
+            suppressed = TROUBLE.should_log(what)
+            if suppressed is not None:
+                log.warning("%s: %s (%d more suppressed)", what, error, suppressed)
             await self.pool.execute(
                 "update public.attachment_removals set last_error = $2 where path = $1",
                 path,
-                _describe(exc)[:500],
+                error[:500],
             )
             return
         await self.pool.execute("delete from public.attachment_removals where path = $1", path)
-
-    @staticmethod
-    def _warn(what: str, exc: Exception) -> None:
-        suppressed = TROUBLE.should_log(what)
-        if suppressed is not None:
-            log.warning("%s: %s (%d more suppressed)", what, _describe(exc), suppressed)
-
-
-def _describe(exc: Exception) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

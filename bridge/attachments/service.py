@@ -29,6 +29,7 @@ from bridge.attachments.rules import (
     path_in_conversation,
     upload_request,
 )
+from bridge.db_health import DatabaseHealth
 from bridge.errors import PayloadError, StoreError, attachment_removed, blocked
 from bridge.payloads import SendMessage
 from bridge.safety.store import SafetyStore
@@ -49,6 +50,7 @@ class Attachments:
         rules: Rules,
         read_ttl: float,
         bucket: str,
+        health: DatabaseHealth,
         sweep_interval: float = 30.0,
     ) -> None:
         self.store = store
@@ -57,7 +59,7 @@ class Attachments:
         self.rules = rules
         self.read_ttl = int(read_ttl)
         self.bucket = bucket
-        self.removals = AttachmentRemovals(store.pool, backend, sweep_interval)
+        self.removals = AttachmentRemovals(store.pool, backend, sweep_interval, health)
 
     def unsent(self) -> None:
         """A message was unsent here: its attachment (if any) was queued in

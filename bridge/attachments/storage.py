@@ -70,9 +70,6 @@ class StorageBackend:
         self._bucket_ready = False
         self._bucket_lock = asyncio.Lock()
 
-    async def start(self) -> None:
-        return None  # the bucket is checked on the first upload (_ensure_bucket)
-
     async def _ensure_bucket(self) -> None:
         """The bucket, private, with the settings' limits: made or updated
         once, before the first upload URL (so a bridge whose clients never

@@ -3,7 +3,8 @@ here; Supabase Storage in test_attachments_storage.py): after the unsend
 commits the bytes leave the disk and the signed URL handed out before
 answers 404; an object another live message still names is kept; an unsend
 through supabase-js (no bridge call) is caught by the sweep; a queued path
-can no longer be sent, nor read under the storage policies."""
+can no longer be sent, nor read under the storage policies; the database
+away is one outage warning, not a line per sweep."""
 
 from __future__ import annotations
 
@@ -17,8 +18,15 @@ from typing import Any
 import asyncpg
 import pytest
 
+from bridge.attachments.local import LocalBackend
+from bridge.attachments.removals import AttachmentRemovals
+from bridge.attachments.rules import Rules
 from bridge.db import acting_as, user_claims
+from bridge.db_health import DatabaseHealth
+from bridge.embedded import free_port
+from bridge.metrics import Metrics
 from bridge.settings import AttachmentsSettings
+from bridge.tasks import stop_tasks
 from tests.support.demo import AVA, BID_CONVERSATION, LEO
 from tests.support.harness import Harness, assert_quiet_log, attach_as, running, settings_for
 
@@ -273,3 +281,32 @@ async def test_unsending_a_message_naming_another_file_of_the_folder_removes_not
     assert await bridge.app.attachments.removals.sweep() == 1
     assert await queued(db) == 0 and on_disk(root, path)
     assert await get_status(bridge, await read_url(bridge, AVA, message["id"])) == 200
+
+
+async def test_the_database_away_is_one_outage_warning_not_one_per_sweep(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The sweeper cannot reach the database (nothing listens at its
+    address) round after round: the bridge's database health counts every
+    failed round, the log has one "database unreachable" warning for the
+    whole outage and no traceback, and the sweeper logs nothing of its own."""
+    caplog.set_level(logging.INFO)
+    metrics = Metrics()
+    health = DatabaseHealth(metrics)
+    dsn = f"postgresql://postgres@127.0.0.1:{free_port()}/postgres"
+    pool = await asyncpg.create_pool(dsn, min_size=0)
+    backend = LocalBackend(tmp_path, BUCKET, "secret", Rules(len(PNG), ("image/png",)), 60)
+    sweeper = asyncio.create_task(AttachmentRemovals(pool, backend, 0.01, health).run())
+    try:
+
+        async def rounds_failed() -> bool:
+            return metrics.counts["database_unavailable"] >= 3
+
+        await until(rounds_failed, "three sweeps failed")
+    finally:
+        await stop_tasks([sweeper])
+        await pool.close()
+    assert not health.up
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warnings == ["database unreachable"]
+    assert [r for r in caplog.records if r.exc_info] == []

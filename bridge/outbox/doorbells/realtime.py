@@ -27,7 +27,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import asyncpg
@@ -46,6 +46,8 @@ MAX_BACKOFF = 30.0
 READY_TIMEOUT = 30.0  # joined without READY_MESSAGE for this long: rebuild
 DEAF_GRACE = 2.0  # a ring in flight arrives within this (streamed: milliseconds)
 WATCH_EVERY = 0.25
+
+StateCallback = Callable[[RealtimeSubscribeStates, Exception | None], None]
 
 CHANNEL_OPTIONS: RealtimeChannelOptions = {
     "config": {
@@ -107,7 +109,6 @@ class RealtimeDoorbell(SupervisedDoorbell):
         self.ready = asyncio.Event()
         self.ready_was_reached = False
         self.token_refreshes = 0
-        self.state = "starting"
         self.problem: str | None = None  # the last refusal or failure, for /healthz
         self._state_since = time.monotonic()
         self._down_since: float | None = self._state_since  # not live since
@@ -191,6 +192,48 @@ class RealtimeDoorbell(SupervisedDoorbell):
         if self.state == "live" and self._owed_since is None:
             self._owed_since = time.monotonic()
 
+    # -- the channel --------------------------------------------------------------------
+
+    def _joined(
+        self,
+        on_state: StateCallback,
+        on_ring: Callable[[Any], None],
+        *,
+        on_system: Callable[[Any], None] | None = None,
+        timeout: int,
+        subscribe_within: float | None = None,
+    ) -> contextlib.AbstractAsyncContextManager[AsyncRealtimeClient]:
+        """A client of its own (it never reconnects: whoever holds it builds
+        a new one), made now (a URL the client refuses raises here), that on
+        entering asks to join the doorbell's private channel, with the
+        channel's token when one is minted; closed on leaving."""
+        client = AsyncRealtimeClient(
+            self._url, token=self._key, auto_reconnect=False, max_retries=1, timeout=timeout
+        )
+        return self._join(client, on_state, on_ring, on_system, subscribe_within)
+
+    @contextlib.asynccontextmanager
+    async def _join(
+        self,
+        client: AsyncRealtimeClient,
+        on_state: StateCallback,
+        on_ring: Callable[[Any], None],
+        on_system: Callable[[Any], None] | None,
+        subscribe_within: float | None,
+    ) -> AsyncIterator[AsyncRealtimeClient]:
+        try:
+            if self._access_token is not None:
+                await client.set_auth(self._access_token())
+            channel = client.channel(TOPIC, CHANNEL_OPTIONS)
+            channel.on_broadcast(RING_EVENT, on_ring)
+            if on_system is not None:
+                channel.on_system(on_system)
+            await asyncio.wait_for(channel.subscribe(on_state), subscribe_within)
+            yield client
+        finally:
+            with contextlib.suppress(Exception):
+                await client.close()
+
     # -- supervisor ---------------------------------------------------------------------
 
     async def start(self) -> None:
@@ -215,26 +258,18 @@ class RealtimeDoorbell(SupervisedDoorbell):
     async def _supervise(self) -> None:
         backoff = 0.5
         while True:
-            client: AsyncRealtimeClient | None = None
             self._broken = asyncio.Event()
             self._owed_since = None
             self.ready.clear()
             self._set_state("joining")
             try:
-                client = AsyncRealtimeClient(
-                    self._url,
-                    token=self._key,
-                    auto_reconnect=False,
-                    max_retries=1,
+                async with self._joined(
+                    self._on_state,
+                    self._on_ring,
+                    on_system=self._on_system,
                     timeout=self._join_timeout,
-                )
-                if self._access_token is not None:
-                    await client.set_auth(self._access_token())
-                channel = client.channel(TOPIC, CHANNEL_OPTIONS)
-                channel.on_broadcast(RING_EVENT, self._on_ring)
-                channel.on_system(self._on_system)
-                await channel.subscribe(self._on_state)
-                await self._watch(client)
+                ) as client:
+                    await self._watch(client)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -243,9 +278,6 @@ class RealtimeDoorbell(SupervisedDoorbell):
             finally:
                 self.ready.clear()
                 self._set_state("down")
-                if client is not None:
-                    with contextlib.suppress(Exception):
-                        await client.close()
             if self.ready_was_reached:
                 backoff = 0.5
             self._metrics.inc("realtime_rebuilds")
@@ -327,23 +359,16 @@ async def probe(bell: RealtimeDoorbell, timeout: float = 10.0) -> str | None:
             ok = state == RealtimeSubscribeStates.SUBSCRIBED
             outcome.set_result(None if ok else refusal_reason(error) or state.value)
 
-    client = AsyncRealtimeClient(
-        bell._url, token=bell._key, auto_reconnect=False, max_retries=1, timeout=int(timeout)
+    joined = bell._joined(
+        on_state, lambda _payload: None, timeout=int(timeout), subscribe_within=timeout
     )
     try:
-        if bell._access_token is not None:
-            await client.set_auth(bell._access_token())
-        channel = client.channel(TOPIC, CHANNEL_OPTIONS)
-        channel.on_broadcast(RING_EVENT, lambda _payload: None)
-        await asyncio.wait_for(channel.subscribe(on_state), timeout)
-        reason = await asyncio.wait_for(outcome, timeout)
+        async with joined:
+            reason = await asyncio.wait_for(outcome, timeout)
     except asyncio.CancelledError:
         raise
     except Exception as exc:
         reason = refusal_reason(exc)
-    finally:
-        with contextlib.suppress(Exception):
-            await client.close()
     if reason and any(marker in reason for marker in PERMANENT_REFUSALS):
         return reason
     if reason:
