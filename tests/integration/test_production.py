@@ -39,8 +39,8 @@ from tests.support.demo import (
     LEO,
     MIA,
 )
-from tests.support.fcm_standin import FcmStandIn, eventually
-from tests.support.harness import SECRET, Client, token
+from tests.support.fcm_standin import FcmStandIn
+from tests.support.harness import SECRET, Client, eventually, token
 from tests.support.supabase_db import build_supabase_database, debian_postgres_bin
 
 # What the Dockerfile copies into /app before and after `pip install .`.
