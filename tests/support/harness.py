@@ -362,19 +362,30 @@ async def start_daemon(
         stdout=asyncio.subprocess.DEVNULL,
         stderr=stderr,
     )
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 60  # a busy machine starts Python slowly
+    try:
+        await answering(proc, f"http://127.0.0.1:{port}/healthz")
+    except BaseException:
+        if proc.returncode is None:
+            proc.terminate()
+        raise
+    return proc
+
+
+async def answering(proc: asyncio.subprocess.Process, url: str, timeout: float = 60.0) -> None:
+    """Returns once GET `url` answers 200; fails as soon as `proc`, the
+    server behind it, exits, or after `timeout` (a busy machine starts
+    Python slowly)."""
     async with aiohttp.ClientSession() as session:
-        while loop.time() < deadline and proc.returncode is None:
+
+        async def answers() -> bool:
+            if proc.returncode is not None:
+                raise RuntimeError(f"the server exited with {proc.returncode} before it came up")
             with contextlib.suppress(aiohttp.ClientError):
-                async with session.get(f"http://127.0.0.1:{port}/healthz") as resp:
-                    if resp.status == 200:
-                        return proc
-            await asyncio.sleep(0.1)
-    if proc.returncode is not None:
-        raise RuntimeError(f"the daemon exited with {proc.returncode} before it came up")
-    proc.terminate()
-    raise RuntimeError("the daemon did not come up")
+                async with session.get(url) as resp:
+                    return resp.status == 200
+            return False
+
+        await eventually(answers, timeout=timeout, what=f"{url} answering", interval=0.1)
 
 
 async def run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
