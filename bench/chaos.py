@@ -56,9 +56,14 @@ from bench.common import populate_pairs  # noqa: E402
 from bridge.auth import mint_token  # noqa: E402
 from bridge.embedded import EmbeddedPostgres, free_port  # noqa: E402
 from tests.support.fcm_standin import FcmStandIn  # noqa: E402
-from tests.support.harness import ReconnectingClient, start_daemon  # noqa: E402
+from tests.support.harness import (  # noqa: E402
+    ReconnectingClient,
+    eventually,
+    lease_holders,
+    start_daemon,
+)
 from tests.support.realtime_standin import RealtimeStandIn  # noqa: E402
-from tests.support.services import start_redis  # noqa: E402
+from tests.support.services import connected, start_redis  # noqa: E402
 
 SECRET = "chaos-secret-that-is-at-least-32-characters-long"
 
@@ -289,17 +294,8 @@ async def run(args: argparse.Namespace, pg: EmbeddedPostgres, tmp: Path) -> None
 
 async def wait_for_lease(dsn: str) -> None:
     """Returns once an instance holds the relay lease."""
-    conn = await asyncpg.connect(dsn)
-    try:
-        for _ in range(200):
-            if await conn.fetchval(
-                "select count(*) from pg_stat_activity"
-                " where application_name = 'chat-bridge relay lease'"
-            ):
-                return
-            await asyncio.sleep(0.05)
-    finally:
-        await conn.close()
+    async with connected(dsn) as conn:
+        await eventually(lambda: lease_holders(conn), what="an instance holds the relay lease")
 
 
 def main() -> None:

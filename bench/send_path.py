@@ -32,12 +32,10 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import asyncpg
 
 REPO = Path(__file__).resolve().parent.parent
@@ -48,7 +46,7 @@ from bench.profiling import PG_SETTINGS, Profiler, stats_bin_dir  # noqa: E402
 from bench.socket_latency import SECRET  # noqa: E402
 from bridge.auth import mint_token  # noqa: E402
 from bridge.embedded import EmbeddedPostgres, free_port  # noqa: E402
-from tests.support.harness import start_daemon  # noqa: E402
+from tests.support.harness import answering, start_daemon  # noqa: E402
 
 PEER = REPO / "bench" / "peer"
 SERVERS = ("bridge", "peer")
@@ -83,18 +81,6 @@ def rss_bytes(pid: int) -> int:
 # -- servers --------------------------------------------------------------------
 
 
-async def wait_http(url: str, seconds: float = 30) -> None:
-    async with aiohttp.ClientSession() as session:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            with contextlib.suppress(aiohttp.ClientError):
-                async with session.get(url) as resp:
-                    if resp.status == 200:
-                        return
-            await asyncio.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer within {seconds:.0f} s")
-
-
 async def start_peer(dsn: str, port: int) -> asyncio.subprocess.Process:
     proc = await asyncio.create_subprocess_exec(
         "node",
@@ -104,7 +90,7 @@ async def start_peer(dsn: str, port: int) -> asyncio.subprocess.Process:
         stdout=asyncio.subprocess.DEVNULL,
     )
     try:
-        await wait_http(f"http://127.0.0.1:{port}/test-socket")
+        await answering(proc, f"http://127.0.0.1:{port}/test-socket", timeout=30)
     except BaseException:
         await stop(proc)
         raise

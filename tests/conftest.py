@@ -20,7 +20,7 @@ from bridge.migrate import apply_bootstrap, prepare_database
 from tests.support.fcm_standin import FcmStandIn
 from tests.support.postgrest_standin import SECRET as POSTGREST_SECRET
 from tests.support.postgrest_standin import PostgrestStandIn
-from tests.support.services import connected, start_redis
+from tests.support.services import OwnRedis, connected, start_redis
 
 REPO = Path(__file__).resolve().parent.parent
 SUPABASE_DIR = REPO / "supabase"
@@ -178,6 +178,19 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
+    """A Redis server of this test's own, which it may freeze, kill or
+    restart; killed after the test."""
+    port, workdir = free_port(), tmp_path / "own-redis"
+    workdir.mkdir()
+    redis = OwnRedis(port, workdir, start_redis(port, workdir))
+    try:
+        yield redis
+    finally:
+        redis.kill()
 
 
 @pytest.fixture

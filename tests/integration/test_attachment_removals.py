@@ -8,10 +8,8 @@ away is one outage warning, not a line per sweep."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,19 +26,17 @@ from bridge.metrics import Metrics
 from bridge.settings import AttachmentsSettings
 from bridge.tasks import stop_tasks
 from tests.support.demo import AVA, BID_CONVERSATION, LEO
-from tests.support.harness import Harness, assert_quiet_log, attach_as, running, settings_for
+from tests.support.harness import (
+    Harness,
+    assert_quiet_log,
+    attach_as,
+    eventually,
+    running,
+    settings_for,
+)
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
 BUCKET = "chat-attachments"
-
-
-async def until(condition: Callable[[], Awaitable[bool]], what: str) -> None:
-    """Waits for a condition (no timing assert: a generous bound only)."""
-    for _ in range(600):
-        if await condition():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"never: {what}")
 
 
 @pytest.fixture
@@ -122,7 +118,7 @@ async def test_unsending_an_image_removes_its_file(
     async def gone() -> bool:
         return not on_disk(root, path) and await queued(db) == 0
 
-    await until(gone, "the unsent photo removed")
+    await eventually(gone, what="the unsent photo removed")
     assert not (root / BUCKET / Path(path).parent).exists()
     assert await get_status(bridge, url) == 404
     status, body = await bridge.request("GET", f"/api/messages/{message['id']}/attachment", AVA)
@@ -143,7 +139,7 @@ async def test_an_object_another_live_message_names_is_kept(
 
     status, _ = await bridge.request("DELETE", f"/api/messages/{first['id']}", LEO)
     assert status == 200
-    await until(lambda: _zero(db), "the removal request settled")
+    await eventually(lambda: _zero(db), what="the removal request settled")
     assert on_disk(root, path)
     assert await get_status(bridge, await read_url(bridge, AVA, second["id"])) == 200
 
@@ -153,7 +149,7 @@ async def test_an_object_another_live_message_names_is_kept(
     async def gone() -> bool:
         return not on_disk(root, path)
 
-    await until(gone, "the last reference's photo removed")
+    await eventually(gone, what="the last reference's photo removed")
 
 
 async def _zero(db: asyncpg.Connection) -> bool:

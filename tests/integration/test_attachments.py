@@ -8,7 +8,6 @@ is a clear error and stores nothing."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import uuid
 from pathlib import Path
@@ -20,7 +19,7 @@ import pytest
 
 from bridge.settings import AttachmentsSettings
 from tests.support.demo import AVA, BID_CONVERSATION, CAMPAIGN_CONVERSATION, LEO, MIA
-from tests.support.harness import Harness, running, settings_for
+from tests.support.harness import Harness, eventually, running, settings_for
 
 PNG = b"\x89PNG\r\n\x1a\n" + os.urandom(2000)
 PDF = b"%PDF-1.4\n" + os.urandom(5000)
@@ -284,12 +283,13 @@ async def test_read_urls_are_for_readers_only_and_expire(
         assert (await fetch(bridge, wrong))[0] == 403
         async with bridge.http.get(read["url"]) as resp:
             assert resp.status == 200
+
         # The token's `exp` is whole seconds: wait until it has passed.
-        for _ in range(50):
+        async def refused() -> tuple[int, bytes] | None:
             status, body, _ = await fetch(bridge, read["url"])
-            if status != 200:
-                break
-            await asyncio.sleep(0.1)
+            return (status, body) if status != 200 else None
+
+        status, body = await eventually(refused, what="the link expired", interval=0.1)
         assert status == 403 and b"expired_token" in body
 
         assert (await leo.call("unsend_message", message_id))["ok"]

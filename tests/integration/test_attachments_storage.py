@@ -8,7 +8,6 @@ as the bridge's clear errors, and nothing is stored."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import os
 import uuid
@@ -25,7 +24,14 @@ from storage3.exceptions import StorageApiError
 
 from bridge.settings import AttachmentsSettings
 from tests.support.demo import AVA, BID_CONVERSATION, LEO, MIA
-from tests.support.harness import SECRET, Harness, assert_quiet_log, running, settings_for
+from tests.support.harness import (
+    SECRET,
+    Harness,
+    assert_quiet_log,
+    eventually,
+    running,
+    settings_for,
+)
 from tests.support.storage import StorageStandIn
 
 SERVICE_KEY = "sb_secret_test_service_role_key"
@@ -207,14 +213,6 @@ async def _sent_photo(bridge: Harness, storage: StorageStandIn) -> tuple[dict[st
     return sent["message"], ticket["path"]
 
 
-async def _until(condition: Any, what: str) -> None:
-    for _ in range(600):
-        if await condition():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"never: {what}")
-
-
 async def test_unsending_deletes_the_object_from_storage(
     bridge: Harness, storage: StorageStandIn, db: asyncpg.Connection
 ) -> None:
@@ -233,7 +231,7 @@ async def test_unsending_deletes_the_object_from_storage(
             "select count(*) from public.attachment_removals"
         )
 
-    await _until(gone, "the object deleted")
+    await eventually(gone, what="the object deleted")
     assert ("DELETE", f"/storage/v1/object/{BUCKET}") in storage.requests
     async with aiohttp.ClientSession() as http, http.get(read["url"]) as resp:
         body = await resp.json()
@@ -263,7 +261,7 @@ async def test_storage_down_at_unsend_is_retried_later(
         )
         return row is not None and row["last_error"] is not None and row["later"]
 
-    await _until(failed_once, "the failed attempt recorded")
+    await eventually(failed_once, what="the failed attempt recorded")
     assert (BUCKET, path) in storage.objects
     assert any("removing an unsent attachment failed" in r.getMessage() for r in caplog.records)
     assert_quiet_log(caplog.records)
@@ -278,4 +276,4 @@ async def test_storage_down_at_unsend_is_retried_later(
             "select count(*) from public.attachment_removals"
         )
 
-    await _until(gone, "the object deleted on retry")
+    await eventually(gone, what="the object deleted on retry")

@@ -12,11 +12,7 @@ import pytest
 
 from bridge.db import acting_as, user_claims
 from tests.support.demo import AVA, BID_CONVERSATION, DIRECT_CONVERSATION, LEO, MIA
-from tests.support.harness import Client, Harness, fingerprint
-
-
-def send(text: str, conversation: str = BID_CONVERSATION) -> dict[str, str]:
-    return {"conversationId": conversation, "message": text, "clientMessageId": str(uuid.uuid4())}
+from tests.support.harness import Client, Harness, count_messages, fingerprint, send_payload
 
 
 async def count(db: asyncpg.Connection, sql: str, *args: Any) -> int:
@@ -30,13 +26,14 @@ async def test_a_block_stops_messages_both_ways_and_keeps_history(
     `blocked`, a supabase-js insert is refused by the database, nothing is
     stored; both still read their history; after unblocking they chat again."""
     ava, leo = await bridge.client(AVA), await bridge.client(LEO)
-    assert (await leo.call("send_message", send("before the block")))["ok"]
+    sent = await leo.call("send_message", send_payload(BID_CONVERSATION, "before the block"))
+    assert sent["ok"]
     ack = await ava.call("block_user", {"userId": LEO})
     assert ack["ok"] and ack["block"]["user_id"] == LEO
     again = await ava.call("block_user", LEO)  # idempotent, a bare id works too
     assert again["block"]["created_at"] == ack["block"]["created_at"]
 
-    refused = await leo.call("send_message", send("while blocked"))
+    refused = await leo.call("send_message", send_payload(BID_CONVERSATION, "while blocked"))
     assert refused["ok"] is False and refused["error"]["code"] == "blocked"
     status, body = await bridge.request(
         "POST",
@@ -53,9 +50,7 @@ async def test_a_block_stops_messages_both_ways_and_keeps_history(
                 BID_CONVERSATION,
                 LEO,
             )
-    assert (
-        await count(db, "select count(*) from public.messages where content = 'while blocked'") == 0
-    )
+    assert await count_messages(db, "while blocked") == 0
     for user in (AVA, LEO):
         status, page = await bridge.request(
             "GET", f"/api/conversations/{BID_CONVERSATION}/messages", user
@@ -63,7 +58,7 @@ async def test_a_block_stops_messages_both_ways_and_keeps_history(
         assert status == 200
         assert "before the block" in [m["content"] for m in page["messages"]]
     # Ava's conversation with Mia is untouched.
-    assert (await ava.call("send_message", send("hi Mia", DIRECT_CONVERSATION)))["ok"]
+    assert (await ava.call("send_message", send_payload(DIRECT_CONVERSATION, "hi Mia")))["ok"]
 
     status, listed = await bridge.request("GET", "/api/blocks", AVA)
     assert status == 200 and [b["user_id"] for b in listed["blocks"]] == [LEO]
@@ -72,7 +67,8 @@ async def test_a_block_stops_messages_both_ways_and_keeps_history(
 
     status, body = await bridge.request("DELETE", f"/api/blocks/{LEO}", AVA)
     assert status == 200 and body["unblocked"] is True
-    assert (await leo.call("send_message", send("after the unblock")))["ok"]
+    sent = await leo.call("send_message", send_payload(BID_CONVERSATION, "after the unblock"))
+    assert sent["ok"]
 
 
 async def test_neither_typing_nor_presence_crosses_a_block(bridge: Harness) -> None:
@@ -151,7 +147,7 @@ async def test_a_report_reaches_moderators_only(bridge: Harness, db: asyncpg.Con
     Ava hears nothing; the same report again answers the same id. A user
     report over REST works the same way."""
     ava, leo = await bridge.client(AVA), await bridge.client(LEO)
-    sent = await ava.call("send_message", send("buy followers here"))
+    sent = await ava.call("send_message", send_payload(BID_CONVERSATION, "buy followers here"))
     message_id = sent["message"]["id"]
     ava.events.clear()
     ack = await leo.call(
@@ -196,7 +192,7 @@ async def test_bad_reports_change_nothing(
 ) -> None:
     """Every malformed or foreign report gets a clear code and stores nothing."""
     ava = await bridge.client(AVA)
-    sent = await ava.call("send_message", send("a message of Ava's"))
+    sent = await ava.call("send_message", send_payload(BID_CONVERSATION, "a message of Ava's"))
     if payload.get("messageId") == "own":
         payload = {**payload, "messageId": sent["message"]["id"]}
     client: Client = ava if user == AVA else await bridge.client(user)

@@ -12,7 +12,7 @@ import asyncpg
 
 from bridge.embedded import free_port
 from tests.support.demo import AVA, CAMPAIGN_CONVERSATION, LEO
-from tests.support.harness import ReconnectingClient, send_as, start_daemon
+from tests.support.harness import ReconnectingClient, eventually, send_as, start_daemon
 
 
 async def test_kill_9_mid_traffic_loses_nothing(db_dsn: str, db: asyncpg.Connection) -> None:
@@ -36,10 +36,10 @@ async def test_kill_9_mid_traffic_loses_nothing(db_dsn: str, db: asyncpg.Connect
         for client in clients:
             await asyncio.wait_for(client.synced.wait(), 20)
             assert client.resyncs == 0
-        for _ in range(600):  # up to 30 s on a busy machine; done as soon as they have all
-            if all(len(c.messages) >= len(texts) for c in clients):
-                break
-            await asyncio.sleep(0.05)
+        await eventually(
+            lambda: all(len(c.messages) >= len(texts) for c in clients),
+            what="every client has every message",
+        )
         for client in clients:
             assert sorted(client.messages) == texts
             assert len(client.messages) == len(set(client.messages))

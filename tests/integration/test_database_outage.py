@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import pytest
 
 from bridge.embedded import EmbeddedPostgres
 from tests.support.demo import AVA, CAMPAIGN_CONVERSATION, LEO
-from tests.support.harness import running, settings_for
+from tests.support.harness import eventually, running, settings_for
 
 
 async def test_outage_is_retryable_quiet_and_healed(
@@ -53,11 +54,12 @@ async def test_outage_is_retryable_quiet_and_healed(
             assert [r for r in caplog.records if r.exc_info] == []
 
             await asyncio.to_thread(own_cluster.start)
-            for _ in range(100):
+
+            async def healthy() -> tuple[int, Any] | None:
                 status, health = await bridge.request("GET", "/healthz")
-                if status == 200:
-                    break
-                await asyncio.sleep(0.1)
+                return (status, health) if status == 200 else None
+
+            status, health = await eventually(healthy, what="healthy again", interval=0.1)
             assert status == 200 and health["status"] == "ok"
             assert (await leo.call("send_message", {**send, "message": "after"}))["ok"]
             await ava.wait_for("new_message", lambda d: d["message"]["content"] == "after")

@@ -21,7 +21,15 @@ from asyncpg.transaction import Transaction
 from bridge.config import OutboxSettings, Settings
 from bridge.db import user_claims
 from tests.support.demo import AVA, CAMPAIGN_CONVERSATION, DIRECT_CONVERSATION, LEO, MIA
-from tests.support.harness import Client, Harness, running, send_as, settings_for, socket_send
+from tests.support.harness import (
+    Client,
+    Harness,
+    eventually,
+    running,
+    send_as,
+    settings_for,
+    socket_send,
+)
 from tests.support.services import connected
 
 # Guards against a hang only (the old arming stalled every writer behind an
@@ -76,10 +84,12 @@ async def others_get_through(ava: Client, db: asyncpg.Connection, label: str) ->
 async def arming_found_the_writer_open(harness: Harness) -> None:
     """Waits until the relay has armed the bell while Leo's transaction was
     open (and could not seal it): what follows is read with that arming."""
-    deadline = asyncio.get_running_loop().time() + GUARD
-    while not harness.app.metrics.snapshot().get("doorbell_unsealed"):
-        assert asyncio.get_running_loop().time() < deadline, "the relay never armed"
-        await asyncio.sleep(0.01)
+    await eventually(
+        lambda: harness.app.metrics.snapshot().get("doorbell_unsealed"),
+        timeout=GUARD,
+        what="the relay armed",
+        interval=0.01,
+    )
 
 
 async def held_delivered_once(harness: Harness, ava: Client, db: asyncpg.Connection) -> None:

@@ -25,6 +25,7 @@ from bridge.auth import mint_token
 from bridge.embedded import free_port
 from tests.conftest import REPO
 from tests.support.demo import AVA, BID_CONVERSATION, CAMPAIGN_CONVERSATION, LEO, MIA
+from tests.support.harness import eventually
 from tests.support.postgrest_standin import SECRET, PostgrestStandIn
 
 FUNCTION_DIR = REPO / "supabase" / "functions" / "flow-action"
@@ -109,18 +110,23 @@ async def edge_function(checked_function: Path, postgrest: PostgrestStandIn) -> 
         stderr=asyncio.subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}/functions/v1/flow-action"
+
+    async def listening() -> bool:
+        if proc.returncode is not None:
+            raise AssertionError(f"deno exited with {proc.returncode}")
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            return False
+        writer.close()
+        return True
+
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                _, writer = await asyncio.open_connection("127.0.0.1", port)
-                writer.close()
-                break
-            except OSError:
-                if proc.returncode is not None or time.monotonic() > deadline:
-                    out = await proc.stdout.read() if proc.stdout else b""
-                    pytest.fail(f"the function did not start:\n{out.decode(errors='replace')}")
-                await asyncio.sleep(0.1)
+        try:
+            await eventually(listening, timeout=60, what="the function listening", interval=0.1)
+        except AssertionError as exc:
+            out = await proc.stdout.read() if proc.stdout else b""
+            pytest.fail(f"the function did not start ({exc}):\n{out.decode(errors='replace')}")
         yield url
     finally:
         with contextlib.suppress(ProcessLookupError):

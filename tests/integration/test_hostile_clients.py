@@ -26,6 +26,7 @@ from tests.support.demo import (
 from tests.support.harness import (
     Harness,
     assert_quiet_log,
+    eventually,
     fingerprint,
     run_seed_client,
     token,
@@ -53,11 +54,7 @@ async def test_client_sent_disconnect_is_refused_and_expiry_still_cuts_off(
     await leo.wait_for("new_message")
     expired = await leo.wait_for("token_expired", timeout=15)
     assert expired["code"] == "expired_token"
-    for _ in range(100):
-        if not leo.sio.connected:
-            break
-        await asyncio.sleep(0.1)
-    assert not leo.sio.connected
+    await eventually(lambda: not leo.sio.connected, what="the expired socket closed")
     assert_quiet_log(caplog.records)
 
 

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import dataclasses
 import signal
-from collections.abc import Awaitable, Callable
 
 import aiohttp
 import asyncpg
@@ -27,6 +26,8 @@ from tests.support.harness import (
     Client,
     Harness,
     ReconnectingClient,
+    eventually,
+    lease_holders,
     send_as,
     settings_for,
     start_daemon,
@@ -34,25 +35,6 @@ from tests.support.harness import (
 )
 
 MESSAGES = 240
-
-
-async def lease_holders(db: asyncpg.Connection) -> int:
-    """How many sessions hold the relay lease (an advisory lock)."""
-    count: int = await db.fetchval(
-        "select count(*) from pg_locks l join pg_stat_activity a using (pid)"
-        " where l.locktype = 'advisory' and l.granted"
-        " and a.application_name = 'chat-bridge relay lease'"
-    )
-    return count
-
-
-async def wait_until(check: Callable[[], Awaitable[bool]], timeout: float = 20.0) -> None:
-    """Polls the coroutine function `check` until it returns true."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not await check():
-        assert loop.time() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.05)
 
 
 async def chat_list_online(url: str, user: str, partner: str) -> bool:
@@ -92,7 +74,7 @@ async def test_kill_9_of_one_of_two_instances_loses_nothing(
     async def first_holds() -> bool:
         return await lease_holders(db) == 1
 
-    await wait_until(first_holds)
+    await eventually(first_holds, what="the first instance holds the lease")
     second = await start_daemon(db_dsn, second_port, env=env)
     procs = {first_port: first, second_port: second}
     doomed_port = first_port if victim == "lease holder" else second_port
@@ -117,7 +99,7 @@ async def test_kill_9_of_one_of_two_instances_loses_nothing(
         async def all_delivered() -> bool:
             return all(len(s.messages) >= MESSAGES for s in sockets.values())
 
-        await wait_until(all_delivered, timeout=30)
+        await eventually(all_delivered, what="all 240 delivered to every socket")
         for (_, port), sock in sockets.items():
             if port == survivor_port:
                 assert sock.connects == 1, "a socket on the survivor was cut"
@@ -132,7 +114,7 @@ async def test_kill_9_of_one_of_two_instances_loses_nothing(
             pending: int = await db.fetchval("select count(*) from bridge.outbox_pending")
             return pending == 0 and await lease_holders(db) == 1
 
-        await wait_until(cursor_caught_up)
+        await eventually(cursor_caught_up, what="the cursor caught up")
         for port in (first_port, second_port):
             url = f"http://127.0.0.1:{port}"
             assert await chat_list_online(url, AVA, LEO)

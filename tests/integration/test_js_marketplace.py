@@ -37,7 +37,14 @@ from tests.support.documents import (
     server_events,
     undocumented_keys,
 )
-from tests.support.harness import Harness, run_seed_client, running, settings_for, token
+from tests.support.harness import (
+    Harness,
+    count_messages,
+    run_seed_client,
+    running,
+    settings_for,
+    token,
+)
 from tests.support.services import connected
 
 Out = dict[str, Any]
@@ -220,12 +227,6 @@ async def test_edit_and_unsend_reach_every_socket_and_the_chat_list(shared: Harn
     assert words["foreign"] not in [m["content"] for m in history.values()]
 
 
-async def count_texts(db: asyncpg.Connection, *texts: str) -> int:
-    return int(
-        await db.fetchval("select count(*) from public.messages where content = any($1)", texts)
-    )
-
-
 async def test_a_block_refuses_leos_client_and_hides_him_until_unblocked(
     shared: Harness, mdb: asyncpg.Connection
 ) -> None:
@@ -275,13 +276,13 @@ async def test_a_block_refuses_leos_client_and_hides_him_until_unblocked(
     assert notes["blockedEdit"]["error"]["code"] == "blocked"
     assert out["rest"]["blockedEdit"]["status"] == 403
     assert out["rest"]["blockedEdit"]["body"]["error"]["code"] == "blocked"
-    assert await count_texts(mdb, words["blockedEdit"]) == 0
+    assert await count_messages(mdb, words["blockedEdit"]) == 0
     assert notes["blockedSend"]["ok"] is False
     assert notes["blockedSend"]["error"]["code"] == "blocked"
     [error] = got(out, "leo2", "bridge_error")
     assert error == {**error, "event": "send_message", "code": "blocked"}
     assert got(out, "leo1", "bridge_error") == []
-    assert await count_texts(mdb, words["blockedAck"], words["blockedNoAck"]) == 0
+    assert await count_messages(mdb, words["blockedAck"], words["blockedNoAck"]) == 0
     # Nothing of Leo (typing, presence, messages) reached Ava while blocked.
     assert notes["whileBlocked"] == notes["atBlock"]
     assert notes["chatOpenWhileBlocked"]["partner"]["status"] == "offline"
@@ -303,7 +304,7 @@ async def test_a_block_refuses_leos_client_and_hides_him_until_unblocked(
         [edit] = got(out, socket, "message_updated", BID_CONVERSATION)
         assert edit["message"]["content"] == words["editAfterUnblock"], socket
     assert len(got(out, "ava1", "user_typing", BID_CONVERSATION)) == 4  # start/stop, twice
-    assert await count_texts(mdb, words["afterUnblock"]) == 1
+    assert await count_messages(mdb, words["afterUnblock"]) == 1
 
 
 async def test_delivery_receipts_from_acks_sync_and_a_buffered_send(
@@ -354,7 +355,7 @@ async def test_delivery_receipts_from_acks_sync_and_a_buffered_send(
     assert all(history[i]["delivered_at"] for i in everything)
     assert out["rest"]["entry"]["last_message"]["id"] == buffered
     assert out["rest"]["entry"]["last_message"]["delivered_at"]
-    assert await count_texts(mdb, words["buffered"]) == 1
+    assert await count_messages(mdb, words["buffered"]) == 1
 
 
 async def test_a_muted_conversation_still_delivers_and_counts(shared: Harness) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 
 from tests.support.demo import AVA, DIRECT_CONVERSATION, MIA
-from tests.support.harness import Client, Harness, run_seed_client, send_as, token
+from tests.support.harness import Client, Harness, chat_entry, run_seed_client, send_as, token
 
 
 def starting(items: list[str], prefix: str) -> list[str]:
@@ -24,13 +24,6 @@ def in_conversation(data: Any) -> bool:
 
 def live_texts(client: Client) -> list[str]:
     return [d["message"]["content"] for d in client.received("new_message") if in_conversation(d)]
-
-
-async def chat_list_last(bridge: Harness, user: str) -> str:
-    status, body = await bridge.request("GET", "/api/conversations", user)
-    assert status == 200, body
-    (item,) = [c for c in body["conversations"] if c["id"] == DIRECT_CONVERSATION]
-    return str(item["last_message"]["content"])
 
 
 async def assert_one_order(bridge: Harness, db: asyncpg.Connection, live: list[str]) -> None:
@@ -48,8 +41,9 @@ async def assert_one_order(bridge: Harness, db: asyncpg.Connection, live: list[s
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
     times = [m["created_at"] for m in messages]
     assert times == sorted(times) and len(set(times)) == len(times)
-    assert await chat_list_last(bridge, AVA) == live[-1]
-    assert await chat_list_last(bridge, MIA) == live[-1]
+    for user in (AVA, MIA):
+        entry = await chat_entry(bridge, user, DIRECT_CONVERSATION)
+        assert entry["last_message"]["content"] == live[-1]
     counters = await db.fetchrow(
         "select brand_owner_unread_count as owner, influencer_unread_count as influencer,"
         " (select count(*) from public.messages m where m.conversation_id = c.id"

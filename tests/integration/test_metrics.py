@@ -17,8 +17,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from bridge.config import MetricsSettings, RedisSettings
 from bridge.locks import RELAY_LEASE
 from tests.support.demo import AVA, CAMPAIGN_CONVERSATION, LEO
-from tests.support.fcm_standin import FcmStandIn, eventually
-from tests.support.harness import Harness, running, send_as, settings_for, token
+from tests.support.fcm_standin import FcmStandIn
+from tests.support.harness import Harness, eventually, running, send_as, settings_for, token
 from tests.support.push import register
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -71,16 +71,15 @@ async def test_figures_move_when_traffic_flows(pushing: Harness, fcm: FcmStandIn
     await leo.wait_count("new_message", 3)
     await eventually(lambda: len(fcm.messages_to("leo-phone")) >= 1)
 
-    async def pushes_recorded() -> Samples:
-        while True:
-            now = await scrape(pushing)
-            dead = value(now, "bridge_push_sends_total", outcome="dead", reason="UNREGISTERED")
-            # A job is counted once its outcome is recorded, after FCM's answers.
-            if dead >= 1 and value(now, "bridge_push_jobs_total", status="sent", reason="") >= 1:
-                return now
-            await asyncio.sleep(0.1)
+    async def pushes_recorded() -> Samples | None:
+        now = await scrape(pushing)
+        dead = value(now, "bridge_push_sends_total", outcome="dead", reason="UNREGISTERED")
+        # A job is counted once its outcome is recorded, after FCM's answers.
+        if dead >= 1 and value(now, "bridge_push_jobs_total", status="sent", reason="") >= 1:
+            return now
+        return None
 
-    after = await asyncio.wait_for(pushes_recorded(), 10)
+    after: Samples = await eventually(pushes_recorded, what="the pushes recorded", interval=0.1)
 
     def moved(name: str, **labels: str) -> float:
         return value(after, name, **labels) - value(before, name, **labels)
@@ -137,14 +136,11 @@ async def test_outbox_lag_shows_while_no_instance_relays(
         finally:
             await holder.close()
 
-        async def drained() -> Samples:
-            while True:
-                now = await scrape(bridge)
-                if value(now, "bridge_outbox_pending_changes", reader="relay") == 0:
-                    return now
-                await asyncio.sleep(0.2)
+        async def drained() -> Samples | None:
+            now = await scrape(bridge)
+            return now if value(now, "bridge_outbox_pending_changes", reader="relay") == 0 else None
 
-        done = await asyncio.wait_for(drained(), 15)
+        done: Samples = await eventually(drained, what="the outbox drained", interval=0.2)
         assert value(done, "bridge_outbox_lag_seconds", reader="relay") == 0
         assert value(done, "bridge_relay_lease_held") == 1
         assert value(done, "bridge_outbox_batch_changes_count", reader="relay") >= 1

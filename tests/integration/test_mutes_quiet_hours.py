@@ -19,8 +19,8 @@ from tests.support.demo import (
     LEO,
     MIA,
 )
-from tests.support.fcm_standin import FcmStandIn, eventually
-from tests.support.harness import Harness, fingerprint
+from tests.support.fcm_standin import FcmStandIn
+from tests.support.harness import Harness, chat_entry, eventually, fingerprint
 from tests.support.push import register, send
 
 
@@ -30,13 +30,6 @@ async def jobs_for(db: asyncpg.Connection, conversation: str) -> int:
             "select count(*) from bridge.push_jobs where conversation_id = $1", conversation
         )
     )
-
-
-async def chat_row(bridge: Harness, user: str, conversation: str) -> dict[str, Any]:
-    status, body = await bridge.request("GET", "/api/conversations", user)
-    assert status == 200
-    row: dict[str, Any] = next(c for c in body["conversations"] if c["id"] == conversation)
-    return row
 
 
 async def test_a_muted_conversation_delivers_and_counts_but_does_not_push(
@@ -50,7 +43,7 @@ async def test_a_muted_conversation_delivers_and_counts_but_does_not_push(
     leo = await pushing.client(LEO)
     ack = await leo.call("mute_conversation", {"conversationId": CAMPAIGN_CONVERSATION})
     assert ack["ok"] and ack["muted"] is True and ack["muted_until"] is None
-    row = await chat_row(pushing, LEO, CAMPAIGN_CONVERSATION)
+    row = await chat_entry(pushing, LEO, CAMPAIGN_CONVERSATION)
     assert row["muted"] is True and row["muted_until"] is None
     unread = row["unread_count"]
 
@@ -60,8 +53,8 @@ async def test_a_muted_conversation_delivers_and_counts_but_does_not_push(
     await eventually(lambda: len(fcm.messages_to("leo-phone")) == 1)
     assert fcm.messages_to("leo-phone")[0]["notification"]["body"] == "loud news"
     assert await jobs_for(db, CAMPAIGN_CONVERSATION) == 0
-    assert (await chat_row(pushing, LEO, CAMPAIGN_CONVERSATION))["unread_count"] == unread + 1
-    assert (await chat_row(pushing, AVA, CAMPAIGN_CONVERSATION))["muted"] is False  # his alone
+    assert (await chat_entry(pushing, LEO, CAMPAIGN_CONVERSATION))["unread_count"] == unread + 1
+    assert (await chat_entry(pushing, AVA, CAMPAIGN_CONVERSATION))["muted"] is False  # his alone
 
     status, body = await pushing.request(
         "DELETE", f"/api/conversations/{CAMPAIGN_CONVERSATION}/mute", LEO
@@ -69,7 +62,7 @@ async def test_a_muted_conversation_delivers_and_counts_but_does_not_push(
     assert status == 200 and body["unmuted"] is True
     await send(pushing, AVA, CAMPAIGN_CONVERSATION, "unmuted news")
     await eventually(lambda: len(fcm.messages_to("leo-phone")) == 2)
-    assert (await chat_row(pushing, LEO, CAMPAIGN_CONVERSATION))["muted"] is False
+    assert (await chat_entry(pushing, LEO, CAMPAIGN_CONVERSATION))["muted"] is False
 
 
 async def test_a_mute_until_a_time(bridge: Harness) -> None:
@@ -83,7 +76,7 @@ async def test_a_mute_until_a_time(bridge: Harness) -> None:
         json={"until": until.isoformat()},
     )
     assert status == 200, body
-    row = await chat_row(bridge, LEO, BID_CONVERSATION)
+    row = await chat_entry(bridge, LEO, BID_CONVERSATION)
     assert row["muted"] is True
     assert datetime.fromisoformat(row["muted_until"]) == until
     status, body = await bridge.request("PUT", f"/api/conversations/{BID_CONVERSATION}/mute", LEO)

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 
 import asyncpg
 import pytest
 
 from bridge.db import acting_as, user_claims
 from tests.support.demo import AVA, BID_CONVERSATION, CAMPAIGN_CONVERSATION, LEO, MIA
+from tests.support.harness import count_messages, send_as
 
 
 async def pending(db: asyncpg.Connection) -> list[asyncpg.Record]:
@@ -29,23 +29,11 @@ async def pending(db: asyncpg.Connection) -> list[asyncpg.Record]:
     ]
 
 
-async def send(db: asyncpg.Connection, user: str, conversation: str, text: str) -> uuid.UUID:
-    async with acting_as(db, user_claims(user)):
-        message_id: uuid.UUID = await db.fetchval(
-            "insert into public.messages (conversation_id, sender_id, content)"
-            " values ($1, $2, $3) returning id",
-            conversation,
-            user,
-            text,
-        )
-    return message_id
-
-
 async def test_committed_message_leaves_one_routable_row(db: asyncpg.Connection) -> None:
     """A message insert writes one message.created row naming both
     participants, the message, the sender's profile and the receiver's new
     unread count."""
-    await send(db, LEO, CAMPAIGN_CONVERSATION, "Draft is ready")
+    await send_as(db, LEO, CAMPAIGN_CONVERSATION, "Draft is ready")
     rows = await pending(db)
     assert [r["topic"] for r in rows] == ["message.created"]
     row = rows[0]
@@ -78,7 +66,7 @@ async def test_rolled_back_message_leaves_nothing(db: asyncpg.Connection) -> Non
             )
             raise RuntimeError("client gave up")
     assert await pending(db) == []
-    assert await db.fetchval("select count(*) from public.messages where content = 'oops'") == 0
+    assert await count_messages(db, "oops") == 0
 
 
 async def test_outbox_row_is_invisible_until_commit(db: asyncpg.Connection, db_dsn: str) -> None:
@@ -101,8 +89,8 @@ async def test_outbox_row_is_invisible_until_commit(db: asyncpg.Connection, db_d
 async def test_marking_many_read_is_one_row_with_the_ids(db: asyncpg.Connection) -> None:
     """Reading a whole conversation is one messages.read row carrying the
     message ids, the reader, and the reader's unread count of zero."""
-    first = await send(db, AVA, CAMPAIGN_CONVERSATION, "one")
-    second = await send(db, AVA, CAMPAIGN_CONVERSATION, "two")
+    first = await send_as(db, AVA, CAMPAIGN_CONVERSATION, "one")
+    second = await send_as(db, AVA, CAMPAIGN_CONVERSATION, "two")
     await db.execute("select bridge.skip_pending()")
     async with acting_as(db, user_claims(LEO)):
         marked = await db.fetchval(
@@ -122,8 +110,8 @@ async def test_marking_many_read_is_one_row_with_the_ids(db: asyncpg.Connection)
 async def test_reading_up_to_a_message_leaves_later_ones_unread(db: asyncpg.Connection) -> None:
     """mark_conversation_read with a message id reads that message and the
     earlier ones only."""
-    first = await send(db, AVA, CAMPAIGN_CONVERSATION, "one")
-    await send(db, AVA, CAMPAIGN_CONVERSATION, "two")
+    first = await send_as(db, AVA, CAMPAIGN_CONVERSATION, "one")
+    await send_as(db, AVA, CAMPAIGN_CONVERSATION, "two")
     async with acting_as(db, user_claims(LEO)):
         await db.fetchval(
             "select public.mark_conversation_read($1, $2)", CAMPAIGN_CONVERSATION, first
@@ -198,9 +186,9 @@ async def test_doorbell_rings_only_when_armed(db: asyncpg.Connection, db_dsn: st
     listener = await asyncpg.connect(db_dsn)
     try:
         await db.execute("update bridge.doorbell set armed = false")
-        assert not await _notified(listener, send(db, LEO, CAMPAIGN_CONVERSATION, "quiet"), 0.5)
+        assert not await _notified(listener, send_as(db, LEO, CAMPAIGN_CONVERSATION, "quiet"), 0.5)
         await db.execute("update bridge.doorbell set armed = true")
         # Waited for as long as it takes on a busy machine: it comes, or the test fails.
-        assert await _notified(listener, send(db, LEO, CAMPAIGN_CONVERSATION, "ring"), 10)
+        assert await _notified(listener, send_as(db, LEO, CAMPAIGN_CONVERSATION, "ring"), 10)
     finally:
         await listener.close()

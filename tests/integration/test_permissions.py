@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.support.demo import BID_CONVERSATION, CAMPAIGN_CONVERSATION, LEO, MIA
-from tests.support.harness import Harness
+from tests.support.harness import Harness, count_messages
 
 LOG_LINE = "database refused a request RLS allows: a grant is missing"
 
@@ -44,7 +44,7 @@ async def test_missing_grant_is_reported_once_counted_and_degrades_health(
     assert status == 200 and health["status"] == "degraded"
     assert health["counters"]["permission_errors"] == 3
     assert any("table messages" in p for p in health["problems"])
-    assert await db.fetchval("select count(*) from public.messages where content = 'hi'") == 0
+    assert await count_messages(db, "hi") == 0
 
 
 async def test_rls_refusals_stay_the_clients_and_leave_health_alone(bridge: Harness) -> None:

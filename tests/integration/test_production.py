@@ -39,8 +39,8 @@ from tests.support.demo import (
     LEO,
     MIA,
 )
-from tests.support.fcm_standin import FcmStandIn, eventually
-from tests.support.harness import SECRET, Client, token
+from tests.support.fcm_standin import FcmStandIn
+from tests.support.harness import SECRET, Client, answering, eventually, token
 from tests.support.supabase_db import build_supabase_database, debian_postgres_bin
 
 # What the Dockerfile copies into /app before and after `pip install .`.
@@ -327,19 +327,14 @@ async def _start(
             stdout=sink,
             stderr=subprocess.STDOUT,
         )
-    async with aiohttp.ClientSession() as session:
-        for _ in range(300):
-            if proc.returncode is not None:
-                break
-            with contextlib.suppress(aiohttp.ClientError):
-                async with session.get(f"http://127.0.0.1:{port}/healthz") as resp:
-                    if resp.status == 200:
-                        return proc
-            await asyncio.sleep(0.1)
-    with contextlib.suppress(ProcessLookupError):
-        proc.terminate()
-    await proc.wait()
-    raise AssertionError(f"bridge run did not come up:\n{_tail(log)}")
+    try:
+        await answering(proc, f"http://127.0.0.1:{port}/healthz", timeout=30)
+    except (AssertionError, RuntimeError) as exc:
+        with contextlib.suppress(ProcessLookupError):
+            proc.terminate()
+        await proc.wait()
+        raise AssertionError(f"bridge run did not come up ({exc}):\n{_tail(log)}") from None
+    return proc
 
 
 CASES = {

@@ -15,8 +15,8 @@ import pytest
 
 from bridge.db import acting_as, user_claims
 from tests.support.demo import AVA, CAMPAIGN_CONVERSATION, CAMPAIGN_SUMMER, LEO, MIA
-from tests.support.fcm_standin import FcmStandIn, eventually
-from tests.support.harness import Harness, place_bid, settings_for, started
+from tests.support.fcm_standin import FcmStandIn
+from tests.support.harness import Harness, eventually, place_bid, settings_for, started
 from tests.support.push import push_settings, register, send
 
 
@@ -219,10 +219,11 @@ async def test_restart_neither_loses_nor_repeats_a_push(
     await eventually(lambda: len(fcm.sent) == 1)
     await send(first, AVA, CAMPAIGN_CONVERSATION, "two")
     pending = "select count(*) from bridge.push_jobs where status = 'pending'"
-    for _ in range(100):  # relayed, and held back by the cooldown
-        if await db.fetchval(pending) == 1:
-            break
-        await asyncio.sleep(0.05)
+
+    async def held_back() -> bool:  # relayed, and held back by the cooldown
+        return bool(await db.fetchval(pending) == 1)
+
+    await eventually(held_back, what="one push held back")
     await first.stop()
     assert await db.fetchval(pending) == 1
     assert len(fcm.sent) == 1

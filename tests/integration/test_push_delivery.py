@@ -15,19 +15,24 @@ import asyncpg
 
 from bridge.embedded import free_port
 from tests.support.demo import AVA, BID_CONVERSATION, CAMPAIGN_CONVERSATION, LEO
-from tests.support.fcm_standin import FcmStandIn, eventually
-from tests.support.harness import Harness, send_as, start_daemon, started
+from tests.support.fcm_standin import FcmStandIn
+from tests.support.harness import Harness, eventually, send_as, start_daemon, started
 from tests.support.push import push_settings, register, send
 
 
 async def job_settled(db: asyncpg.Connection, timeout: float = 30.0) -> list[asyncpg.Record]:
     """Waits until no push job is pending or being sent; returns them all."""
-    for _ in range(int(timeout / 0.1)):
+
+    async def settled() -> list[asyncpg.Record] | None:
         jobs = await db.fetch("select status, attempts, merged from bridge.push_jobs order by id")
-        if jobs and all(j["status"] not in ("pending", "sending") for j in jobs):
-            return jobs
-        await asyncio.sleep(0.1)
-    raise AssertionError("push jobs did not settle")
+        return (
+            jobs if jobs and all(j["status"] not in ("pending", "sending") for j in jobs) else None
+        )
+
+    jobs: list[asyncpg.Record] = await eventually(
+        settled, timeout=timeout, what="push jobs settled", interval=0.1
+    )
+    return jobs
 
 
 def merged(messages: list[dict[str, Any]]) -> list[int]:

@@ -5,27 +5,16 @@ recounted; one not sent yet is withdrawn or speaks of the message before."""
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 
 from tests.support.demo import AVA, CAMPAIGN_CONVERSATION, LEO
-from tests.support.fcm_standin import FcmStandIn, eventually
-from tests.support.harness import Harness, running
-from tests.support.push import push_settings, register
-
-
-async def send(bridge: Harness, text: str) -> str:
-    status, body = await bridge.request(
-        "POST",
-        "/api/messages/send",
-        AVA,
-        json={"conversation_id": CAMPAIGN_CONVERSATION, "message": text},
-    )
-    assert status == 201, body
-    return str(body["message"]["id"])
+from tests.support.fcm_standin import FcmStandIn
+from tests.support.harness import Harness, eventually, running
+from tests.support.push import push_settings, register, send
 
 
 async def unsend(bridge: Harness, message_id: str) -> None:
@@ -69,7 +58,7 @@ async def test_a_shown_push_is_replaced_when_its_message_is_unsent(
             json={"conversation_id": CAMPAIGN_CONVERSATION},
         )
         assert status == 200  # nothing else unread in this conversation
-        message_id = await send(bridge, "Our budget is 5k")
+        message_id = await send(bridge, AVA, CAMPAIGN_CONVERSATION, "Our budget is 5k")
         await eventually(lambda: len(fcm.messages_to("leo-phone")) == 1)
         await unsend(bridge, message_id)
         await eventually(lambda: len(fcm.messages_to("leo-phone")) == 2)
@@ -96,9 +85,9 @@ async def test_the_replacement_shows_the_message_still_unread(
     tray shows the first one again."""
     async with running(push_settings(db_dsn, fcm, tmp_path)) as bridge:
         await register(bridge, LEO, "leo-phone")
-        first = await send(bridge, "First thought")
+        first = await send(bridge, AVA, CAMPAIGN_CONVERSATION, "First thought")
         await eventually(lambda: len(fcm.messages_to("leo-phone")) == 1)
-        second = await send(bridge, "Second thought")
+        second = await send(bridge, AVA, CAMPAIGN_CONVERSATION, "Second thought")
         await eventually(lambda: len(fcm.messages_to("leo-phone")) == 2)
         await unsend(bridge, second)
         await eventually(lambda: len(fcm.messages_to("leo-phone")) == 3)
@@ -116,10 +105,10 @@ async def test_a_push_not_sent_yet_never_shows_the_unsent_text(
     unsending that too withdraws it. The unsent texts never reach FCM."""
     async with running(push_settings(db_dsn, fcm, tmp_path, cooldown=60.0)) as bridge:
         await register(bridge, LEO, "leo-phone")
-        await send(bridge, "Hello")
+        await send(bridge, AVA, CAMPAIGN_CONVERSATION, "Hello")
         await eventually(lambda: len(fcm.messages_to("leo-phone")) == 1)
-        middle = await send(bridge, "Middle")
-        last = await send(bridge, "Secret")
+        middle = await send(bridge, AVA, CAMPAIGN_CONVERSATION, "Middle")
+        last = await send(bridge, AVA, CAMPAIGN_CONVERSATION, "Secret")
 
         async def pending() -> list[asyncpg.Record]:
             return list(
@@ -130,20 +119,18 @@ async def test_a_push_not_sent_yet_never_shows_the_unsent_text(
                 )
             )
 
-        await _until(lambda jobs: jobs and jobs[0]["merged"] == 2, pending)
+        def pending_where(check: Callable[[list[asyncpg.Record]], bool]) -> Callable[[], Any]:
+            async def holds() -> bool:
+                return check(await pending())
+
+            return holds
+
+        await eventually(pending_where(lambda jobs: bool(jobs) and jobs[0]["merged"] == 2))
         assert [(j["merged"], j["shows"]) for j in await pending()] == [(2, last)]
         await unsend(bridge, last)
-        await _until(lambda jobs: jobs and jobs[0]["shows"] == middle, pending)
+        await eventually(pending_where(lambda jobs: bool(jobs) and jobs[0]["shows"] == middle))
         [job] = await pending()
         assert (job["merged"], job["body"]) == (1, "Middle")
         await unsend(bridge, middle)
-        await _until(lambda jobs: not jobs, pending)
+        await eventually(pending_where(lambda jobs: not jobs))
     assert [m["notification"]["body"] for m in fcm.messages_to("leo-phone")] == ["Hello"]
-
-
-async def _until(done: Any, read: Any) -> None:
-    for _ in range(200):
-        if done(await read()):
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not met in time")

@@ -4,11 +4,8 @@ instances through a real Redis, and per-instance limits while Redis is away."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import asyncpg
 import pytest
@@ -16,22 +13,22 @@ import redis.asyncio as aioredis
 import socketio
 
 from bridge.config import LimitsSettings, RedisSettings
-from bridge.embedded import free_port
 from tests.support.demo import AVA, BID_CONVERSATION, DIRECT_CONVERSATION, LEO
-from tests.support.harness import Harness, running, settings_for, started, token
-from tests.support.services import start_redis
+from tests.support.harness import (
+    Harness,
+    count_messages,
+    eventually,
+    running,
+    send_payload,
+    settings_for,
+    started,
+    token,
+)
+from tests.support.services import OwnRedis
 
 # One token per 20 s after a burst of 3: nothing refills during a test, even
 # on a loaded machine.
 SLOW = LimitsSettings(send_rate=0.05, send_burst=3, read_rate=0.05, read_burst=2)
-
-
-async def count_messages(db: asyncpg.Connection, text: str) -> int:
-    return int(await db.fetchval("select count(*) from public.messages where content = $1", text))
-
-
-def send(conversation: str, text: str) -> dict[str, str]:
-    return {"conversationId": conversation, "message": text, "clientMessageId": str(uuid.uuid4())}
 
 
 @pytest.fixture
@@ -49,19 +46,19 @@ async def test_sends_over_the_limit_are_refused_and_not_written(
     leo = await limited.client(LEO)
     ava = await limited.client(AVA)
     for i in range(3):
-        ack = await leo.call("send_message", send(BID_CONVERSATION, f"leo burst {i}"))
+        ack = await leo.call("send_message", send_payload(BID_CONVERSATION, f"leo burst {i}"))
         assert ack["ok"], ack
-    ack = await leo.call("send_message", send(BID_CONVERSATION, "leo over"))
+    ack = await leo.call("send_message", send_payload(BID_CONVERSATION, "leo over"))
     assert ack["ok"] is False
     assert ack["error"]["code"] == "rate_limited"
     assert ack["error"]["retryable"] is True
     assert 0 < ack["error"]["retry_after"] <= 20
-    await leo.sio.emit("send_message", send(BID_CONVERSATION, "leo over, no ack"))
+    await leo.sio.emit("send_message", send_payload(BID_CONVERSATION, "leo over, no ack"))
     refusal = await leo.wait_for("bridge_error")
     assert refusal["event"] == "send_message" and refusal["code"] == "rate_limited"
     assert await count_messages(db, "leo over") == 0
     assert await count_messages(db, "leo over, no ack") == 0
-    ack = await ava.call("send_message", send(DIRECT_CONVERSATION, "ava unaffected"))
+    ack = await ava.call("send_message", send_payload(DIRECT_CONVERSATION, "ava unaffected"))
     assert ack["ok"], ack
     # Other kinds have buckets of their own: typing still goes through.
     ack = await leo.call("typing_start", {"conversationId": BID_CONVERSATION})
@@ -77,7 +74,7 @@ async def test_rest_shares_the_users_bucket_and_answers_429(
     is written; so is a second socket of the same user."""
     leo = await limited.client(LEO)
     for i in range(2):
-        assert (await leo.call("send_message", send(BID_CONVERSATION, f"sock {i}")))["ok"]
+        assert (await leo.call("send_message", send_payload(BID_CONVERSATION, f"sock {i}")))["ok"]
     body = {"conversation_id": BID_CONVERSATION, "message": "rest ok"}
     status, _ = await limited.request("POST", "/api/messages/send", LEO, json=body)
     assert status == 201
@@ -91,7 +88,7 @@ async def test_rest_shares_the_users_bucket_and_answers_429(
         error = (await resp.json())["error"]
     assert error["code"] == "rate_limited" and error["retry_after"] > 0
     other_device = await limited.client(LEO)
-    ack = await other_device.call("send_message", send(BID_CONVERSATION, "rest over"))
+    ack = await other_device.call("send_message", send_payload(BID_CONVERSATION, "rest over"))
     assert ack["error"]["code"] == "rate_limited"
     assert await count_messages(db, "rest over") == 0
     # mark-seen is a kind of its own (2 at once here).
@@ -121,10 +118,10 @@ async def test_a_socket_over_the_cap_is_refused_with_a_reason(db_dsn: str) -> No
         assert (await first.call("join", LEO))["ok"]
         await bridge.client(AVA)
         await first.close()
-        for _ in range(50):  # the server sees the disconnect a moment later
-            if bridge.app.gateway is not None and bridge.app.gateway.presence.connections(LEO) < 2:
-                break
-            await asyncio.sleep(0.1)
+        gateway = bridge.app.gateway
+        assert gateway is not None
+        # The server sees the disconnect a moment later.
+        await eventually(lambda: gateway.presence.connections(LEO) < 2, what="the close seen")
         again = await bridge.client(LEO)
         assert (await again.call("join", LEO))["ok"]
 
@@ -143,9 +140,10 @@ async def test_the_users_bucket_holds_across_instances(
         on_first = await first.client(LEO)
         on_second = await second.client(LEO)
         for i in range(2):
-            assert (await on_first.call("send_message", send(BID_CONVERSATION, f"a {i}")))["ok"]
-        assert (await on_second.call("send_message", send(BID_CONVERSATION, "b 0")))["ok"]
-        ack = await on_second.call("send_message", send(BID_CONVERSATION, "b over"))
+            ack = await on_first.call("send_message", send_payload(BID_CONVERSATION, f"a {i}"))
+            assert ack["ok"], ack
+        assert (await on_second.call("send_message", send_payload(BID_CONVERSATION, "b 0")))["ok"]
+        ack = await on_second.call("send_message", send_payload(BID_CONVERSATION, "b over"))
         assert ack["error"]["code"] == "rate_limited"
         assert await count_messages(db, "b over") == 0
     finally:
@@ -154,30 +152,20 @@ async def test_the_users_bucket_holds_across_instances(
 
 
 async def test_with_redis_down_limits_hold_per_instance(
-    db_dsn: str, db: asyncpg.Connection, tmp_path: Path
+    db_dsn: str, db: asyncpg.Connection, own_redis: OwnRedis
 ) -> None:
     """Redis goes away under a running instance: nobody is refused for it,
     sends go on, and the limit holds per instance (a burst of 3, then
     `rate_limited`, nothing written)."""
-    port = free_port()
-    redis = start_redis(port, tmp_path)
-    settings = settings_for(
-        db_dsn, limits=SLOW, redis=RedisSettings(url=f"redis://127.0.0.1:{port}/0")
-    )
-    try:
-        async with running(settings) as bridge:
-            leo = await bridge.client(LEO)
-            redis.kill()
-            redis.wait(10)
-            for i in range(3):
-                ack = await leo.call("send_message", send(BID_CONVERSATION, f"no redis {i}"))
-                assert ack["ok"], ack
-            ack = await leo.call("send_message", send(BID_CONVERSATION, "no redis over"))
-            assert ack["error"]["code"] == "rate_limited"
-            assert await count_messages(db, "no redis over") == 0
-            assert await count_messages(db, "no redis 2") == 1
-            assert bridge.app.metrics.snapshot()["rate_limit_fallbacks"] >= 1
-    finally:
-        if redis.poll() is None:
-            redis.kill()
-            redis.wait(10)
+    settings = settings_for(db_dsn, limits=SLOW, redis=RedisSettings(url=own_redis.url))
+    async with running(settings) as bridge:
+        leo = await bridge.client(LEO)
+        own_redis.kill()
+        for i in range(3):
+            ack = await leo.call("send_message", send_payload(BID_CONVERSATION, f"no redis {i}"))
+            assert ack["ok"], ack
+        ack = await leo.call("send_message", send_payload(BID_CONVERSATION, "no redis over"))
+        assert ack["error"]["code"] == "rate_limited"
+        assert await count_messages(db, "no redis over") == 0
+        assert await count_messages(db, "no redis 2") == 1
+        assert bridge.app.metrics.snapshot()["rate_limit_fallbacks"] >= 1

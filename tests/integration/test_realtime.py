@@ -16,14 +16,8 @@ from bridge.config import DatabaseSettings, OutboxSettings, SupabaseSettings
 from bridge.outbox.doorbells.choice import doorbell_choice
 from bridge.outbox.doorbells.realtime import RealtimeDoorbell
 from tests.support.demo import AVA, CAMPAIGN_CONVERSATION, LEO
-from tests.support.harness import (
-    SECRET,
-    Harness,
-    send_as,
-    settings_for,
-    token,
-)
-from tests.support.realtime_env import doorbell, idle, realtime, realtime_bridge, until
+from tests.support.harness import SECRET, Harness, eventually, send_as, settings_for, token
+from tests.support.realtime_env import doorbell, idle, realtime, realtime_bridge
 from tests.support.realtime_standin import RealtimeStandIn
 
 __all__ = ["realtime", "realtime_bridge"]  # fixtures
@@ -56,7 +50,7 @@ async def test_not_live_until_the_system_message(
     bell = RealtimeDoorbell(realtime.url, token(AVA, role="service_role"))
     await bell.start()
     try:
-        await until(lambda: realtime.joins >= 1)
+        await eventually(lambda: realtime.joins >= 1)
         await asyncio.sleep(0.3)
         assert realtime.joins >= 1 and not bell.ready.is_set()
     finally:
@@ -86,7 +80,9 @@ async def test_nothing_is_lost_when_realtime_fails(
             await send_as(db, LEO, CAMPAIGN_CONVERSATION, f"{failure} {round_}.{n}")
         await asyncio.sleep(0.1)
     expected = {f"{failure} {r}.{n}" for r in range(3) for n in range(3)}
-    await until(lambda: expected <= {d["message"]["content"] for d in ava.received("new_message")})
+    await eventually(
+        lambda: expected <= {d["message"]["content"] for d in ava.received("new_message")}
+    )
     assert realtime.lost > lost_before  # Realtime itself really dropped some
     assert bell.rebuilds >= 1
 
@@ -135,9 +131,9 @@ async def test_supervisor_rebuilds_until_the_subscription_is_live(
     )
     await bell.start()
     try:
-        await until(lambda: bell.rebuilds >= 1)
+        await eventually(lambda: bell.rebuilds >= 1)
         assert not bell.ready.is_set()
-        await until(lambda: bell.health_problem() is not None)  # /healthz: degraded
+        await eventually(lambda: bell.health_problem() is not None)  # /healthz: degraded
         await send_as(db, LEO, CAMPAIGN_CONVERSATION, "while Realtime misbehaved")
         realtime.refuse_joins = realtime.ignore_joins = realtime.stall_ready = False
         await asyncio.wait_for(bell.ready.wait(), 15)
@@ -185,7 +181,7 @@ async def test_expired_channel_token_is_survived(
     await bell.start()
     try:
         await asyncio.wait_for(bell.ready.wait(), 10)
-        await until(lambda: realtime.expired_closes >= 1 and bell.rebuilds >= 1)
+        await eventually(lambda: realtime.expired_closes >= 1 and bell.rebuilds >= 1)
         await asyncio.wait_for(bell.ready.wait(), 10)
     finally:
         await bell.stop()
@@ -218,10 +214,10 @@ async def test_postgres_changes_follow_the_publication(
         await asyncio.wait_for(live.wait(), 10)
         await send_as(db, LEO, CAMPAIGN_CONVERSATION, "not published")
         last = await db.fetchval("select max(id) from bridge.outbox")
-        await until(lambda: realtime.polled_up_to >= last)
+        await eventually(lambda: realtime.polled_up_to >= last)
         assert heard == []
         await db.execute("alter publication supabase_realtime add table bridge.outbox")
         await send_as(db, LEO, CAMPAIGN_CONVERSATION, "published")
-        await until(lambda: len(heard) == 1)
+        await eventually(lambda: len(heard) == 1)
     finally:
         await client.close()

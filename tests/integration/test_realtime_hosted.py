@@ -17,15 +17,8 @@ from bridge.db import open_pool
 from bridge.outbox.doorbells.realtime import RealtimeDoorbell
 from bridge.preflight import PreflightError, check
 from tests.support.demo import AVA, CAMPAIGN_CONVERSATION, LEO
-from tests.support.harness import Client, running, send_as, settings_for, token
-from tests.support.realtime_env import (
-    SERVICE_KEY,
-    doorbell,
-    idle,
-    realtime,
-    realtime_settings,
-    until,
-)
+from tests.support.harness import Client, eventually, running, send_as, settings_for, token
+from tests.support.realtime_env import SERVICE_KEY, doorbell, idle, realtime, realtime_settings
 from tests.support.realtime_standin import RealtimeStandIn
 from tests.support.realtime_standin_auth import EventsPerSecond
 
@@ -35,7 +28,9 @@ SECRET_KEY = "sb_secret_test_0123456789abcdef"
 
 
 async def delivered(client: Client, text: str) -> None:
-    await until(lambda: text in {d["message"]["content"] for d in client.received("new_message")})
+    await eventually(
+        lambda: text in {d["message"]["content"] for d in client.received("new_message")}
+    )
 
 
 async def test_deaf_channel_is_noticed_and_rebuilt(
@@ -54,13 +49,13 @@ async def test_deaf_channel_is_noticed_and_rebuilt(
         realtime.go_deaf()
         await send_as(db, LEO, CAMPAIGN_CONVERSATION, "while deaf")
         await delivered(ava, "while deaf")  # by the poll
-        await until(lambda: bell.rings_missed >= 1 and bell.rebuilds >= 1)
+        await eventually(lambda: bell.rings_missed >= 1 and bell.rebuilds >= 1)
         await asyncio.wait_for(bell.ready.wait(), 10)
         rings = bridge.app.metrics.counts["realtime_rings"]
         await idle(bridge, db)
         await send_as(db, LEO, CAMPAIGN_CONVERSATION, "heard again")
         await delivered(ava, "heard again")
-        await until(lambda: bridge.app.metrics.counts["realtime_rings"] > rings)
+        await eventually(lambda: bridge.app.metrics.counts["realtime_rings"] > rings)
         status, body = await bridge.request("GET", "/healthz")
         assert status == 200
         assert body["doorbell"]["kind"] == "realtime" and body["doorbell"]["state"] == "live"
@@ -83,11 +78,11 @@ async def test_rings_over_the_events_limit_are_dropped_and_noticed(
         ava = await bridge.client(AVA)
         await idle(bridge, db)
         realtime.app_events(1000)
-        await until(lambda: not realtime.rate.open())
+        await eventually(lambda: not realtime.rate.open())
         await send_as(db, LEO, CAMPAIGN_CONVERSATION, "over the limit")
         await delivered(ava, "over the limit")
         assert realtime.rate.dropped >= 1
-        await until(lambda: bell.rings_missed >= 1)
+        await eventually(lambda: bell.rings_missed >= 1)
 
 
 async def test_private_only_project(
@@ -101,7 +96,7 @@ async def test_private_only_project(
     states: list[tuple[RealtimeSubscribeStates, Exception | None]] = []
     try:
         await public.channel("anything").subscribe(lambda s, e: states.append((s, e)))
-        await until(lambda: bool(states))
+        await eventually(lambda: bool(states))
     finally:
         await public.close()
     assert states[0][0] == RealtimeSubscribeStates.CHANNEL_ERROR
@@ -137,10 +132,10 @@ async def test_only_the_service_role_hears_the_doorbell(realtime: RealtimeStandI
     try:
         channel = user.channel("bridge:outbox", {"config": {"private": True}})  # type: ignore[typeddict-item]
         await channel.subscribe(lambda s, e: states.append((s, e)))
-        await until(lambda: bool(states))
+        await eventually(lambda: bool(states))
         other = user.channel("room:1", {"config": {"private": True}})  # type: ignore[typeddict-item]
         await other.subscribe(lambda s, e: states.append((s, e)))
-        await until(lambda: len(states) >= 2)
+        await eventually(lambda: len(states) >= 2)
     finally:
         await user.close()
     assert states[0][0] == RealtimeSubscribeStates.CHANNEL_ERROR
@@ -179,7 +174,7 @@ async def test_asymmetric_tokens_are_accepted(realtime: RealtimeStandIn) -> None
     await bell.start()
     try:
         await asyncio.wait_for(bell.ready.wait(), 10)
-        await until(lambda: bell.token_refreshes >= 2)
+        await eventually(lambda: bell.token_refreshes >= 2)
         assert bell.rebuilds == 0 and realtime.expired_closes == 0
     finally:
         await bell.stop()
@@ -187,7 +182,7 @@ async def test_asymmetric_tokens_are_accepted(realtime: RealtimeStandIn) -> None
     legacy = RealtimeDoorbell(realtime.url, SECRET_KEY, access_token=lambda: SERVICE_KEY)
     await legacy.start()
     try:
-        await until(lambda: legacy.rebuilds >= 1)
+        await eventually(lambda: legacy.rebuilds >= 1)
         assert legacy.problem is not None and "JwtSignatureError" in legacy.problem
     finally:
         await legacy.stop()
@@ -285,7 +280,7 @@ async def test_a_listen_bridge_takes_the_rings_back(db_dsn: str, db: asyncpg.Con
     await db.execute("update bridge.doorbell set via = 'realtime'")
     settings = settings_for(db_dsn, outbox=OutboxSettings(doorbell="listen", poll_interval=60.0))
     async with running(settings) as bridge:
-        await until(
+        await eventually(
             lambda: (
                 bridge.app.doorbell is not None
                 and bridge.app.doorbell.status()["state"] == "listening"

@@ -5,7 +5,6 @@ the rows behind it."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
 
@@ -17,7 +16,7 @@ from bridge.config import OutboxSettings
 from bridge.db import acting_as, user_claims
 from bridge.outbox.doorbells.listen import APPLICATION_NAME
 from tests.support.demo import AVA, CAMPAIGN_CONVERSATION, DIRECT_CONVERSATION, LEO, MIA
-from tests.support.harness import Harness, running, send_as, settings_for
+from tests.support.harness import Harness, eventually, relayed, running, send_as, settings_for
 
 
 @pytest.fixture
@@ -50,10 +49,11 @@ async def test_doorbell_survives_losing_its_connection(
     assert slow_poll_bridge.app.relay is not None
     await slow_poll_bridge.app.relay.idle.wait()  # armed
     listening = "select count(*) from pg_stat_activity where application_name = $1"
-    for _ in range(100):
-        if await db.fetchval(listening, APPLICATION_NAME) == 1:
-            break
-        await asyncio.sleep(0.1)
+
+    async def one_listening() -> bool:
+        return bool(await db.fetchval(listening, APPLICATION_NAME) == 1)
+
+    await eventually(one_listening, what="the doorbell listening", interval=0.1)
     killed = await db.fetchval(
         "select count(pg_terminate_backend(pid)) from pg_stat_activity where application_name = $1",
         APPLICATION_NAME,
@@ -152,10 +152,7 @@ async def test_a_change_committed_after_a_later_one_is_not_skipped(
             await ava.wait_for("new_message", lambda d: d["conversation_id"] == DIRECT_CONVERSATION)
             # The cursor moves past Mia's once the relay settles (with its
             # next read, or before it sleeps).
-            deadline = asyncio.get_running_loop().time() + 10
-            while await db.fetchval("select count(*) from bridge.outbox_pending"):
-                assert asyncio.get_running_loop().time() < deadline, "the cursor did not move"
-                await asyncio.sleep(0.05)
+            await relayed(db)
         got = await ava.wait_for(
             "new_message", lambda d: d["message"]["content"] == "taken first, committed last", 10
         )

@@ -10,7 +10,6 @@ import dataclasses
 import logging
 import signal
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import asyncpg
 import pytest
@@ -21,8 +20,8 @@ from bridge.config import OutboxSettings, RedisSettings
 from bridge.db import acting_as, user_claims
 from bridge.embedded import free_port
 from tests.support.demo import AVA, CAMPAIGN_CONVERSATION, LEO, MIA
-from tests.support.harness import Client, Harness, settings_for, start_daemon
-from tests.support.services import start_redis
+from tests.support.harness import Client, Harness, eventually, settings_for, start_daemon
+from tests.support.services import OwnRedis
 
 
 async def start(dsn: str, redis_url: str) -> Harness:
@@ -170,14 +169,15 @@ async def test_presence_heals_after_redis_loses_its_data(
     finally:
         await client.aclose()
     assert (await two.app.registry.statuses([AVA]))[AVA] == "offline"  # the loss is real
-    for _ in range(100):
-        if (
+
+    async def restored() -> bool:
+        return (
             (await two.app.registry.statuses([AVA]))[AVA] == "online"
             and (await one.app.registry.statuses([LEO]))[LEO] == "online"
             and await two.app.registry.is_viewing(AVA, CAMPAIGN_CONVERSATION)
-        ):
-            break
-        await asyncio.sleep(0.1)
+        )
+
+    await eventually(restored, what="presence restored", interval=0.1)
     assert (await two.app.registry.statuses([AVA]))[AVA] == "online"
     assert (await one.app.registry.statuses([LEO]))[LEO] == "online"
     assert await two.app.registry.is_viewing(AVA, CAMPAIGN_CONVERSATION)
@@ -231,33 +231,29 @@ async def test_users_of_a_killed_instance_are_announced_offline(
         await survivor.stop()
 
 
-async def test_a_redis_restart_loses_no_delivery(db_dsn: str, tmp_path: Path) -> None:
+async def test_a_redis_restart_loses_no_delivery(db_dsn: str, own_redis: OwnRedis) -> None:
     """Two instances on a Redis of this test's own. Leo, on the instance that
     relays, sends 150 messages; Redis is SIGKILLed after 50 and started
     again after 100. Ava, on the other instance, gets all 150 on the socket
     she had all along (no reconnect, no sync), each once, in order."""
-    port = free_port()
-    url = f"redis://127.0.0.1:{port}/0"
-    redis_proc = start_redis(port, tmp_path)
-    one, two = await start(db_dsn, url), await start(db_dsn, url)
+    one, two = await start(db_dsn, own_redis.url), await start(db_dsn, own_redis.url)
     try:
-        for _ in range(100):
-            if one.app.relay and one.app.relay.lease and one.app.relay.lease.held:
-                break
-            if two.app.relay and two.app.relay.lease and two.app.relay.lease.held:
-                break
-            await asyncio.sleep(0.05)
-        held = one.app.relay and one.app.relay.lease and one.app.relay.lease.held
+
+        def holds(harness: Harness) -> bool:
+            relay = harness.app.relay
+            return bool(relay and relay.lease and relay.lease.held)
+
+        await eventually(lambda: holds(one) or holds(two), what="an instance holds the lease")
+        held = holds(one)
         relaying, other = (one, two) if held else (two, one)
         leo = await relaying.client(LEO)
         ava = await other.client(AVA)
         texts = [f"r{i:03d}" for i in range(150)]
         for i, text in enumerate(texts):
             if i == 50:
-                redis_proc.kill()
-                redis_proc.wait(10)
+                own_redis.kill()
             if i == 100:
-                redis_proc = start_redis(port, tmp_path)
+                own_redis.restart()
             ack = await leo.call(
                 "send_message", {"conversationId": CAMPAIGN_CONVERSATION, "message": text}
             )
@@ -270,8 +266,6 @@ async def test_a_redis_restart_loses_no_delivery(db_dsn: str, tmp_path: Path) ->
     finally:
         for harness in (one, two):
             await harness.stop()
-        redis_proc.terminate()
-        redis_proc.wait(10)
 
 
 async def test_a_burst_of_connects_does_not_exhaust_redis(
@@ -293,10 +287,9 @@ async def test_a_burst_of_connects_does_not_exhaust_redis(
             assert (await one.app.registry.statuses([LEO]))[LEO] == "online"
         finally:
             await asyncio.gather(*(c.sio.eio.disconnect(abort=True) for c in clients))
-        for _ in range(100):
-            if not one.app.gateway or not one.app.gateway.sessions:
-                break
-            await asyncio.sleep(0.05)
+        await eventually(
+            lambda: not one.app.gateway or not one.app.gateway.sessions, what="every socket gone"
+        )
     assert one.app.metrics.snapshot().get("presence_errors", 0) == 0
     assert not [r for r in caplog.records if "presence update" in r.getMessage()]
 

@@ -25,6 +25,7 @@ from tests.support.demo import (
     LEO,
     MIA,
 )
+from tests.support.harness import count_messages
 
 SEND = "select bridge.send_message_as($1::jsonb, $2, $3, 'text', null, $4)"
 
@@ -51,9 +52,7 @@ async def test_a_stranger_is_refused_and_nothing_is_written(db: asyncpg.Connecti
     with pytest.raises(asyncpg.PostgresError):
         await db.fetchval(SEND, json.dumps(user_claims(MIA)), BID_CONVERSATION, "let me in", None)
     assert await db.fetchval("select count(*) from bridge.outbox") == before
-    assert (
-        await db.fetchval("select count(*) from public.messages where content = 'let me in'") == 0
-    )
+    assert await count_messages(db, "let me in") == 0
 
 
 async def test_the_role_switch_ends_with_the_statement(db: asyncpg.Connection) -> None:

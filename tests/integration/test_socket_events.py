@@ -21,7 +21,7 @@ from tests.support.demo import (
     LEO,
     MIA,
 )
-from tests.support.harness import QUIET, Client, Harness, about, seed_client, token
+from tests.support.harness import QUIET, Client, Harness, about, eventually, seed_client, token
 
 # Runs on projects with and without Supabase's default privileges on public.
 pytestmark = both_grant_modes
@@ -342,9 +342,5 @@ async def test_expired_token_disconnects_and_refresh_keeps_the_socket(bridge: Ha
     wrong = await kept.call("refresh_token", {"token": token(AVA)})
     assert wrong["error"]["code"] == "user_mismatch"
     await short.wait_for("token_expired", timeout=10)
-    for _ in range(50):
-        if not short.sio.connected:
-            break
-        await asyncio.sleep(0.1)
-    assert not short.sio.connected
+    await eventually(lambda: not short.sio.connected, what="the expired socket closed")
     assert kept.sio.connected

@@ -18,7 +18,7 @@ import pytest
 
 from bridge.db import acting_as, user_claims
 from tests.support.demo import AVA, CAMPAIGN_CONVERSATION, LEO
-from tests.support.harness import Harness, running, settings_for, started, token
+from tests.support.harness import Harness, eventually, running, settings_for, started, token
 
 MESSAGES = 60
 
@@ -139,11 +139,9 @@ async def test_a_stopping_bridge_answers_a_pending_long_poll_with_close(db_dsn: 
         answer = asyncio.create_task(pending_poll())
         assert harness.app.gateway is not None
         socket = harness.app.gateway.sio.eio.sockets[sid]
-        async with asyncio.timeout(10):
-            while True:  # until the poll waits in engine.io (it would for 25 s)
-                if socket.queue._getters:
-                    break
-                await asyncio.sleep(0.01)
+        await eventually(  # the poll waits in engine.io (it would for 25 s)
+            lambda: socket.queue._getters, what="the poll waiting", interval=0.01
+        )
         await harness.app.stop()
         assert (await answer).split("\x1e")[-1] == "1"
     finally:

@@ -4,23 +4,15 @@
 // changes, a reconnect); then Ava unblocks.
 // Usage: node market_block.mjs URL CONFIG_JSON
 import {
-  call, cfg, connected, eachGot, finish, fire, out, received, rest, roundTrip, until, useSocket,
+  about, call, cfg, chatOnTwoDevicesEach, eachGot, finish, fire, out, received, rest, roundTrip,
+  seedMessage, until,
 } from "./seed_client.mjs";
 
 const cid = cfg.conversationId;
-const ava1 = useSocket("ava1", cfg.ava, cfg.avaToken);
-const ava2 = useSocket("ava2", cfg.ava, cfg.avaToken);
-const leo1 = useSocket("leo1", cfg.leo, cfg.leoToken);
-const leo2 = useSocket("leo2", cfg.leo, cfg.leoToken);
+const { ava1, ava2, leo1, leo2, all } = await chatOnTwoDevicesEach(cid);
 const avas = [ava1, ava2];
-const all = [ava1, ava2, leo1, leo2];
-await Promise.all(all.map(connected));
-ava1.emit("join_conversation", cid);
-leo1.emit("join_conversation", cid);
-await Promise.all(all.map(roundTrip));
-const here = (d) => (d.conversation_id ?? d.conversationId) === cid;
-const message = (text) =>
-  ({ conversationId: cid, senderId: cfg.leo, receiverId: cfg.ava, message: text });
+const here = about(cid);
+const message = (text) => seedMessage(cid, cfg.leo, cfg.ava, text);
 const typing = { conversationId: cid, userId: cfg.leo };
 // What Ava's sockets have of Leo: typing, presence, messages.
 const leaks = (socket) => socket.recording.events.filter(([event, d]) =>

@@ -6,24 +6,15 @@
 // list's last message). The chat list is read over REST at each step.
 // Usage: node market_edit_unsend.mjs URL CONFIG_JSON
 import {
-  call, cfg, chatEntry, connected, eachGot, finish, out, received, rest, roundTrip, until,
-  useSocket,
+  about, call, cfg, chatEntry, chatOnTwoDevicesEach, eachGot, finish, out, received, rest,
+  roundTrip, seedMessage, until,
 } from "./seed_client.mjs";
 
 const cid = cfg.conversationId;
-const ava1 = useSocket("ava1", cfg.ava, cfg.avaToken);
-const ava2 = useSocket("ava2", cfg.ava, cfg.avaToken);
-const leo1 = useSocket("leo1", cfg.leo, cfg.leoToken);
-const leo2 = useSocket("leo2", cfg.leo, cfg.leoToken);
-const all = [ava1, ava2, leo1, leo2];
-await Promise.all(all.map(connected));
 // ChatWindow is open on one device of each.
-ava1.emit("join_conversation", cid);
-leo1.emit("join_conversation", cid);
-await Promise.all(all.map(roundTrip));
-const here = (d) => (d.conversation_id ?? d.conversationId) === cid;
-const send = (text) =>
-  leo1.emit("send_message", { conversationId: cid, senderId: cfg.leo, receiverId: cfg.ava, message: text });
+const { ava1, ava2, leo1, leo2, all } = await chatOnTwoDevicesEach(cid);
+const here = about(cid);
+const send = (text) => leo1.emit("send_message", seedMessage(cid, cfg.leo, cfg.ava, text));
 
 out.rest.before = await chatEntry(cfg.avaToken, cid);
 send(cfg.texts.first);

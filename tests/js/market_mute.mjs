@@ -4,7 +4,7 @@
 // The chat list is read over REST at each step.
 // Usage: node market_mute.mjs URL CONFIG_JSON
 import {
-  call, cfg, chatEntry, connected, eachGot, finish, out, roundTrip, useSocket,
+  about, call, cfg, chatEntry, connected, eachGot, finish, out, roundTrip, seedMessage, useSocket,
 } from "./seed_client.mjs";
 
 const cid = cfg.conversationId;
@@ -14,9 +14,8 @@ const leo1 = useSocket("leo1", cfg.leo, cfg.leoToken);
 const avas = [ava1, ava2];
 await Promise.all([ava1, ava2, leo1].map(connected));
 await Promise.all([ava1, ava2, leo1].map(roundTrip));
-const here = (d) => (d.conversation_id ?? d.conversationId) === cid;
-const send = (text) =>
-  leo1.emit("send_message", { conversationId: cid, senderId: cfg.leo, receiverId: cfg.ava, message: text });
+const here = about(cid);
+const send = (text) => leo1.emit("send_message", seedMessage(cid, cfg.leo, cfg.ava, text));
 
 out.rest.before = await chatEntry(cfg.avaToken, cid);
 out.notes.mute = await call(ava1, "mute_conversation", { conversationId: cid });

@@ -7,7 +7,8 @@
 // buffers it and flushes it on reconnect).
 // Usage: node market_receipts.mjs URL CONFIG_JSON
 import {
-  call, cfg, chatEntry, connected, eachGot, finish, fire, out, received, rest, until, useSocket,
+  about, call, cfg, chatEntry, connected, eachGot, finish, fire, out, received, rest, seedMessage,
+  until, useSocket,
 } from "./seed_client.mjs";
 
 const cid = cfg.conversationId;
@@ -17,9 +18,8 @@ const mia1 = useSocket("mia1", cfg.mia, cfg.miaToken);
 const mia2 = useSocket("mia2", cfg.mia, cfg.miaToken);
 const avas = [ava1, ava2];
 await Promise.all([ava1, ava2, mia1, mia2].map(connected));
-const here = (d) => (d.conversation_id ?? d.conversationId) === cid;
-const send = (socket, text) =>
-  socket.emit("send_message", { conversationId: cid, senderId: cfg.ava, receiverId: cfg.mia, message: text });
+const here = about(cid);
+const send = (socket, text) => socket.emit("send_message", seedMessage(cid, cfg.ava, cfg.mia, text));
 
 let acking = true;
 for (const socket of [mia1, mia2]) {

@@ -4,32 +4,21 @@
 // `bridge_error` event. Prints what each side received as JSON;
 // tests/integration/test_hostile_clients.py checks it.
 // Usage: node no_ack_errors.mjs URL CONFIG_JSON
-import { io } from "socket.io-client";
+import { cfg, connect, deadline, finish, out } from "./seed_client.mjs";
 
-const [url, configJson] = process.argv.slice(2);
-const cfg = JSON.parse(configJson);
-const out = { delivered: null, errors: [], otherDeviceErrors: [] };
-const done = (code) => { console.log(JSON.stringify(out)); process.exit(code); };
-setTimeout(() => { out.timeout = true; done(1); }, 10000);
+Object.assign(out, { delivered: null, errors: [], otherDeviceErrors: [] });
+deadline(10000);
 
-function connect(userId, token) {
-  const socket = io(url, { auth: { userId, token }, transports: ["websocket"] });
-  return new Promise((resolve, reject) => {
-    socket.on("connect", () => resolve(socket));
-    socket.on("connect_error", reject);
-  });
-}
-
-const ava = await connect(cfg.ava, cfg.avaToken);
-const leo = await connect(cfg.leo, cfg.leoToken);
-const leoOtherDevice = await connect(cfg.leo, cfg.leoToken);
+const ava = await connect("ava", cfg.ava, cfg.avaToken, { joinRooms: false });
+const leo = await connect("leo", cfg.leo, cfg.leoToken, { joinRooms: false });
+const leoOtherDevice = await connect("leoOtherDevice", cfg.leo, cfg.leoToken, { joinRooms: false });
 leoOtherDevice.on("bridge_error", (e) => out.otherDeviceErrors.push(e));
 await ava.emitWithAck("join_conversation", cfg.conversationId);
 
 ava.on("new_message", (data) => { out.delivered = data.message; });
 leo.on("bridge_error", (error) => {
   out.errors.push(error);
-  setTimeout(() => done(0), 300);
+  setTimeout(() => finish(0), 300);
 });
 
 leo.emit("send_message", {

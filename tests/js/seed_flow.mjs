@@ -2,40 +2,20 @@
 // the real socket.io-client, against a running bridge. Prints what each
 // side received as JSON; tests/integration/test_js_client.py checks it.
 // Usage: node seed_flow.mjs URL CONFIG_JSON
-import { io } from "socket.io-client";
+import { cfg, connect, deadline, finish, out, until, useSocket } from "./seed_client.mjs";
 
-const [url, configJson] = process.argv.slice(2);
-const cfg = JSON.parse(configJson);
-const out = { connectError: null, ava: {}, leo: {} };
-const done = (code) => { console.log(JSON.stringify(out)); process.exit(code); };
-setTimeout(() => { out.timeout = true; done(1); }, 10000);
-
-function useSocket(userId, token) {
-  // hooks/useSocket.js, plus the token
-  const socket = io(url, { auth: { userId, token }, transports: ["websocket"] });
-  return new Promise((resolve, reject) => {
-    socket.on("connect", () => {
-      socket.emit("join", userId);
-      socket.emit("join_global_updates", userId);
-      socket.emit("request_global_notifications", userId);
-      resolve(socket);
-    });
-    socket.on("connect_error", reject);
-  });
-}
+Object.assign(out, { connectError: null, ava: {}, leo: {} });
+deadline(10000);
 
 // A bad token: connect_error says why.
-await new Promise((resolve) => {
-  const bad = io(url, { auth: { token: cfg.expiredToken }, transports: ["websocket"] });
-  bad.on("connect_error", (err) => {
-    out.connectError = { message: err.message, data: err.data };
-    bad.close();
-    resolve();
-  });
-});
+const bad = useSocket("bad", undefined, cfg.expiredToken, { joinRooms: false, reconnection: false });
+await until("the bad token refused", () => bad.recording.connectErrors.length > 0);
+out.connectError = bad.recording.connectErrors[0];
+bad.close();
 
-const ava = await useSocket(cfg.ava, cfg.avaToken);
-const leo = await useSocket(cfg.leo, cfg.leoToken);
+// hooks/useSocket.js, plus the token
+const ava = await connect("ava", cfg.ava, cfg.avaToken);
+const leo = await connect("leo", cfg.leo, cfg.leoToken);
 
 // components/ChatWindow.jsx for Ava
 const joined = await ava.emitWithAck("join_conversation", cfg.conversationId);
@@ -50,7 +30,7 @@ ava.on("unread_count_updated", (data) => { out.ava.unread = data; });
 ava.on("new_message", (data) => {
   if (data.conversation_id === cfg.conversationId) {
     out.ava.newMessage = data;
-    setTimeout(() => done(0), 300);
+    setTimeout(() => finish(0), 300);
   }
 });
 

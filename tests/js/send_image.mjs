@@ -6,27 +6,12 @@
 // the receiver's ChatWindow gets `new_message` and, to show the image,
 // asks `attachment_url` and fetches the bytes. Prints, as JSON, what each
 // side saw. Usage: node send_image.mjs URL CONFIG_JSON
-import { io } from "socket.io-client";
+import { cfg, connect, deadline, finish, out } from "./seed_client.mjs";
 
-const [url, configJson] = process.argv.slice(2);
-const cfg = JSON.parse(configJson);
-const out = {};
-const done = (code) => { console.log(JSON.stringify(out)); process.exit(code); };
-setTimeout(() => { out.timeout = true; done(1); }, 20000);
-
-function connect(userId, token) {
-  const socket = io(url, { auth: { userId, token }, transports: ["websocket"] });
-  return new Promise((resolve, reject) => {
-    socket.once("connect", () => {
-      socket.emit("join", userId);
-      resolve(socket);
-    });
-    socket.once("connect_error", reject);
-  });
-}
+deadline(20000);
 
 const bytes = Buffer.from(cfg.imageBase64, "base64");
-const receiver = await connect(cfg.receiver, cfg.receiverToken);
+const receiver = await connect("receiver", cfg.receiver, cfg.receiverToken, { joinRooms: ["join"] });
 await receiver.emitWithAck("join_conversation", cfg.conversationId);
 const arrived = new Promise((resolve) => {
   receiver.on("new_message", (data) => {
@@ -34,7 +19,7 @@ const arrived = new Promise((resolve) => {
   });
 });
 
-const sender = await connect(cfg.sender, cfg.senderToken);
+const sender = await connect("sender", cfg.sender, cfg.senderToken, { joinRooms: ["join"] });
 const ticket = await sender.emitWithAck("attachment_upload", {
   conversationId: cfg.conversationId,
   filename: "moodboard.png",
@@ -42,7 +27,7 @@ const ticket = await sender.emitWithAck("attachment_upload", {
   size: bytes.length,
 });
 out.ticket = ticket;
-if (!ticket.ok) done(1);
+if (!ticket.ok) await finish(1);
 const put = await fetch(ticket.uploadUrl, {
   method: ticket.method,
   headers: ticket.headers,
@@ -74,4 +59,4 @@ out.refused = await sender.emitWithAck("attachment_upload", {
   contentType: "text/html",
   size: 10,
 });
-done(0);
+finish(0);

@@ -29,7 +29,6 @@ import itertools
 import json
 import re
 import threading
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -287,13 +286,3 @@ class FcmStandIn:
                 503, fcm_error(503, "UNAVAILABLE", "The service is unavailable.", "UNAVAILABLE")
             )
         return None
-
-
-async def eventually(predicate: Any, timeout: float = 10.0) -> None:
-    """Waits until `predicate()` holds (the stand-in runs in another thread)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not met in time")

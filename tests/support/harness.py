@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import inspect
 import json
 import logging
 import os
 import shutil
 import sys
 import tempfile
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -360,19 +362,30 @@ async def start_daemon(
         stdout=asyncio.subprocess.DEVNULL,
         stderr=stderr,
     )
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 60  # a busy machine starts Python slowly
+    try:
+        await answering(proc, f"http://127.0.0.1:{port}/healthz")
+    except BaseException:
+        if proc.returncode is None:
+            proc.terminate()
+        raise
+    return proc
+
+
+async def answering(proc: asyncio.subprocess.Process, url: str, timeout: float = 60.0) -> None:
+    """Returns once GET `url` answers 200; fails as soon as `proc`, the
+    server behind it, exits, or after `timeout` (a busy machine starts
+    Python slowly)."""
     async with aiohttp.ClientSession() as session:
-        while loop.time() < deadline and proc.returncode is None:
+
+        async def answers() -> bool:
+            if proc.returncode is not None:
+                raise RuntimeError(f"the server exited with {proc.returncode} before it came up")
             with contextlib.suppress(aiohttp.ClientError):
-                async with session.get(f"http://127.0.0.1:{port}/healthz") as resp:
-                    if resp.status == 200:
-                        return proc
-            await asyncio.sleep(0.1)
-    if proc.returncode is not None:
-        raise RuntimeError(f"the daemon exited with {proc.returncode} before it came up")
-    proc.terminate()
-    raise RuntimeError("the daemon did not come up")
+                async with session.get(url) as resp:
+                    return resp.status == 200
+            return False
+
+        await eventually(answers, timeout=timeout, what=f"{url} answering", interval=0.1)
 
 
 async def run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
@@ -408,15 +421,35 @@ async def place_bid(
     return str(bid)
 
 
-async def send_as(db: asyncpg.Connection, user: str, conversation: str, text: str) -> None:
-    """A message written straight into Postgres as `user` (as supabase-js would)."""
+async def send_as(db: asyncpg.Connection, user: str, conversation: str, text: str) -> uuid.UUID:
+    """A message written straight into Postgres as `user` (as supabase-js
+    would); returns its id."""
     async with acting_as(db, user_claims(user)):
-        await db.execute(
-            "insert into public.messages (conversation_id, sender_id, content) values ($1, $2, $3)",
+        message_id: uuid.UUID = await db.fetchval(
+            "insert into public.messages (conversation_id, sender_id, content)"
+            " values ($1, $2, $3) returning id",
             conversation,
             user,
             text,
         )
+    return message_id
+
+
+async def count_messages(db: asyncpg.Connection, *texts: str) -> int:
+    """How many stored messages say any of `texts`."""
+    return int(
+        await db.fetchval("select count(*) from public.messages where content = any($1)", texts)
+    )
+
+
+async def lease_holders(db: asyncpg.Connection) -> int:
+    """How many sessions hold the relay lease (an advisory lock)."""
+    count: int = await db.fetchval(
+        "select count(*) from pg_locks l join pg_stat_activity a using (pid)"
+        " where l.locktype = 'advisory' and l.granted"
+        " and a.application_name = 'chat-bridge relay lease'"
+    )
+    return count
 
 
 async def attach_as(
@@ -466,12 +499,35 @@ async def started(settings: Settings) -> Harness:
 QUIET = 0.4  # how long we listen for something that must not arrive
 
 
+async def eventually(
+    condition: Callable[[], Any],
+    timeout: float = 30.0,
+    what: str = "condition",
+    interval: float = 0.05,
+) -> Any:
+    """Polls `condition()` (a plain or an async function) until it returns
+    something true, and returns that. No timing is asserted: `timeout` is a
+    generous bound for a busy machine, after which it fails naming `what`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        result = condition()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return result
+        if loop.time() >= deadline:
+            raise AssertionError(f"{what} not met within {timeout:g} s")
+        await asyncio.sleep(interval)
+
+
 async def relayed(db: asyncpg.Connection) -> None:
-    for _ in range(200):
-        if not await db.fetchval("select count(*) from bridge.outbox_pending"):
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("outbox not drained")
+    """Until the relay has passed every committed change."""
+
+    async def drained() -> bool:
+        return not await db.fetchval("select count(*) from bridge.outbox_pending")
+
+    await eventually(drained, what="outbox drained", interval=0.02)
 
 
 async def seed_client(bridge: Harness, user: str) -> Client:
@@ -485,6 +541,11 @@ async def seed_client(bridge: Harness, user: str) -> Client:
 
 def about(conversation: str) -> Any:
     return lambda d: d.get("conversation_id", d.get("conversationId")) == conversation
+
+
+def send_payload(conversation: str, text: str) -> dict[str, str]:
+    """A `send_message` payload with a fresh clientMessageId."""
+    return {"conversationId": conversation, "message": text, "clientMessageId": str(uuid.uuid4())}
 
 
 async def socket_send(client: Any, text: str, conversation: str = CAMPAIGN_CONVERSATION) -> str:

@@ -31,7 +31,8 @@ async def register(bridge: Harness, user: str, token: str, platform: str = "andr
     assert status == 200, body
 
 
-async def send(bridge: Harness, user: str, conversation: str, text: str, **extra: Any) -> None:
+async def send(bridge: Harness, user: str, conversation: str, text: str, **extra: Any) -> str:
+    """Sends over REST as the seed's app does; returns the message id."""
     status, body = await bridge.request(
         "POST",
         "/api/messages/send",
@@ -39,3 +40,4 @@ async def send(bridge: Harness, user: str, conversation: str, text: str, **extra
         json={"conversation_id": conversation, "message": text, **extra},
     )
     assert status == 201, body
+    return str(body["message"]["id"])

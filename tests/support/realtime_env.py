@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
 
 from bridge.config import OutboxSettings, Settings
 from bridge.outbox.doorbells.realtime import RealtimeDoorbell
-from tests.support.harness import SECRET, Harness, running, settings_for, token
+from tests.support.harness import SECRET, Harness, eventually, running, settings_for, token
 from tests.support.realtime_standin import RealtimeStandIn
 
 SERVICE_KEY = token("00000000-0000-4000-8000-000000000000", role="service_role")
@@ -52,23 +52,15 @@ def doorbell(harness: Harness) -> RealtimeDoorbell:
     return bell
 
 
-async def until(condition: Callable[[], bool], timeout: float = 15.0) -> None:
-    """Waits for `condition` (no timing is asserted, only the outcome)."""
-    for _ in range(int(timeout / 0.05)):
-        if condition():
-            return
-        await asyncio.sleep(0.05)
-    assert condition()
-
-
 async def idle(harness: Harness, db: asyncpg.Connection) -> None:
     """Until the relay sleeps with the bell armed: the next write rings."""
     relay = harness.app.relay
     assert relay is not None
-    for _ in range(300):
+
+    async def asleep() -> bool:
         if relay.idle.is_set() and await db.fetchval("select armed from bridge.doorbell"):
             await asyncio.sleep(0.05)
-            if relay.idle.is_set():
-                return
-        await asyncio.sleep(0.05)
-    raise AssertionError("the relay never went to sleep")
+            return relay.idle.is_set()
+        return False
+
+    await eventually(asleep, what="the relay asleep with the bell armed")

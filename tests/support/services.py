@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import shutil
 import socket
 import subprocess
@@ -42,6 +43,31 @@ def start_redis(port: int, workdir: Path) -> subprocess.Popen[bytes]:
         except OSError:
             time.sleep(0.05)
     return proc
+
+
+@dataclasses.dataclass
+class OwnRedis:
+    """A Redis server of one test's own (the `own_redis` fixture), for tests
+    that freeze, kill or restart it; `proc` is the running server."""
+
+    port: int
+    workdir: Path
+    proc: subprocess.Popen[bytes]
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would (a frozen server dies too)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def restart(self) -> None:
+        """A new, empty server on the same port."""
+        self.kill()
+        self.proc = start_redis(self.port, self.workdir)
 
 
 @contextlib.asynccontextmanager
