@@ -8,6 +8,7 @@ away is one outage warning, not a line per sweep."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from pathlib import Path
@@ -298,7 +299,7 @@ async def test_the_database_away_is_one_outage_warning_not_one_per_sweep(
         async def rounds_failed() -> bool:
             return metrics.counts["database_unavailable"] >= 3
 
-        await until(rounds_failed, "three sweeps failed")
+        await eventually(rounds_failed, what="three sweeps failed")
     finally:
         await stop_tasks([sweeper])
         await pool.close()

@@ -308,17 +308,13 @@ async def test_a_stopped_instance_leaves_no_subscription_behind(
         await ava.call("join", {"userId": AVA})
         channel = bridge.app.manager.channel  # type: ignore[union-attr]
 
-        async def subscribers_become(count: int) -> None:
-            for _ in range(200):
-                ((_, now),) = await redis.pubsub_numsub(channel)
-                if now == count:
-                    return
-                await asyncio.sleep(0.05)
-            raise AssertionError(f"{channel} has {now} subscribers, not {count}")
+        async def subscribers_are(count: int) -> bool:
+            ((_, now),) = await redis.pubsub_numsub(channel)
+            return bool(now == count)
 
-        await subscribers_become(1)
+        await eventually(lambda: subscribers_are(1), what="the instance subscribed")
         await bridge.stop()
-        await subscribers_become(0)
+        await eventually(lambda: subscribers_are(0), what="its subscription gone")
         left = [t for t in asyncio.all_tasks() if "PubSubManager" in repr(t.get_coro())]
         assert left == []
     finally:
