@@ -98,10 +98,10 @@ def socket_server(
     )
     sio.metrics = metrics
     sio.eio._async = {**sio.eio._async, "websocket": websocket_class(compression)}
-    # DirectSocket's PINGs and silence check; its `run` is started by the app.
-    sio.eio.heartbeats = Heartbeats(
-        sio.eio.ping_interval, sio.eio.ping_timeout, lambda: sio.eio.sockets.values()
-    )
+    # DirectSocket's PINGs, the silence checks and python-engineio's service
+    # task's work (which never starts): its `run` is started by the app.
+    sio.eio.heartbeats = Heartbeats(sio.eio.ping_interval, sio.eio.ping_timeout, sio.eio.sockets)
+    sio.eio.start_service_task = False
     return sio
 
 

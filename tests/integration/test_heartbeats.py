@@ -111,3 +111,33 @@ async def test_a_silent_client_is_cut_and_an_answering_one_stays(
         await asyncio.gather(leo.task, return_exceptions=True)
         await leo.ws.close()
         await ava.close()
+
+
+async def test_a_long_polling_client_that_stops_polling_is_closed(bridge: Harness) -> None:
+    """Ava's client is on long-polling (a proxy that refuses websockets)
+    and its tab is frozen: it stops polling, so it never answers a PING.
+    The session is closed (the work python-engineio's service task did,
+    now the heartbeat sweep's): Leo sees her go offline, and a late poll
+    with her old session id is refused."""
+    leo = Listener(await connect(bridge, LEO))
+    base = bridge.url + "/socket.io/?EIO=4&transport=polling"
+    try:
+        async with bridge.http.get(base) as r:
+            handshake = json.loads((await r.text())[1:])
+        polling = f"{base}&sid={handshake['sid']}"
+        async with bridge.http.post(polling, data="40" + json.dumps({"token": token(AVA)})) as r:
+            assert r.status == 200
+        async with bridge.http.get(polling) as r:
+            assert "40{" in await r.text()
+        await eventually(
+            lambda: any(
+                u["user_id"] == AVA and u["status"] == "offline"
+                for u in leo.named("user_status_update")
+            )
+        )
+        async with bridge.http.get(polling) as r:
+            assert r.status == 400
+    finally:
+        leo.task.cancel()
+        await asyncio.gather(leo.task, return_exceptions=True)
+        await leo.ws.close()
