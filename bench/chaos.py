@@ -55,15 +55,12 @@ sys.path.insert(0, str(REPO))
 from bench.common import populate_pairs  # noqa: E402
 from bridge.auth import mint_token  # noqa: E402
 from bridge.embedded import EmbeddedPostgres, free_port  # noqa: E402
+from tests.support.database import lease_holders  # noqa: E402
 from tests.support.fcm_standin import FcmStandIn  # noqa: E402
-from tests.support.harness import (  # noqa: E402
-    ReconnectingClient,
-    eventually,
-    lease_holders,
-    start_daemon,
-)
+from tests.support.harness import ReconnectingClient, start_daemon  # noqa: E402
 from tests.support.realtime_standin import RealtimeStandIn  # noqa: E402
 from tests.support.services import connected, start_redis  # noqa: E402
+from tests.support.waits import eventually  # noqa: E402
 
 SECRET = "chaos-secret-that-is-at-least-32-characters-long"
 

@@ -26,15 +26,10 @@ from bridge.embedded import free_port
 from bridge.metrics import Metrics
 from bridge.settings import AttachmentsSettings
 from bridge.tasks import stop_tasks
+from tests.support.database import attach_as
 from tests.support.demo import AVA, BID_CONVERSATION, LEO
-from tests.support.harness import (
-    Harness,
-    assert_quiet_log,
-    attach_as,
-    eventually,
-    running,
-    settings_for,
-)
+from tests.support.harness import Harness, running, settings_for
+from tests.support.waits import assert_quiet_log, eventually
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
 BUCKET = "chat-attachments"

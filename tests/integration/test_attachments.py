@@ -19,7 +19,8 @@ import pytest
 
 from bridge.settings import AttachmentsSettings
 from tests.support.demo import AVA, BID_CONVERSATION, CAMPAIGN_CONVERSATION, LEO, MIA
-from tests.support.harness import Harness, eventually, running, settings_for
+from tests.support.harness import Harness, running, settings_for
+from tests.support.waits import eventually
 
 PNG = b"\x89PNG\r\n\x1a\n" + os.urandom(2000)
 PDF = b"%PDF-1.4\n" + os.urandom(5000)

@@ -13,8 +13,8 @@ import asyncpg
 import pytest
 
 from bridge.db import acting_as, user_claims
+from tests.support.database import attach_as
 from tests.support.demo import AVA, BID_CONVERSATION, DIRECT_CONVERSATION, LEO, MIA
-from tests.support.harness import attach_as
 
 BUCKET = "chat-attachments"
 

@@ -24,15 +24,9 @@ from storage3.exceptions import StorageApiError
 
 from bridge.settings import AttachmentsSettings
 from tests.support.demo import AVA, BID_CONVERSATION, LEO, MIA
-from tests.support.harness import (
-    SECRET,
-    Harness,
-    assert_quiet_log,
-    eventually,
-    running,
-    settings_for,
-)
+from tests.support.harness import SECRET, Harness, running, settings_for
 from tests.support.storage import StorageStandIn
+from tests.support.waits import assert_quiet_log, eventually
 
 SERVICE_KEY = "sb_secret_test_service_role_key"
 ANON_KEY = "sb_publishable_test_anon_key"

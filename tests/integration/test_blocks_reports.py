@@ -11,8 +11,9 @@ import asyncpg
 import pytest
 
 from bridge.db import acting_as, user_claims
+from tests.support.database import count_messages, fingerprint
 from tests.support.demo import AVA, BID_CONVERSATION, DIRECT_CONVERSATION, LEO, MIA
-from tests.support.harness import Client, Harness, count_messages, fingerprint, send_payload
+from tests.support.harness import Client, Harness, send_payload
 
 
 async def count(db: asyncpg.Connection, sql: str, *args: Any) -> int:

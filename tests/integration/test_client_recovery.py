@@ -7,8 +7,9 @@ from __future__ import annotations
 import asyncpg
 
 from bridge.db import acting_as, user_claims
+from tests.support.database import relayed, send_as
 from tests.support.demo import AVA, BID_CONVERSATION, CAMPAIGN_CONVERSATION, LEO, MIA
-from tests.support.harness import Harness, relayed, send_as
+from tests.support.harness import Harness
 
 
 async def test_reconnecting_client_gets_what_it_missed_in_order(

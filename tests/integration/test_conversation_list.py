@@ -13,8 +13,9 @@ import pytest
 
 from bridge.db import acting_as, user_claims
 from tests.conftest import both_grant_modes
+from tests.support.database import send_as
 from tests.support.demo import AVA, CAMPAIGN_CONVERSATION, LEO, MIA
-from tests.support.harness import Harness, send_as
+from tests.support.harness import Harness
 
 pytestmark = both_grant_modes
 

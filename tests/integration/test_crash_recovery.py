@@ -11,8 +11,10 @@ import signal
 import asyncpg
 
 from bridge.embedded import free_port
+from tests.support.database import send_as
 from tests.support.demo import AVA, CAMPAIGN_CONVERSATION, LEO
-from tests.support.harness import ReconnectingClient, eventually, send_as, start_daemon
+from tests.support.harness import ReconnectingClient, start_daemon
+from tests.support.waits import eventually
 
 
 async def test_kill_9_mid_traffic_loses_nothing(db_dsn: str, db: asyncpg.Connection) -> None:

@@ -12,7 +12,8 @@ import pytest
 
 from bridge.embedded import EmbeddedPostgres
 from tests.support.demo import AVA, CAMPAIGN_CONVERSATION, LEO
-from tests.support.harness import eventually, running, settings_for
+from tests.support.harness import running, settings_for
+from tests.support.waits import eventually
 
 
 async def test_outage_is_retryable_quiet_and_healed(

@@ -14,18 +14,10 @@ import pytest
 
 from bridge.db import acting_as, user_claims
 from tests.conftest import both_grant_modes
+from tests.support.database import fingerprint, relayed
 from tests.support.demo import ABSENT, AVA, CAMPAIGN_CONVERSATION, DIRECT_CONVERSATION, LEO, MIA
-from tests.support.harness import (
-    QUIET,
-    Harness,
-    about,
-    chat_entry,
-    fingerprint,
-    page,
-    relayed,
-    seed_client,
-    socket_send,
-)
+from tests.support.harness import Harness, about, chat_entry, page, seed_client, socket_send
+from tests.support.waits import QUIET
 
 pytestmark = both_grant_modes
 

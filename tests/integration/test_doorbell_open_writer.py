@@ -20,17 +20,11 @@ from asyncpg.transaction import Transaction
 
 from bridge.config import OutboxSettings, Settings
 from bridge.db import user_claims
+from tests.support.database import send_as
 from tests.support.demo import AVA, CAMPAIGN_CONVERSATION, DIRECT_CONVERSATION, LEO, MIA
-from tests.support.harness import (
-    Client,
-    Harness,
-    eventually,
-    running,
-    send_as,
-    settings_for,
-    socket_send,
-)
+from tests.support.harness import Client, Harness, running, settings_for, socket_send
 from tests.support.services import connected
+from tests.support.waits import eventually
 
 # Guards against a hang only (the old arming stalled every writer behind an
 # open one for good); nothing here asserts how fast anything is.

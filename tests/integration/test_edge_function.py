@@ -25,8 +25,8 @@ from bridge.auth import mint_token
 from bridge.embedded import free_port
 from tests.conftest import REPO
 from tests.support.demo import AVA, BID_CONVERSATION, CAMPAIGN_CONVERSATION, LEO, MIA
-from tests.support.harness import eventually
 from tests.support.postgrest_standin import SECRET, PostgrestStandIn
+from tests.support.waits import eventually
 
 FUNCTION_DIR = REPO / "supabase" / "functions" / "flow-action"
 DENO = REPO / "tests" / "deno" / "node_modules" / ".bin" / "deno"

@@ -14,6 +14,7 @@ import pytest
 from bridge.db import acting_as, user_claims
 from bridge.embedded import EmbeddedPostgres
 from tests.conftest import both_grant_modes
+from tests.support.database import place_bid
 from tests.support.demo import (
     AVA,
     BID_CONVERSATION,
@@ -24,7 +25,6 @@ from tests.support.demo import (
     LEO,
     MIA,
 )
-from tests.support.harness import place_bid
 
 # Runs on projects with and without Supabase's default privileges on public.
 pytestmark = both_grant_modes

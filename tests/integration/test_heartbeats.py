@@ -19,7 +19,8 @@ import pytest
 
 from bridge.db import acting_as, user_claims
 from tests.support.demo import AVA, CAMPAIGN_CONVERSATION, LEO
-from tests.support.harness import Harness, eventually, running, settings_for, token
+from tests.support.harness import Harness, running, settings_for, token
+from tests.support.waits import eventually
 
 PING_INTERVAL = 0.4
 PING_TIMEOUT = 0.4

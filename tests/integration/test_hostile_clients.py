@@ -14,6 +14,7 @@ import aiohttp
 import asyncpg
 import pytest
 
+from tests.support.database import fingerprint
 from tests.support.demo import (
     AVA,
     BID,
@@ -23,14 +24,8 @@ from tests.support.demo import (
     LEO,
     MIA,
 )
-from tests.support.harness import (
-    Harness,
-    assert_quiet_log,
-    eventually,
-    fingerprint,
-    run_seed_client,
-    token,
-)
+from tests.support.harness import Harness, run_seed_client, token
+from tests.support.waits import assert_quiet_log, eventually
 
 ABSENT_CONVERSATION = "c0000000-0000-4000-8000-0000000000ff"
 ALLOWED_ORIGIN = "http://localhost:5173"  # in the default cors_origins

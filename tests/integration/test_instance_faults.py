@@ -21,18 +21,17 @@ import redis.asyncio as aioredis
 from bridge.app import BridgeApp
 from bridge.config import OutboxSettings, RedisSettings
 from bridge.embedded import EmbeddedPostgres, free_port
+from tests.support.database import lease_holders, send_as
 from tests.support.demo import AVA, CAMPAIGN_CONVERSATION, LEO
 from tests.support.harness import (
     Client,
     Harness,
     ReconnectingClient,
-    eventually,
-    lease_holders,
-    send_as,
     settings_for,
     start_daemon,
     token,
 )
+from tests.support.waits import eventually
 
 MESSAGES = 240
 

@@ -20,6 +20,7 @@ import asyncpg
 import pytest
 
 from bridge.config import LimitsSettings
+from tests.support.database import count_messages
 from tests.support.demo import (
     AVA,
     BID_CONVERSATION,
@@ -37,14 +38,7 @@ from tests.support.documents import (
     server_events,
     undocumented_keys,
 )
-from tests.support.harness import (
-    Harness,
-    count_messages,
-    run_seed_client,
-    running,
-    settings_for,
-    token,
-)
+from tests.support.harness import Harness, run_seed_client, running, settings_for, token
 from tests.support.services import connected
 
 Out = dict[str, Any]

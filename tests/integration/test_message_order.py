@@ -10,8 +10,9 @@ from typing import Any
 
 import asyncpg
 
+from tests.support.database import send_as
 from tests.support.demo import AVA, DIRECT_CONVERSATION, MIA
-from tests.support.harness import Client, Harness, chat_entry, run_seed_client, send_as, token
+from tests.support.harness import Client, Harness, chat_entry, run_seed_client, token
 
 
 def starting(items: list[str], prefix: str) -> list[str]:

@@ -16,10 +16,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bridge.config import MetricsSettings, RedisSettings
 from bridge.locks import RELAY_LEASE
+from tests.support.database import send_as
 from tests.support.demo import AVA, CAMPAIGN_CONVERSATION, LEO
 from tests.support.fcm_standin import FcmStandIn
-from tests.support.harness import Harness, eventually, running, send_as, settings_for, token
+from tests.support.harness import Harness, running, settings_for, token
 from tests.support.push import register
+from tests.support.waits import eventually
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 

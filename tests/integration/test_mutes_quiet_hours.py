@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import pytest
 
+from tests.support.database import fingerprint
 from tests.support.demo import (
     AVA,
     BID_CONVERSATION,
@@ -20,8 +21,9 @@ from tests.support.demo import (
     MIA,
 )
 from tests.support.fcm_standin import FcmStandIn
-from tests.support.harness import Harness, chat_entry, eventually, fingerprint
+from tests.support.harness import Harness, chat_entry
 from tests.support.push import register, send
+from tests.support.waits import eventually
 
 
 async def jobs_for(db: asyncpg.Connection, conversation: str) -> int:

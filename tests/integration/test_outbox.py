@@ -11,8 +11,8 @@ import asyncpg
 import pytest
 
 from bridge.db import acting_as, user_claims
+from tests.support.database import count_messages, send_as
 from tests.support.demo import AVA, BID_CONVERSATION, CAMPAIGN_CONVERSATION, LEO, MIA
-from tests.support.harness import count_messages, send_as
 
 
 async def pending(db: asyncpg.Connection) -> list[asyncpg.Record]:

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
+from tests.support.database import count_messages
 from tests.support.demo import BID_CONVERSATION, CAMPAIGN_CONVERSATION, LEO, MIA
-from tests.support.harness import Harness, count_messages
+from tests.support.harness import Harness
 
 LOG_LINE = "database refused a request RLS allows: a grant is missing"
 

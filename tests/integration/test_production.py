@@ -40,8 +40,9 @@ from tests.support.demo import (
     MIA,
 )
 from tests.support.fcm_standin import FcmStandIn
-from tests.support.harness import SECRET, Client, answering, eventually, token
+from tests.support.harness import SECRET, Client, answering, token
 from tests.support.supabase_db import build_supabase_database, debian_postgres_bin
+from tests.support.waits import eventually
 
 # What the Dockerfile copies into /app before and after `pip install .`.
 PACKAGE_FILES = ("pyproject.toml", "README.md", "bridge")

@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bridge.server import CLIENT_EVENTS
+from tests.support.database import fingerprint
 from tests.support.demo import (
     AVA,
     BID,
@@ -32,7 +33,8 @@ from tests.support.demo import (
     LEO,
     MIA,
 )
-from tests.support.harness import Harness, assert_quiet_log, fingerprint, token
+from tests.support.harness import Harness, token
+from tests.support.waits import assert_quiet_log
 
 EVENTS = list(CLIENT_EVENTS)
 # Names a client must not be able to trigger, and names nobody handles.

@@ -14,10 +14,12 @@ import asyncpg
 import pytest
 
 from bridge.db import acting_as, user_claims
+from tests.support.database import place_bid
 from tests.support.demo import AVA, CAMPAIGN_CONVERSATION, CAMPAIGN_SUMMER, LEO, MIA
 from tests.support.fcm_standin import FcmStandIn
-from tests.support.harness import Harness, eventually, place_bid, settings_for, started
+from tests.support.harness import Harness, settings_for, started
 from tests.support.push import push_settings, register, send
+from tests.support.waits import eventually
 
 
 async def test_new_message_is_pushed_to_every_device_of_the_receiver(

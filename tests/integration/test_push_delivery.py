@@ -14,10 +14,12 @@ from typing import Any
 import asyncpg
 
 from bridge.embedded import free_port
+from tests.support.database import send_as
 from tests.support.demo import AVA, BID_CONVERSATION, CAMPAIGN_CONVERSATION, LEO
 from tests.support.fcm_standin import FcmStandIn
-from tests.support.harness import Harness, eventually, send_as, start_daemon, started
+from tests.support.harness import Harness, start_daemon, started
 from tests.support.push import push_settings, register, send
+from tests.support.waits import eventually
 
 
 async def job_settled(db: asyncpg.Connection, timeout: float = 30.0) -> list[asyncpg.Record]:

@@ -13,8 +13,9 @@ import asyncpg
 
 from tests.support.demo import AVA, CAMPAIGN_CONVERSATION, LEO
 from tests.support.fcm_standin import FcmStandIn
-from tests.support.harness import Harness, eventually, running
+from tests.support.harness import Harness, running
 from tests.support.push import push_settings, register, send
+from tests.support.waits import eventually
 
 
 async def unsend(bridge: Harness, message_id: str) -> None:

@@ -13,18 +13,11 @@ import redis.asyncio as aioredis
 import socketio
 
 from bridge.config import LimitsSettings, RedisSettings
+from tests.support.database import count_messages
 from tests.support.demo import AVA, BID_CONVERSATION, DIRECT_CONVERSATION, LEO
-from tests.support.harness import (
-    Harness,
-    count_messages,
-    eventually,
-    running,
-    send_payload,
-    settings_for,
-    started,
-    token,
-)
+from tests.support.harness import Harness, running, send_payload, settings_for, started, token
 from tests.support.services import OwnRedis
+from tests.support.waits import eventually
 
 # One token per 20 s after a burst of 3: nothing refills during a test, even
 # on a loaded machine.

@@ -15,10 +15,12 @@ import pytest
 from bridge.config import DatabaseSettings, OutboxSettings, SupabaseSettings
 from bridge.outbox.doorbells.choice import doorbell_choice
 from bridge.outbox.doorbells.realtime import RealtimeDoorbell
+from tests.support.database import send_as
 from tests.support.demo import AVA, CAMPAIGN_CONVERSATION, LEO
-from tests.support.harness import SECRET, Harness, eventually, send_as, settings_for, token
+from tests.support.harness import SECRET, Harness, settings_for, token
 from tests.support.realtime_env import doorbell, idle, realtime, realtime_bridge
 from tests.support.realtime_standin import RealtimeStandIn
+from tests.support.waits import eventually
 
 __all__ = ["realtime", "realtime_bridge"]  # fixtures
 

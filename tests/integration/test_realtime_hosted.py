@@ -16,11 +16,13 @@ from bridge.config import OutboxSettings
 from bridge.db import open_pool
 from bridge.outbox.doorbells.realtime import RealtimeDoorbell
 from bridge.preflight import PreflightError, check
+from tests.support.database import send_as
 from tests.support.demo import AVA, CAMPAIGN_CONVERSATION, LEO
-from tests.support.harness import Client, eventually, running, send_as, settings_for, token
+from tests.support.harness import Client, running, settings_for, token
 from tests.support.realtime_env import SERVICE_KEY, doorbell, idle, realtime, realtime_settings
 from tests.support.realtime_standin import RealtimeStandIn
 from tests.support.realtime_standin_auth import EventsPerSecond
+from tests.support.waits import eventually
 
 __all__ = ["realtime"]  # fixture
 

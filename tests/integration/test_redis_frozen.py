@@ -11,8 +11,9 @@ import signal
 
 from bridge.config import RedisSettings
 from tests.support.demo import AVA, CAMPAIGN_CONVERSATION, LEO
-from tests.support.harness import chat_entry, eventually, running, settings_for
+from tests.support.harness import chat_entry, running, settings_for
 from tests.support.services import OwnRedis
+from tests.support.waits import eventually
 
 
 async def test_a_frozen_redis_holds_up_no_connect_and_no_message(

@@ -15,8 +15,10 @@ from bridge.app import BridgeApp
 from bridge.config import OutboxSettings
 from bridge.db import acting_as, user_claims
 from bridge.outbox.doorbells.listen import APPLICATION_NAME
+from tests.support.database import relayed, send_as
 from tests.support.demo import AVA, CAMPAIGN_CONVERSATION, DIRECT_CONVERSATION, LEO, MIA
-from tests.support.harness import Harness, eventually, relayed, running, send_as, settings_for
+from tests.support.harness import Harness, running, settings_for
+from tests.support.waits import eventually
 
 
 @pytest.fixture

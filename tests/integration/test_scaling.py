@@ -20,8 +20,9 @@ from bridge.config import OutboxSettings, RedisSettings
 from bridge.db import acting_as, user_claims
 from bridge.embedded import free_port
 from tests.support.demo import AVA, CAMPAIGN_CONVERSATION, LEO, MIA
-from tests.support.harness import Client, Harness, eventually, settings_for, start_daemon
+from tests.support.harness import Client, Harness, settings_for, start_daemon
 from tests.support.services import OwnRedis
+from tests.support.waits import eventually
 
 
 async def start(dsn: str, redis_url: str) -> Harness:

@@ -17,6 +17,7 @@ from bridge.db import acting_as, open_pool, user_claims
 from bridge.errors import StoreError
 from bridge.payloads import SendMessage
 from bridge.store import Store
+from tests.support.database import count_messages
 from tests.support.demo import (
     AVA,
     BID_CONVERSATION,
@@ -25,7 +26,6 @@ from tests.support.demo import (
     LEO,
     MIA,
 )
-from tests.support.harness import count_messages
 
 SEND = "select bridge.send_message_as($1::jsonb, $2, $3, 'text', null, $4)"
 

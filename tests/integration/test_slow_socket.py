@@ -17,7 +17,8 @@ import pytest
 from bridge.config import OutboxSettings
 from bridge.db import acting_as, user_claims
 from tests.support.demo import AVA, CAMPAIGN_CONVERSATION, LEO
-from tests.support.harness import Harness, eventually, running, settings_for, token
+from tests.support.harness import Harness, running, settings_for, token
+from tests.support.waits import eventually
 
 
 def masked_text_frame(text: str) -> bytes:

@@ -21,7 +21,8 @@ from tests.support.demo import (
     LEO,
     MIA,
 )
-from tests.support.harness import QUIET, Client, Harness, about, eventually, seed_client, token
+from tests.support.harness import Client, Harness, about, seed_client, token
+from tests.support.waits import QUIET, eventually
 
 # Runs on projects with and without Supabase's default privileges on public.
 pytestmark = both_grant_modes

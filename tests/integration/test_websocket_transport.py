@@ -18,7 +18,8 @@ import pytest
 
 from bridge.db import acting_as, user_claims
 from tests.support.demo import AVA, CAMPAIGN_CONVERSATION, LEO
-from tests.support.harness import Harness, eventually, running, settings_for, started, token
+from tests.support.harness import Harness, running, settings_for, started, token
+from tests.support.waits import eventually
 
 MESSAGES = 60
 

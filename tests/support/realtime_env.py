@@ -12,8 +12,9 @@ import pytest
 
 from bridge.config import OutboxSettings, Settings
 from bridge.outbox.doorbells.realtime import RealtimeDoorbell
-from tests.support.harness import SECRET, Harness, eventually, running, settings_for, token
+from tests.support.harness import SECRET, Harness, running, settings_for, token
 from tests.support.realtime_standin import RealtimeStandIn
+from tests.support.waits import eventually
 
 SERVICE_KEY = token("00000000-0000-4000-8000-000000000000", role="service_role")
 
