@@ -7,7 +7,8 @@ gets its own answer, and a caller's refusal is its own."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 
 from bridge.group_commit import GroupCommit
 
@@ -27,10 +28,19 @@ class HeldWriter:
         return [ValueError(item) if item.startswith("bad") else f"stored {item}" for item in batch]
 
 
-def group(writer: HeldWriter, stall: float) -> GroupCommit[str, str]:
-    return GroupCommit(
+@asynccontextmanager
+async def group(writer: HeldWriter, stall: float) -> AsyncIterator[GroupCommit[str, str]]:
+    """A group commit with its two writer tasks running, as the app has it."""
+    commit: GroupCommit[str, str] = GroupCommit(
         writer, max_batch=64, max_writing=2, stall=stall, stopped=lambda: RuntimeError("stopped")
     )
+    runners = [asyncio.create_task(commit.run()) for _ in range(2)]
+    try:
+        yield commit
+    finally:
+        for task in runners:
+            task.cancel()
+        await asyncio.gather(*runners, return_exceptions=True)
 
 
 async def test_sends_during_a_write_go_together_after_it() -> None:
@@ -38,9 +48,7 @@ async def test_sends_during_a_write_go_together_after_it() -> None:
     are not written beside it but together, in one batch, once it is done;
     each caller gets its own message back."""
     writer = HeldWriter()
-    commit = group(writer, stall=60)
-    runners = [asyncio.create_task(commit.run()) for _ in range(2)]
-    try:
+    async with group(writer, stall=60) as commit:
         first = asyncio.create_task(commit.submit("ava"))
         await writer.started.wait()
         later = [asyncio.create_task(commit.submit(n)) for n in ("leo", "mia")]
@@ -51,10 +59,6 @@ async def test_sends_during_a_write_go_together_after_it() -> None:
         assert await first == "stored ava"
         assert await asyncio.gather(*later) == ["stored leo", "stored mia"]
         assert writer.batches == [["ava"], ["leo", "mia"]]
-    finally:
-        for task in runners:
-            task.cancel()
-        await asyncio.gather(*runners, return_exceptions=True)
 
 
 async def test_a_stalled_write_lets_a_second_batch_go_beside_it() -> None:
@@ -62,9 +66,7 @@ async def test_a_stalled_write_lets_a_second_batch_go_beside_it() -> None:
     flight for the stall time, Leo's send is written beside it instead of
     waiting behind it, and is answered while Ava's is still hanging."""
     writer = HeldWriter()
-    commit = group(writer, stall=0.05)
-    runners = [asyncio.create_task(commit.run()) for _ in range(2)]
-    try:
+    async with group(writer, stall=0.05) as commit:
         first = asyncio.create_task(commit.submit("ava"))
         await writer.started.wait()
         writer.started.clear()
@@ -75,19 +77,13 @@ async def test_a_stalled_write_lets_a_second_batch_go_beside_it() -> None:
         writer.release.set()
         assert await second == "stored leo"
         assert await first == "stored ava"
-    finally:
-        for task in runners:
-            task.cancel()
-        await asyncio.gather(*runners, return_exceptions=True)
 
 
 async def test_a_refused_send_in_a_batch_is_only_its_callers() -> None:
     """Three sends wait behind a write; the middle one is refused. Its
     caller gets the refusal; the two others are stored."""
     writer = HeldWriter()
-    commit = group(writer, stall=60)
-    runners = [asyncio.create_task(commit.run()) for _ in range(2)]
-    try:
+    async with group(writer, stall=60) as commit:
         first = asyncio.create_task(commit.submit("ava"))
         await writer.started.wait()
         later = [asyncio.create_task(commit.submit(n)) for n in ("leo", "bad-mia", "zoe")]
@@ -98,7 +94,3 @@ async def test_a_refused_send_in_a_batch_is_only_its_callers() -> None:
         assert results[0] == "stored leo" and results[2] == "stored zoe"
         assert isinstance(results[1], ValueError)
         assert writer.batches == [["ava"], ["leo", "bad-mia", "zoe"]]
-    finally:
-        for task in runners:
-            task.cancel()
-        await asyncio.gather(*runners, return_exceptions=True)
