@@ -9,10 +9,10 @@ the queue growing.
 One batch is written at a time; a second one is written beside it only
 once the first has been in flight for `stall` seconds (a row lock held
 elsewhere, a slow disk). Two in flight as a rule cost more than they save
-on a small machine: at 500 sends/s on 2 cores (bench/send_path.py) one
-writer took the daemon plus Postgres from about 2.0 to 1.65 ms of CPU per
-send, and p50 latency fell too, because requests that arrive while one is
-in flight share the next statement instead of racing it.
+on a small machine: at 500 sends/s on 2 cores (bench/send_path.py, six
+runs each) the daemon plus Postgres went from 1.85 to 1.68 ms of CPU per
+send on average, p50 latency unchanged, because requests that arrive while
+one is in flight share the next statement instead of racing it.
 
 The writer tasks (`run`) are started and stopped with the daemon; a caller
 of `submit` gets its own result or its own exception. Callers that must keep
@@ -66,9 +66,10 @@ class GroupCommit(Generic[Item, Result]):
 
     def _slot_wait(self) -> float:
         """Seconds until a batch may be written: 0 now; a batch in flight
-        shorter than `stall` makes the next wait (for it, or for the stall)."""
+        shorter than `stall` makes the next wait (for it, or for the stall);
+        with every slot taken, only a batch's end frees one."""
         if len(self._writing) >= self.max_writing:
-            return self.stall  # a slot frees only when a batch ends (a wake)
+            return self.stall
         if not self._writing:
             return 0.0
         return max(0.0, self.stall - (time.monotonic() - self._writing[-1]))
@@ -105,9 +106,10 @@ class GroupCommit(Generic[Item, Result]):
         self.writers += 1
         try:
             while True:
-                if self._pending and self._writing:  # wait for it to end, or to stall
+                if self._pending and 0 < len(self._writing) < self.max_writing:
+                    # One in flight: until it ends (a wake) or has stalled.
                     await wait_set(self._wake, self._slot_wait())
-                else:
+                else:  # nothing in flight, or every slot taken: until a wake
                     await self._wake.wait()
                 self._wake.clear()
                 while self._pending and not self._slot_wait():

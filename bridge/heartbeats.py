@@ -97,8 +97,11 @@ class Heartbeats:
         swept = time.monotonic()
         while True:
             now = time.monotonic()
-            await self.ping_due(now)
-            if now - swept >= self.sweep_every:
-                swept = now
-                await self.sweep(now)
+            try:
+                await self.ping_due(now)
+                if now - swept >= self.sweep_every:
+                    swept = now
+                    await self.sweep(now)
+            except Exception as exc:  # a turn gone wrong must not end every socket's pings
+                log.warning("heartbeat turn failed", extra={"error": describe(exc)})
             await asyncio.sleep(TICK)
