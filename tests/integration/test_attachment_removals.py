@@ -26,13 +26,13 @@ from bridge.embedded import free_port
 from bridge.metrics import Metrics
 from bridge.settings import AttachmentsSettings
 from bridge.tasks import stop_tasks
-from tests.support.database import attach_as
+from tests.support.database import ATTACHMENTS_BUCKET, attach_as, object_visible, put_object
 from tests.support.demo import AVA, BID_CONVERSATION, LEO
 from tests.support.harness import Harness, running, settings_for
 from tests.support.waits import assert_quiet_log, eventually
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
-BUCKET = "chat-attachments"
+BUCKET = ATTACHMENTS_BUCKET
 
 
 @pytest.fixture
@@ -222,36 +222,14 @@ async def test_a_queued_path_is_unreadable_under_the_storage_policies(
     neither participant can read the object, and a new message naming the
     path is refused by the schema itself."""
     path = f"{BID_CONVERSATION}/{uuid.uuid4()}/photo.png"
-    async with db.transaction(), acting_as(db, user_claims(LEO)):
-        await db.execute(
-            "insert into storage.objects (bucket_id, name, owner_id, metadata)"
-            ' values ($1, $2, $3, \'{"size": 10, "mimetype": "image/png"}\')',
-            BUCKET,
-            path,
-            LEO,
-        )
-        message_id = await db.fetchval(
-            "insert into public.messages (conversation_id, sender_id, content, message_type,"
-            " media_url) values ($1, $2, '', 'image', $3) returning id",
-            BID_CONVERSATION,
-            LEO,
-            path,
-        )
+    await put_object(db, LEO, path)
+    message_id = await attach_as(db, LEO, BID_CONVERSATION, path)
 
-    async def visible(user: str) -> bool:
-        async with db.transaction(), acting_as(db, user_claims(user)):
-            return bool(
-                await db.fetchval(
-                    "select count(*) from storage.objects where bucket_id = $1 and name = $2",
-                    BUCKET,
-                    path,
-                )
-            )
-
-    assert await visible(AVA) and await visible(LEO)
+    assert await object_visible(db, AVA, path) and await object_visible(db, LEO, path)
     async with db.transaction(), acting_as(db, user_claims(LEO)):
         await db.execute("select public.unsend_message($1)", message_id)
-    assert not await visible(AVA) and not await visible(LEO)
+    assert not await object_visible(db, AVA, path)
+    assert not await object_visible(db, LEO, path)
     with pytest.raises(asyncpg.CheckViolationError, match="attachment was removed"):
         await attach_as(db, LEO, BID_CONVERSATION, path)
 

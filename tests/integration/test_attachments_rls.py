@@ -13,36 +13,14 @@ import asyncpg
 import pytest
 
 from bridge.db import acting_as, user_claims
-from tests.support.database import attach_as
+from tests.support.database import ATTACHMENTS_BUCKET, attach_as, object_visible, put_object
 from tests.support.demo import AVA, BID_CONVERSATION, DIRECT_CONVERSATION, LEO, MIA
 
-BUCKET = "chat-attachments"
+BUCKET = ATTACHMENTS_BUCKET
 
 
 def _path(conversation: str, name: str = "photo.png") -> str:
     return f"{conversation}/{uuid.uuid4()}/{name}"
-
-
-async def _insert(conn: asyncpg.Connection, user: str, name: str) -> None:
-    async with conn.transaction(), acting_as(conn, user_claims(user)):
-        await conn.execute(
-            "insert into storage.objects (bucket_id, name, owner_id, metadata)"
-            ' values ($1, $2, $3, \'{"size": 10, "mimetype": "image/png"}\')',
-            BUCKET,
-            name,
-            user,
-        )
-
-
-async def _visible(conn: asyncpg.Connection, user: str, name: str) -> bool:
-    async with conn.transaction(), acting_as(conn, user_claims(user)):
-        return bool(
-            await conn.fetchval(
-                "select count(*) from storage.objects where bucket_id = $1 and name = $2",
-                BUCKET,
-                name,
-            )
-        )
 
 
 async def check_attachment_policies(conn: asyncpg.Connection) -> None:
@@ -56,9 +34,9 @@ async def check_attachment_policies(conn: asyncpg.Connection) -> None:
     assert "application/pdf" in bucket["allowed_mime_types"]
 
     mine = _path(BID_CONVERSATION)
-    await _insert(conn, LEO, mine)  # a participant adds a file to his conversation
-    assert await _visible(conn, LEO, mine) and await _visible(conn, AVA, mine)
-    assert not await _visible(conn, MIA, mine)  # not hers
+    await put_object(conn, LEO, mine)  # a participant adds a file to his conversation
+    assert await object_visible(conn, LEO, mine) and await object_visible(conn, AVA, mine)
+    assert not await object_visible(conn, MIA, mine)  # not hers
 
     refused = [
         (MIA, _path(BID_CONVERSATION)),  # someone else's conversation
@@ -68,7 +46,7 @@ async def check_attachment_policies(conn: asyncpg.Connection) -> None:
     ]
     for user, name in refused:
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
-            await _insert(conn, user, name)
+            await put_object(conn, user, name)
 
     for user in (LEO, AVA):  # no replacing or deleting someone's file
         async with conn.transaction(), acting_as(conn, user_claims(user)):
@@ -86,7 +64,7 @@ async def check_attachment_policies(conn: asyncpg.Connection) -> None:
         except asyncpg.InsufficientPrivilegeError:
             gone = "DELETE 0"
         assert gone == "DELETE 0"
-    assert await _visible(conn, AVA, mine)
+    assert await object_visible(conn, AVA, mine)
 
     # A block stops new files both ways; what was shared stays readable.
     await conn.execute(
@@ -95,8 +73,8 @@ async def check_attachment_policies(conn: asyncpg.Connection) -> None:
     try:
         for user in (LEO, AVA):
             with pytest.raises(asyncpg.InsufficientPrivilegeError):
-                await _insert(conn, user, _path(BID_CONVERSATION))
-        assert await _visible(conn, LEO, mine)
+                await put_object(conn, user, _path(BID_CONVERSATION))
+        assert await object_visible(conn, LEO, mine)
     finally:
         await conn.execute("delete from public.user_blocks where blocker_id = $1", AVA)
 

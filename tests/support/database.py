@@ -99,3 +99,31 @@ async def relayed(db: asyncpg.Connection) -> None:
         return not await db.fetchval("select count(*) from bridge.outbox_pending")
 
     await eventually(drained, what="outbox drained", interval=0.02)
+
+
+ATTACHMENTS_BUCKET = "chat-attachments"
+
+
+async def put_object(conn: asyncpg.Connection, user: str, name: str) -> None:
+    """A file row in the attachments bucket, inserted into storage.objects as
+    `user` (what Storage does for supabase-js's upload, under its RLS)."""
+    async with conn.transaction(), acting_as(conn, user_claims(user)):
+        await conn.execute(
+            "insert into storage.objects (bucket_id, name, owner_id, metadata)"
+            ' values ($1, $2, $3, \'{"size": 10, "mimetype": "image/png"}\')',
+            ATTACHMENTS_BUCKET,
+            name,
+            user,
+        )
+
+
+async def object_visible(conn: asyncpg.Connection, user: str, name: str) -> bool:
+    """Whether `user` can see the attachments bucket's file `name` under RLS."""
+    async with conn.transaction(), acting_as(conn, user_claims(user)):
+        return bool(
+            await conn.fetchval(
+                "select count(*) from storage.objects where bucket_id = $1 and name = $2",
+                ATTACHMENTS_BUCKET,
+                name,
+            )
+        )
