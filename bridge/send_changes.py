@@ -20,13 +20,6 @@ class SentChanges:
             if row["result"] is not None:
                 self._results.append(row["result"])
                 continue
-            change = {
-                "id": row["id"],
-                "topic": row["topic"],
-                "recipients": row["recipients"],
-                "payload": row["payload"],
-                "created_at": row["created_at"],
-            }
             group = groups.get(row["conversation_id"])
             if group is None:
                 group = groups[row["conversation_id"]] = {
@@ -34,9 +27,9 @@ class SentChanges:
                     "prev": row["prev"],
                     "rows": [],
                 }
-            group["rows"].append(change)
-            if change["topic"] == "message.created":
-                message = change["payload"]["message"]
+            group["rows"].append(row)  # a change row: what bridge.outbox.store.to_change reads
+            if row["topic"] == "message.created":
+                message = row["payload"]["message"]
                 self._created[str(message["id"])] = message
         # Per conversation ({conversation_id, prev, rows}), rows in id order:
         # what bridge/early_emit.py emits.
