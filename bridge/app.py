@@ -49,7 +49,7 @@ from bridge.safety.rest import SafetyRoutes
 from bridge.server import SocketGateway
 from bridge.settings import Settings
 from bridge.sockets import hang_up, socket_server
-from bridge.store import Store
+from bridge.store import SEND_WRITING, Store
 from bridge.tasks import stop_tasks
 
 if TYPE_CHECKING:
@@ -73,6 +73,7 @@ class BridgeApp:
         self.metrics = Metrics()
         self.embedded: EmbeddedPostgres | None = None
         self.pool: asyncpg.Pool | None = None
+        self.store: Store | None = None
         self.runner: web.AppRunner | None = None
         self.tasks: list[asyncio.Task[None]] = []
         self.doorbell: Doorbell | None = None
@@ -111,7 +112,7 @@ class BridgeApp:
         dsn = await self._database()
         await preflight(s, dsn)  # PreflightError names every cause
         self.pool = await open_pool(dsn, min_size=2, max_size=s.database.pool_size)
-        store = Store(self.pool, PermissionWatch(self.metrics))
+        store = self.store = Store(self.pool, PermissionWatch(self.metrics))
         await store.apply_edit_window(s.server.edit_window)  # enforced in SQL
         verifier = TokenVerifier(s.jwt_secret, jwks_url(s))
         presence = Presence(
@@ -240,6 +241,7 @@ class BridgeApp:
                 for i in range(SEND_WRITERS)
             ),
         ]
+        store.send_connections.keep = SEND_WRITING  # one per batch in flight
         if self.push_worker is not None:
             self.tasks.append(asyncio.create_task(self.push_worker.run(), name="push-worker"))
         # Last: a start that failed (and was not stopped) leaves no watch behind.
@@ -266,15 +268,9 @@ class BridgeApp:
         s = self.settings
         if not s.redis.url:
             return None
-        manager, metrics = sio.manager, self.metrics
-
-        async def emit(event: str, payload: dict[str, Any], rooms: Sequence[str]) -> None:
-            await emit_here(manager, event, payload, rooms)
-            metrics.emitted(event)
-
         tail = OutboxTail(
             store,
-            emit,
+            self._emitter(sio),
             storage_public_base=base,
             batch_size=s.outbox.batch_size,
             health=self.health,
@@ -329,8 +325,14 @@ class BridgeApp:
         return push_intake(self.registry, self.metrics, s.push.cooldown)
 
     def _emitter(self, sio: socketio.AsyncServer) -> Any:
+        """How the outbox's changes (the relay's, a tail's, a send's at its
+        commit) reach this instance's sockets: every instance has its own
+        reader of the outbox, so no emit of theirs goes through Redis."""
+        manager, metrics = sio.manager, self.metrics
+
         async def emit(event: str, payload: dict[str, Any], rooms: Sequence[str]) -> None:
-            await sio.emit(event, payload, to=list(rooms))
+            metrics.emitted(event)
+            await emit_here(manager, event, payload, rooms)
 
         return emit
 
@@ -360,6 +362,9 @@ class BridgeApp:
         attachments, self.attachments = self.attachments, None
         if attachments is not None:
             await attachments.backend.close()
+        store, self.store = self.store, None
+        if store is not None:
+            await store.send_connections.close()
         pool, self.pool = self.pool, None
         if pool is not None:
             try:

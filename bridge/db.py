@@ -41,6 +41,45 @@ async def open_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> async
     return pool
 
 
+class KeptConnections:
+    """Pool connections a hot path keeps between its statements instead of
+    borrowing one per statement: asyncpg's acquire and release (timers,
+    timeouts, a weak set, a shielded release) cost the send path more
+    Python than the statement's own call. Up to `keep` are kept (one per
+    batch in flight); none until the app turns keeping on, so a Store used
+    without the app leaves nothing held when its pool closes. A statement
+    that fails gives its connection back to the pool, which replaces a
+    broken one; `close` gives back all of them, before the pool closes."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+        self.keep = 0
+        self._idle: list[Any] = []
+
+    async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
+        conn = self._idle.pop() if self._idle else await self.pool.acquire()
+        try:
+            rows: list[asyncpg.Record] = await conn.fetch(query, *args)
+        except BaseException:
+            await self.pool.release(conn)
+            raise
+        if len(self._idle) < self.keep:
+            self._idle.append(conn)
+        else:
+            await self.pool.release(conn)
+        return rows
+
+    async def fetchval(self, query: str, *args: Any) -> Any:
+        rows = await self.fetch(query, *args)
+        return rows[0][0] if rows else None
+
+    async def close(self) -> None:
+        self.keep = 0
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            await self.pool.release(conn)
+
+
 async def keep_session(_conn: asyncpg.Connection) -> None:
     """The pool's reset between borrowers: nothing to do, and no round trip.
     Pool connections never carry session state: roles, claims and advisory

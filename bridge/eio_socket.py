@@ -94,40 +94,49 @@ class DirectSocket(AsyncSocket):  # type: ignore[misc]
     async def send(self, pkt: packet.Packet) -> None:
         if not await self.check_ping_timeout():
             return
-        if self._corked is not None:  # frames are waiting: this one goes after them
-            data = pkt.encode()
-            if len(data) <= DIRECT_MAX:
-                self._cork(data)
-                return
-            self._uncork()  # a large one takes the queue, behind what was corked
-            await self.queue.put(pkt)
+        if self.put(pkt):
             return
-        if self._ws is not None and not self._writing and self.queue.empty():
-            data = pkt.encode()
-            transport = self._ws.transport
-            if (
-                transport is not None
-                and not transport.is_closing()
-                and not transport.get_write_buffer_size()
-                and len(data) <= DIRECT_MAX
-            ):
-                if self._ws.compress:  # aiohttp frames and compresses it
-                    # A failure means the connection is going: its reader sees it close.
-                    with contextlib.suppress(Exception):
-                        await self._ws.send(data)
-                    return
-                self._corked = []
-                self._loop.call_soon(self._uncork)
-                self._cork(data)
-                return
+        ws = self._ws
+        if ws is not None and ws.compress and not self._writing and self.queue.empty():
+            # aiohttp frames and compresses it. A failure means the
+            # connection is going: its reader sees it close.
+            with contextlib.suppress(Exception):
+                await ws.send(pkt.encode())
+            return
         await self.queue.put(pkt)
 
-    def _cork(self, data: str | bytes) -> None:
+    def put(self, pkt: packet.Packet, frame: bytes | None = None) -> bool:
+        """Writes a packet without waiting when it can: on the websocket,
+        uncompressed, nothing queued or being written ahead of it, no unsent
+        bytes in the transport, small (`frame`: its websocket frame, when an
+        emit to several sockets built it once for all). False: it was not
+        taken, `send` it (the queue keeps the order)."""
+        if self._corked is not None:  # frames are waiting: this one goes after them
+            frame = frame or ws_frame(pkt.encode())
+            if len(frame) <= DIRECT_MAX:
+                self._cork(frame)
+                return True
+            self._uncork()  # a large one takes the queue, behind what was corked
+            return False
+        ws = self._ws
+        if ws is None or ws.compress or self._writing or not self.queue.empty():
+            return False
+        transport = ws.transport
+        if transport is None or transport.is_closing() or transport.get_write_buffer_size():
+            return False
+        frame = frame or ws_frame(pkt.encode())
+        if len(frame) > DIRECT_MAX:
+            return False
+        self._corked = []
+        self._loop.call_soon(self._uncork)
+        self._cork(frame)
+        return True
+
+    def _cork(self, frame: bytes) -> None:
         """Frames for this socket within one turn of the event loop are
         written together, in one system call (one change's events to one
         socket, an ack and the event after it)."""
         assert self._corked is not None
-        frame = ws_frame(data)
         self._corked.append(frame)
         self._corked_size += len(frame)
         if self._corked_size > DIRECT_MAX:  # a burst: what follows takes the queue
@@ -150,10 +159,11 @@ class DirectSocket(AsyncSocket):  # type: ignore[misc]
             await ws._sock.close(code=WSCloseCode.GOING_AWAY)
 
     async def receive(self, pkt: packet.Packet) -> None:
-        if pkt.packet_type == packet.MESSAGE:  # the common case, without the INFO line
-            await self.server._trigger_event(
-                "message", self.sid, pkt.data, run_async=self.server.async_handlers
-            )
+        if pkt.packet_type == packet.MESSAGE:  # the common case: to Socket.IO at once
+            # (python-socketio sets engine.io's handlers to run inline; here
+            # without the closure and checks of its _trigger_event per packet.
+            # A failure is logged by the read loop.)
+            await self.server.handlers["message"](self.sid, pkt.data)
         else:
             await super().receive(pkt)
 

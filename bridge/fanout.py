@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Container, Iterable, Sequence
 from typing import Any
 
 import socketio
@@ -21,6 +22,7 @@ from engineio import packet as eio_packet
 from socketio import packet
 
 from bridge import jsoncodec
+from bridge.eio_socket import DirectSocket, ws_frame
 from bridge.settings import Settings
 from bridge.tasks import stop_tasks
 
@@ -73,7 +75,6 @@ class DirectAsyncManager(socketio.AsyncManager):  # type: ignore[misc]
                 **kwargs,
             )
             return
-        room = to or room
         if namespace not in self.rooms:
             return
         if isinstance(data, tuple):
@@ -83,11 +84,36 @@ class DirectAsyncManager(socketio.AsyncManager):  # type: ignore[misc]
         else:
             args = []
         skip = set(skip_sid) if isinstance(skip_sid, list) else {skip_sid}
-        parts = _encode_event(self.server.packet_class, namespace, [event, *args])
+        participants = self.get_participants(namespace, to or room)
+        await self._fan_out(namespace, [event, *args], participants, skip)
+
+    async def deliver(self, event: str, data: Any, rooms: Sequence[str]) -> None:
+        """One outbox emit (the relay's, a tail's, a send's at its commit) to
+        this instance's sockets in `rooms`: `emit` without its options, the
+        members of the rooms read straight from the manager's table."""
+        members: dict[str, str] = {}
+        table = self.rooms.get("/")
+        if table:
+            for room in rooms:
+                in_room = table.get(room)
+                if in_room:
+                    members.update(in_room._fwdm)  # as python-socketio reads it
+        if members:
+            await self._fan_out("/", [event, data], members.items(), ())
+
+    async def _fan_out(
+        self,
+        namespace: str,
+        data: list[Any],
+        participants: Iterable[tuple[str, str]],
+        skip: Container[Any],
+    ) -> None:
+        parts = _encode_event(self.server.packet_class, namespace, data)
         eio_packets = [eio_packet.Packet(eio_packet.MESSAGE, p) for p in parts]
+        frames: list[bytes] | None = None  # the websocket frames, built once for all
         slow: list[tuple[str, str]] = []
         sockets = self.server.eio.sockets
-        for sid, eio_sid in self.get_participants(namespace, room):
+        for sid, eio_sid in participants:
             if sid in skip or eio_sid in self._dropped:
                 continue
             # Straight to the engine.io socket: what python-socketio's and
@@ -100,8 +126,15 @@ class DirectAsyncManager(socketio.AsyncManager):  # type: ignore[misc]
             if self.max_queued and socket.queue.qsize() >= self.max_queued:
                 slow.append((sid, eio_sid))
                 continue
-            for eio_pkt in eio_packets:
-                await socket.send(eio_pkt)
+            if type(socket) is DirectSocket:  # on the websocket: written without a coroutine
+                if frames is None:
+                    frames = [ws_frame(p.encode()) for p in eio_packets]
+                for eio_pkt, frame in zip(eio_packets, frames, strict=True):
+                    if not socket.put(eio_pkt, frame):
+                        await socket.send(eio_pkt)
+            else:
+                for eio_pkt in eio_packets:
+                    await socket.send(eio_pkt)
         for sid, eio_sid in slow:
             self._drop_slow(sid, eio_sid)
 
@@ -142,11 +175,15 @@ async def stop_manager(manager: socketio.AsyncManager | None) -> None:
             await redis.aclose()
 
 
-async def emit_here(manager: socketio.AsyncManager, event: str, data: Any, rooms: Any) -> None:
+async def emit_here(
+    manager: socketio.AsyncManager, event: str, data: Any, rooms: Sequence[str]
+) -> None:
     """Emits to this instance's own sockets only, whatever the manager (the
     Redis managers would also publish to every other instance)."""
-    local = DirectAsyncManager if isinstance(manager, DirectAsyncManager) else socketio.AsyncManager
-    await local.emit(manager, event, data, "/", room=list(rooms))
+    if isinstance(manager, DirectAsyncManager):
+        await manager.deliver(event, data, rooms)
+    else:
+        await socketio.AsyncManager.emit(manager, event, data, "/", room=list(rooms))
 
 
 class DirectAsyncRedisManager(socketio.AsyncRedisManager, DirectAsyncManager):  # type: ignore[misc]

@@ -131,7 +131,16 @@ class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]
                 eio_sid, sid, namespace, ack_id, event, "unknown_event", "no such event"
             )
             return
-        await self._handle_event(eio_sid, namespace, ack_id, data)
+        # The handler at once: python-socketio's _handle_event and
+        # _trigger_event would look up again what was checked above.
+        # (Events are handled inline, in the socket's order: bridge.sockets.)
+        result = await self.handlers[namespace][event](sid, *data[1:])
+        if ack_id is not None:
+            answer = self.packet_class(packet.ACK, namespace=namespace, id=ack_id, data=[result])
+            await self._send_packet(eio_sid, answer)
+        elif isinstance(result, dict) and result.get("ok") is False:
+            error = result.get("error")
+            await self.tell(sid, event, error if isinstance(error, dict) else {}, namespace)
 
     async def refuse(
         self,
@@ -164,14 +173,3 @@ class GuardedServer(socketio.AsyncServer):  # type: ignore[misc]
         await self.emit(
             ERROR_EVENT, {"event": event[:MAX_EVENT_NAME], **error}, to=sid, namespace=namespace
         )
-
-    async def _handle_event_internal(
-        self, server: Any, sid: str, eio_sid: str, data: Any, namespace: str, id: Any
-    ) -> None:
-        if id is not None:
-            await super()._handle_event_internal(server, sid, eio_sid, data, namespace, id)
-            return
-        result = await server._trigger_event(data[0], namespace, sid, *data[1:])
-        if isinstance(result, dict) and result.get("ok") is False:
-            error = result.get("error")
-            await self.tell(sid, data[0], error if isinstance(error, dict) else {}, namespace)

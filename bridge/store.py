@@ -23,7 +23,7 @@ from typing import Any
 
 import asyncpg
 
-from bridge.db import Connection, acting_as, user_claims
+from bridge.db import Connection, KeptConnections, acting_as, user_claims
 from bridge.db_health import is_outage
 from bridge.errors import StoreError, unavailable
 from bridge.group_commit import GroupCommit
@@ -71,6 +71,8 @@ def _sent(req: SendMessage, result: dict[str, Any]) -> Sent:
 class Store(OutboxQueries, LifecycleQueries):
     def __init__(self, pool: asyncpg.Pool, permissions: PermissionWatch | None = None) -> None:
         self.pool = pool
+        # The send statements' connections (bridge.db.KeptConnections).
+        self.send_connections = KeptConnections(pool)
         self.permissions = permissions
         # Called after this process committed a change clients must hear
         # about: the relay wakes at once instead of waiting for a doorbell.
@@ -127,7 +129,7 @@ class Store(OutboxQueries, LifecycleQueries):
             (result,) = await self._send_emitting([(user_id, req)], settled)
             return _sent(req, result)
         async with client_errors(self.permissions):
-            row = await self.pool.fetchval(
+            row = await self.send_connections.fetchval(
                 "select bridge.send_message_as($1::jsonb, $2, $3, $4, $5, $6)",
                 user_claims(user_id),
                 req.conversation_id,
@@ -188,12 +190,12 @@ class Store(OutboxQueries, LifecycleQueries):
         batch = [_send_item(*item) for item in items]
         if self.on_changes is None:
             async with client_errors(self.permissions):
-                results = await self.pool.fetchval(
+                results = await self.send_connections.fetchval(
                     "select bridge.send_messages_as($1::jsonb)", batch
                 )
             return list(results)
         async with client_errors(self.permissions):
-            rows = await self.pool.fetch(
+            rows = await self.send_connections.fetch(
                 "select * from bridge.send_messages_changes($1::jsonb)", batch
             )
         sent = SentChanges(rows)
