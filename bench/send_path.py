@@ -267,30 +267,12 @@ async def clone_databases(pg: EmbeddedPostgres, names: list[str]) -> None:
         await admin.close()
 
 
-async def settle(pg: EmbeddedPostgres, names: list[str]) -> None:
-    """Before each server's turn: every copy vacuumed and analyzed, then a
-    checkpoint. Otherwise the autovacuum and checkpoint set off by the
-    copies (first turn) or by the last turn's writes (next turn) land in
-    that turn's Postgres CPU, whichever server it is."""
-    for name in names:
-        conn = await asyncpg.connect(pg.dsn_for(f"bench_{name}"))
-        try:
-            await conn.execute("vacuum analyze")
-            await conn.execute("checkpoint")
-        finally:
-            await conn.close()
-
-
 async def run_all(args: argparse.Namespace, pg: EmbeddedPostgres, tmp: Path) -> list[ServerRun]:
     print(f"populating {args.sockets} users in {args.sockets // 2} conversations", flush=True)
     conversations = await populate_pairs(pg.dsn, args.sockets // 2, "Load")
     await clone_databases(pg, args.servers)
     postmaster = int((pg.pgdata / "postmaster.pid").read_text().split()[0])
-    runs = []
-    for name in args.servers:
-        await settle(pg, args.servers)
-        runs.append(await measure(name, args, pg, postmaster, conversations, tmp))
-    return runs
+    return [await measure(n, args, pg, postmaster, conversations, tmp) for n in args.servers]
 
 
 # -- the table ------------------------------------------------------------------
