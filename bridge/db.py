@@ -57,7 +57,7 @@ class KeptConnections:
         self._idle: list[Any] = []
 
     async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
-        conn = self._idle.pop() if self._idle else await self.pool.acquire()
+        conn = await self._take()
         try:
             rows: list[asyncpg.Record] = await conn.fetch(query, *args)
         except BaseException:
@@ -68,6 +68,19 @@ class KeptConnections:
         else:
             await self.pool.release(conn)
         return rows
+
+    async def _take(self) -> Any:
+        """A kept connection still open, else the pool's. One the server
+        ended while it was kept (an administrator's or a failover's doing)
+        went back to the pool as it closed (asyncpg detaches it then, and
+        asks about it fail), and the pool replaces it: no send fails for it."""
+        while self._idle:
+            conn = self._idle.pop()
+            with contextlib.suppress(asyncpg.InterfaceError):
+                if not conn.is_closed():
+                    return conn
+            await self.pool.release(conn)  # nothing to do if the pool has it
+        return await self.pool.acquire()
 
     async def fetchval(self, query: str, *args: Any) -> Any:
         rows = await self.fetch(query, *args)

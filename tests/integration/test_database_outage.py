@@ -8,6 +8,7 @@ import asyncio
 import logging
 from typing import Any
 
+import asyncpg
 import pytest
 
 from bridge.embedded import EmbeddedPostgres
@@ -67,3 +68,40 @@ async def test_outage_is_retryable_quiet_and_healed(
             back = [r for r in caplog.records if r.getMessage() == "database back"]
             assert len(back) == 1
             assert [r for r in caplog.records if r.exc_info] == []
+
+
+async def test_sessions_ended_by_the_server_cost_no_send(db_dsn: str) -> None:
+    """While the bridge idles, the database ends every session of its
+    (`pg_terminate_backend`, as an administrator or a failover would): the
+    connections the send path keeps between sends are among them. The
+    next send is acked ok on its first try and reaches the receiver."""
+    async with running(settings_for(db_dsn)) as bridge:
+        ava = await bridge.client(AVA)
+        leo = await bridge.client(LEO)
+        send = {"conversationId": CAMPAIGN_CONVERSATION, "message": "before"}
+        for i in range(3):  # the send path has its connections by now
+            assert (await leo.call("send_message", {**send, "message": f"before {i}"}))["ok"]
+        admin = await asyncpg.connect(db_dsn)
+        try:
+            ended = await admin.fetchval(
+                "select count(pg_terminate_backend(pid)) from pg_stat_activity"
+                " where datname = current_database() and pid <> pg_backend_pid()"
+                " and backend_type = 'client backend'"
+            )
+            assert ended >= 2
+
+            async def all_gone() -> bool:
+                left = await admin.fetchval(
+                    "select count(*) from pg_stat_activity where datname = current_database()"
+                    " and pid <> pg_backend_pid() and backend_type = 'client backend'"
+                    " and backend_start < now() - interval '50 milliseconds'"
+                )
+                return left == 0 or None  # type: ignore[return-value]
+
+            await eventually(all_gone, what="the old sessions gone", interval=0.05)
+        finally:
+            await admin.close()
+        await asyncio.sleep(0.2)  # the daemon reads their ends
+        ack = await leo.call("send_message", {**send, "message": "after"})
+        assert ack["ok"], ack
+        await ava.wait_for("new_message", lambda d: d["message"]["content"] == "after")
