@@ -22,7 +22,7 @@ from bridge.db import open_pool
 from bridge.db_health import LIBRARY_LOGGER, DatabaseHealth
 from bridge.demo.routes import demo_routes
 from bridge.embedded import EmbeddedPostgres
-from bridge.fanout import DirectAsyncManager, client_manager, emit_here, stop_manager
+from bridge.fanout import DirectAsyncManager, client_manager, local_emitter, stop_manager
 from bridge.gc_tuning import GC_THRESHOLDS, GcWatch
 from bridge.limits import Limiter, open_limiter
 from bridge.logs import LibraryNoiseFilter, install_noise_filters, remove_noise_filters
@@ -328,11 +328,11 @@ class BridgeApp:
         """How the outbox's changes (the relay's, a tail's, a send's at its
         commit) reach this instance's sockets: every instance has its own
         reader of the outbox, so no emit of theirs goes through Redis."""
-        manager, metrics = sio.manager, self.metrics
+        here, metrics = local_emitter(sio.manager), self.metrics
 
         async def emit(event: str, payload: dict[str, Any], rooms: Sequence[str]) -> None:
             metrics.emitted(event)
-            await emit_here(manager, event, payload, rooms)
+            await here(event, payload, rooms)
 
         return emit
 

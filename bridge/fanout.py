@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Container, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Container, Iterable, Sequence
 from typing import Any
 
 import socketio
@@ -85,7 +85,7 @@ class DirectAsyncManager(socketio.AsyncManager):  # type: ignore[misc]
             args = []
         skip = set(skip_sid) if isinstance(skip_sid, list) else {skip_sid}
         participants = self.get_participants(namespace, to or room)
-        await self._fan_out(namespace, [event, *args], participants, skip)
+        await self._send_later(self._put_all(namespace, [event, *args], participants, skip))
 
     async def deliver(self, event: str, data: Any, rooms: Sequence[str]) -> None:
         """One outbox emit (the relay's, a tail's, a send's at its commit) to
@@ -99,18 +99,25 @@ class DirectAsyncManager(socketio.AsyncManager):  # type: ignore[misc]
                 if in_room:
                     members.update(in_room._fwdm)  # as python-socketio reads it
         if members:
-            await self._fan_out("/", [event, data], members.items(), ())
+            later = self._put_all("/", [event, data], members.items(), ())
+            if later:
+                await self._send_later(later)
 
-    async def _fan_out(
+    def _put_all(
         self,
         namespace: str,
         data: list[Any],
         participants: Iterable[tuple[str, str]],
         skip: Container[Any],
-    ) -> None:
+    ) -> list[tuple[Any, Any]]:
+        """Puts the event's packets on each participant's socket where that
+        needs no waiting (bridge.eio_socket's `put`); returns, in order, the
+        (socket, packet) pairs that must be sent with `send` (a long-poll, a
+        socket with a backlog: each one's own packets in their order)."""
         parts = _encode_event(self.server.packet_class, namespace, data)
         eio_packets = [eio_packet.Packet(eio_packet.MESSAGE, p) for p in parts]
         frames: list[bytes] | None = None  # the websocket frames, built once for all
+        later: list[tuple[Any, Any]] = []
         slow: list[tuple[str, str]] = []
         sockets = self.server.eio.sockets
         for sid, eio_sid in participants:
@@ -126,17 +133,23 @@ class DirectAsyncManager(socketio.AsyncManager):  # type: ignore[misc]
             if self.max_queued and socket.queue.qsize() >= self.max_queued:
                 slow.append((sid, eio_sid))
                 continue
-            if type(socket) is DirectSocket:  # on the websocket: written without a coroutine
-                if frames is None:
-                    frames = [ws_frame(p.encode()) for p in eio_packets]
-                for eio_pkt, frame in zip(eio_packets, frames, strict=True):
-                    if not socket.put(eio_pkt, frame):
-                        await socket.send(eio_pkt)
-            else:
-                for eio_pkt in eio_packets:
-                    await socket.send(eio_pkt)
+            if type(socket) is not DirectSocket:  # long-polling: engine.io's own send
+                later.extend((socket, eio_pkt) for eio_pkt in eio_packets)
+                continue
+            if frames is None:
+                frames = [ws_frame(p.encode()) for p in eio_packets]
+            for i, (eio_pkt, frame) in enumerate(zip(eio_packets, frames, strict=True)):
+                if not socket.put(eio_pkt, frame):  # it and the rest of its packets wait
+                    later.extend((socket, rest) for rest in eio_packets[i:])
+                    break
         for sid, eio_sid in slow:
             self._drop_slow(sid, eio_sid)
+        return later
+
+    @staticmethod
+    async def _send_later(later: list[tuple[Any, Any]]) -> None:
+        for socket, eio_pkt in later:
+            await socket.send(eio_pkt)
 
     def _drop_slow(self, sid: str, eio_sid: str) -> None:
         """A socket that does not read what it is sent: its connection is
@@ -175,15 +188,17 @@ async def stop_manager(manager: socketio.AsyncManager | None) -> None:
             await redis.aclose()
 
 
-async def emit_here(
-    manager: socketio.AsyncManager, event: str, data: Any, rooms: Sequence[str]
-) -> None:
-    """Emits to this instance's own sockets only, whatever the manager (the
-    Redis managers would also publish to every other instance)."""
+def local_emitter(manager: socketio.AsyncManager) -> Callable[..., Awaitable[None]]:
+    """`emit(event, data, rooms)` to this instance's own sockets only,
+    whatever the manager (the Redis managers would also publish to every
+    other instance)."""
     if isinstance(manager, DirectAsyncManager):
-        await manager.deliver(event, data, rooms)
-    else:
+        return manager.deliver
+
+    async def emit(event: str, data: Any, rooms: Sequence[str]) -> None:
         await socketio.AsyncManager.emit(manager, event, data, "/", room=list(rooms))
+
+    return emit
 
 
 class DirectAsyncRedisManager(socketio.AsyncRedisManager, DirectAsyncManager):  # type: ignore[misc]

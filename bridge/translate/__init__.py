@@ -66,13 +66,14 @@ def translate(change: Change, storage_public_base: str) -> Translation:
         result = handler(change, storage_public_base)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise TranslationError(f"{change.topic} #{change.id}: {exc!r}") from exc
-    emits = result.emits
     if result.pushes:
-        emits += tuple(notification_mirror(p, change.created_at) for p in result.pushes)
+        mirrors = tuple(notification_mirror(p, change.created_at) for p in result.pushes)
+        result = Translation(result.emits + mirrors, result.pushes)
     # Every event of a committed change names it: clients keep the last one
-    # and ask for what they missed with `sync` after a reconnect.
-    emits = tuple(Emit(e.event, e.rooms, {**e.payload, "event_id": change.id}) for e in emits)
-    result = Translation(emits, result.pushes)
+    # and ask for what they missed with `sync` after a reconnect. (Set in
+    # place: every payload is a dict the handler built for this change.)
+    for emit in result.emits:
+        emit.payload["event_id"] = change.id
     _check_rooms(change, result)
     return result
 
