@@ -377,7 +377,7 @@ class BridgeApp:
             await fcm.close()
         embedded, self.embedded = self.embedded, None
         if embedded is not None:
-            await asyncio.to_thread(embedded.stop)
+            await asyncio.to_thread(embedded.release)
         noise_filter, self._noise_filter = self._noise_filter, None
         if noise_filter is not None:
             remove_noise_filters(noise_filter)

@@ -119,7 +119,7 @@ def _migrate(settings: Settings) -> int:
                     prepare_database(dsn, supabase_dir, bootstrap=True, seed=True)
                 )
             finally:
-                pg.stop()
+                pg.release()
         else:
             applied = asyncio.run(
                 prepare_database(settings.database.url, supabase_dir, bootstrap=False, seed=False)

@@ -97,6 +97,7 @@ class EmbeddedPostgres:
         self.durable = durable
         self.extra_settings = dict(extra_settings or {})
         self.superuser = superuser
+        self.started_here = False  # `start` started it (rather than found it running)
         self._user = _run_as_user()
         self._bin = self._find_binaries([bin_dir] if bin_dir else _candidate_bin_dirs())
 
@@ -204,7 +205,7 @@ class EmbeddedPostgres:
         if not (self.pgdata / "PG_VERSION").exists():
             log.info("creating embedded postgres cluster", extra={"pgdata": str(self.pgdata)})
             self._init_cluster()
-        if self.is_running():
+        if self.is_running():  # another daemon's, or a `bridge migrate`'s: theirs to stop
             log.info("embedded postgres already running", extra={"port": self.port})
             return self.dsn
         self._write_settings()
@@ -221,8 +222,19 @@ class EmbeddedPostgres:
                 "start",
             ]
         )
+        self.started_here = True
         log.info("embedded postgres started", extra={"port": self.port})
         return self.dsn
+
+    def release(self) -> None:
+        """Stops the cluster if this object started it. One that was
+        running already (a daemon on the same data directory, when a second
+        `make run` or a `bridge migrate` comes along) is left running: a
+        second process that fails to start, or ends, must not take the
+        first one's database down with it."""
+        if self.started_here:
+            self.started_here = False
+            self.stop()
 
     def stop(self) -> None:
         if (self.pgdata / "PG_VERSION").exists() and self.is_running():

@@ -111,3 +111,27 @@ async def test_migrate_failures_are_one_clear_line_and_a_non_zero_exit(
         assert await _recorded(conn) == ["20260101000000"]
     finally:
         await conn.close()
+
+
+async def test_migrate_leaves_a_running_embedded_database_running(
+    own_cluster: EmbeddedPostgres,
+) -> None:
+    """A daemon runs on the embedded default (`make run`) and someone runs
+    `bridge migrate` (or a second `make run`) on the same data directory:
+    it finds the database running, works on it and leaves it running for
+    the daemon, instead of stopping it on its way out."""
+    env = {
+        "SUPABASE_JWT_SECRET": SECRET,
+        "DATABASE_URL": "",
+        "BRIDGE_DATABASE_DATA_DIR": str(own_cluster.root),
+        "BRIDGE_DATABASE_EMBEDDED_PORT": str(own_cluster.port),
+    }
+    code, _, err = await run_cli("migrate", env=env)
+    assert code == 0, err
+    assert "Traceback" not in err
+    assert own_cluster.is_running()
+    conn = await asyncpg.connect(own_cluster.dsn)
+    try:
+        assert await conn.fetchval("select 1") == 1
+    finally:
+        await conn.close()
