@@ -17,6 +17,7 @@ from bridge.db import acting_as, open_pool, user_claims
 from bridge.errors import StoreError
 from bridge.payloads import SendMessage
 from bridge.store import Store
+from bridge.tasks import stop_tasks
 from tests.support.database import count_messages
 from tests.support.demo import (
     AVA,
@@ -92,9 +93,7 @@ async def group_committing(dsn: str) -> AsyncIterator[Store]:
     try:
         yield store
     finally:
-        for task in writers:
-            task.cancel()
-        await asyncio.gather(*writers, return_exceptions=True)
+        await stop_tasks(writers)
         await pool.close()
 
 

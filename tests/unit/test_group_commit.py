@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from bridge.group_commit import GroupCommit
+from bridge.tasks import stop_tasks
 
 
 class HeldWriter:
@@ -38,9 +39,7 @@ async def group(writer: HeldWriter, stall: float) -> AsyncIterator[GroupCommit[s
     try:
         yield commit
     finally:
-        for task in runners:
-            task.cancel()
-        await asyncio.gather(*runners, return_exceptions=True)
+        await stop_tasks(runners)
 
 
 async def test_sends_during_a_write_go_together_after_it() -> None:
